@@ -1,0 +1,20 @@
+"""The ``ispeks-idp`` console script: one group, each subcommand in ``commands/``."""
+
+from __future__ import annotations
+
+import click
+
+from idp_extension.commands.dev import dev
+from idp_extension.commands.realms import realms
+from idp_extension.settings import load_settings
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """iSPEKS Identity: provision state realms, run the stack, manage users."""
+    ctx.obj = load_settings()
+
+
+main.add_command(dev)
+main.add_command(realms)

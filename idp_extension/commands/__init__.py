@@ -1,0 +1,1 @@
+"""Click command groups of the ``ispeks-idp`` console script, one module each."""

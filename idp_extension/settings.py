@@ -1,0 +1,110 @@
+"""Frozen settings, read once from the environment at start-up.
+
+This is the only module that reads ``os.environ`` (DESIGN.md convention 2). Everything
+else receives a ``Settings`` value. Every field has an embedded default so that the dev
+stack runs with no configuration at all; production sets the ``ISPEKS_*`` variables
+listed in README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ispeks-idp"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the CLI, the sidecar and the Keycloak runner are configured with."""
+
+    # Keycloak as the sidecar and the CLI reach it.
+    keycloak_url: str = "http://127.0.0.1:8080"
+    # The bootstrap admin service account (master realm). Used only by provisioning
+    # commands run by state IT, never by the sidecar at run time.
+    admin_client_id: str = "ispeks-bootstrap"
+    admin_client_secret: str = ""
+    # Seed from which each realm's sidecar client secret is derived (see
+    # ``sidecar_client_secret``); one value to rotate instead of one per state.
+    client_secret_seed: str = "dev-only-client-secret-seed-change-me"
+    # Where the sidecar is reached by browsers (links in emails, redirect URIs).
+    sidecar_public_url: str = "http://127.0.0.1:5000"
+    # Flask signing key (CSRF, sessions, signed tokens).
+    secret_key: str = "dev-only-secret-key-change-me"
+    # SMTP used by Keycloak's realm settings and by the sidecar.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_from: str = "noreply@ispeks.gov.my"
+    smtp_from_name: str = "Sistem iSPEKS"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    # Rate-limit counters: memory:// (one process) or redis://host:port in production.
+    ratelimit_storage_uri: str = "memory://"
+    audit_log_path: Path | None = None
+    realm_templates_dir: Path = PROJECT_ROOT / "realm-templates"
+    themes_dir: Path = PROJECT_ROOT / "themes"
+    cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
+    java_home: str = ""
+    # Extra redirect URIs for portal clients (development and tests only).
+    extra_redirect_uris: tuple[str, ...] = ()
+
+    def sidecar_client_secret(self, realm: str) -> str:
+        """Return the sidecar client's secret for one realm, derived from the seed."""
+        digest = hmac.new(
+            self.client_secret_seed.encode(), f"sidecar-client:{realm}".encode(), hashlib.sha256
+        )
+        return digest.hexdigest()
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+_ENV_FIELDS: dict[str, tuple[str, type]] = {
+    "ISPEKS_KEYCLOAK_URL": ("keycloak_url", str),
+    "ISPEKS_ADMIN_CLIENT_ID": ("admin_client_id", str),
+    "ISPEKS_ADMIN_CLIENT_SECRET": ("admin_client_secret", str),
+    "ISPEKS_CLIENT_SECRET_SEED": ("client_secret_seed", str),
+    "ISPEKS_SIDECAR_PUBLIC_URL": ("sidecar_public_url", str),
+    "ISPEKS_SECRET_KEY": ("secret_key", str),
+    "ISPEKS_SMTP_HOST": ("smtp_host", str),
+    "ISPEKS_SMTP_PORT": ("smtp_port", int),
+    "ISPEKS_SMTP_FROM": ("smtp_from", str),
+    "ISPEKS_SMTP_FROM_NAME": ("smtp_from_name", str),
+    "ISPEKS_SMTP_STARTTLS": ("smtp_starttls", _bool),
+    "ISPEKS_SMTP_USER": ("smtp_user", str),
+    "ISPEKS_SMTP_PASSWORD": ("smtp_password", str),
+    "ISPEKS_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str),
+    "ISPEKS_AUDIT_LOG": ("audit_log_path", Path),
+    "ISPEKS_REALM_TEMPLATES_DIR": ("realm_templates_dir", Path),
+    "ISPEKS_THEMES_DIR": ("themes_dir", Path),
+    "ISPEKS_CACHE_DIR": ("cache_dir", Path),
+    "ISPEKS_JAVA_HOME": ("java_home", str),
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {"cache_dir": _default_cache_dir(env)}
+    for name, (attr, convert) in _ENV_FIELDS.items():
+        if env.get(name):
+            values[attr] = convert(env[name])
+    if env.get("ISPEKS_EXTRA_REDIRECT_URIS"):
+        values["extra_redirect_uris"] = tuple(
+            uri.strip() for uri in env["ISPEKS_EXTRA_REDIRECT_URIS"].split(",") if uri.strip()
+        )
+    return Settings(**values)

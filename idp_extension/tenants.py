@@ -1,0 +1,156 @@
+"""Tenants: one per state, read from ``realm-templates/`` values files.
+
+A state's values are ``defaults.toml`` deep-merged with ``values/<state>.toml``. The
+same merged values feed the realm template (provisioning) and the ``Tenant`` records the
+sidecar serves, so a state is configured in exactly one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULTS_FILE = "defaults.toml"
+VALUES_DIR = "values"
+
+
+class ValuesError(ValueError):
+    """A values file is missing, unreadable or lacks a required key."""
+
+
+class Onboarding(str, enum.Enum):
+    ACTIVATION_LINK = "activation-link"
+    TEMPORARY_PASSWORD = "temporary-password"
+
+
+@dataclass(frozen=True)
+class SecurityQuestion:
+    id: str
+    ms: str
+    en: str
+
+    def text(self, locale: str) -> str:
+        return self.en if locale == "en" else self.ms
+
+
+@dataclass(frozen=True)
+class HelpdeskContact:
+    name: str
+    phone: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """What the sidecar needs to know about one state's realm."""
+
+    realm: str
+    state_name: str
+    display_name: str
+    product: str
+    version_label: str
+    onboarding: Onboarding
+    uses_secret_phrase: bool
+    email_domains: tuple[str, ...]
+    helpdesk: tuple[HelpdeskContact, ...]
+    security_questions: tuple[SecurityQuestion, ...]
+    activation_link_minutes: int
+    temporary_password_minutes: int
+    recovery_may_unlock: bool
+    values_file: Path
+
+    def allows_email(self, address: str) -> bool:
+        """True if ``address`` is in one of the state's official domains (or a subdomain)."""
+        _, _, domain = address.strip().lower().rpartition("@")
+        return bool(domain) and any(
+            domain == allowed or domain.endswith("." + allowed) for allowed in self.email_domains
+        )
+
+    def question(self, question_id: str) -> SecurityQuestion | None:
+        return next((q for q in self.security_questions if q.id == question_id), None)
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ValuesError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValuesError(f"{path}: {exc}") from None
+
+
+def values_path(templates_dir: Path, state: str) -> Path:
+    return Path(templates_dir) / VALUES_DIR / f"{state}.toml"
+
+
+def list_states(templates_dir: Path) -> list[str]:
+    """Every state that has a values file, sorted."""
+    return sorted(p.stem for p in (Path(templates_dir) / VALUES_DIR).glob("*.toml"))
+
+
+def load_values(templates_dir: Path, state: str) -> dict[str, Any]:
+    """Return the merged values of one state (defaults, then the state's own file)."""
+    path = values_path(templates_dir, state)
+    defaults = _read_toml(Path(templates_dir) / DEFAULTS_FILE)
+    values = _deep_merge(defaults, _read_toml(path))
+    values["_values_file"] = str(path)
+    if values.get("realm") != state:
+        raise ValuesError(f"{path}: key 'realm' must be {state!r}, got {values.get('realm')!r}")
+    return values
+
+
+def _require(values: Mapping[str, Any], key: str) -> Any:
+    if key not in values:
+        raise ValuesError(f"{values['_values_file']}: missing required key {key!r}")
+    return values[key]
+
+
+def tenant_from_values(values: Mapping[str, Any]) -> Tenant:
+    try:
+        onboarding = Onboarding(_require(values, "onboarding"))
+    except ValueError:
+        raise ValuesError(
+            f"{values['_values_file']}: key 'onboarding' must be one of "
+            f"{[o.value for o in Onboarding]}, got {values['onboarding']!r}"
+        ) from None
+    return Tenant(
+        realm=_require(values, "realm"),
+        state_name=_require(values, "state_name"),
+        display_name=_require(values, "display_name"),
+        product=_require(values, "product"),
+        version_label=_require(values, "version_label"),
+        onboarding=onboarding,
+        uses_secret_phrase=bool(_require(values, "secret_phrase_and_image")),
+        email_domains=tuple(d.lower() for d in _require(values, "email_domains")),
+        helpdesk=tuple(HelpdeskContact(**h) for h in _require(values, "helpdesk")),
+        security_questions=tuple(
+            SecurityQuestion(**q) for q in _require(values, "security_questions")
+        ),
+        activation_link_minutes=int(_require(values, "activation_link_minutes")),
+        temporary_password_minutes=int(_require(values, "temporary_password_minutes")),
+        recovery_may_unlock=bool(_require(values, "recovery_may_unlock")),
+        values_file=Path(values["_values_file"]),
+    )
+
+
+def load_tenant(templates_dir: Path, state: str) -> Tenant:
+    return tenant_from_values(load_values(templates_dir, state))
+
+
+def load_tenants(templates_dir: Path) -> dict[str, Tenant]:
+    """Every configured state's tenant, keyed by realm name."""
+    return {state: load_tenant(templates_dir, state) for state in list_states(templates_dir)}
