@@ -72,6 +72,21 @@ class Settings:
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    def as_environment(self) -> dict[str, str]:
+        """The ``ISPEKS_*`` variables that ``load_settings`` turns back into these settings.
+
+        Used to hand the same settings to a child process (gunicorn).
+        """
+        env = {}
+        for name, (attr, _) in _ENV_FIELDS.items():
+            value = getattr(self, attr)
+            if value is None or value == "":
+                continue
+            env[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if self.extra_redirect_uris:
+            env["ISPEKS_EXTRA_REDIRECT_URIS"] = ",".join(self.extra_redirect_uris)
+        return env
+
 
 _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_KEYCLOAK_URL": ("keycloak_url", str),

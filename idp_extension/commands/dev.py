@@ -1,8 +1,127 @@
-"""``ispeks-idp dev``: the whole stack locally (being written)."""
+"""``ispeks-idp dev``: the whole stack on this machine, on embedded defaults.
+
+Starts, in order: the development mail inbox (a real SMTP server on loopback and a web
+page listing what it received), Keycloak on its dev-file database with theme caching
+off, the four state realms, synthetic demo users, and the sidecar under gunicorn. Ctrl-C
+stops all of it, each by its own process id. Data lives in ``<cache>/dev`` and is reused
+by the next start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import threading
+from pathlib import Path
 
 import click
 
+from idp_extension.demo_seed import seed_realm
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.users import UserDirectory
+from idp_extension.keycloak_server import KeycloakDistribution, KeycloakServer
+from idp_extension.mail.inbox import MailInbox, serve_inbox_web
+from idp_extension.realms.apply import apply_realm
+from idp_extension.settings import Settings
+from idp_extension.sidecar_process import SidecarProcess
+from idp_extension.tenants import load_tenants
+
+
+def _dev_secret(path: Path) -> str:
+    """A per-machine dev secret, made on first start and kept outside git."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
 
 @click.command()
-def dev() -> None:
-    """Run Keycloak, the realms, the sidecar and a mail inbox locally."""
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where Keycloak's database and dev secrets live (default: <cache>/dev).")
+@click.option("--keycloak-port", default=8080, show_default=True)
+@click.option("--keycloak-management-port", default=9000, show_default=True,
+              help="Keycloak's health endpoints.")
+@click.option("--sidecar-port", default=5000, show_default=True)
+@click.option("--smtp-port", default=2525, show_default=True)
+@click.option("--inbox-port", default=8025, show_default=True)
+@click.option("--pending-users", default=5, show_default=True,
+              help="Not-yet-activated demo users per state.")
+@click.option("--exit-when-ready", is_flag=True,
+              help="Start everything, print the URLs, then stop (a smoke test).")
+@click.pass_obj
+def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
+        keycloak_management_port: int, sidecar_port: int,
+        smtp_port: int, inbox_port: int, pending_users: int, exit_when_ready: bool) -> None:
+    """Run Keycloak, the realms, demo users, the sidecar and a mail inbox locally."""
+    data_dir = data_dir or settings.cache_dir / "dev"
+    sidecar_url = f"http://127.0.0.1:{sidecar_port}"
+    settings = settings.with_overrides(
+        keycloak_url=f"http://127.0.0.1:{keycloak_port}",
+        admin_client_secret=settings.admin_client_secret or _dev_secret(data_dir / "bootstrap-secret"),
+        client_secret_seed=_dev_secret(data_dir / "client-secret-seed"),
+        secret_key=_dev_secret(data_dir / "sidecar-secret-key"),
+        smtp_host="127.0.0.1", smtp_port=smtp_port,
+        sidecar_public_url=sidecar_url,
+        extra_redirect_uris=(f"{sidecar_url}/*",),
+        audit_log_path=settings.audit_log_path or data_dir / "audit.jsonl",
+    )
+    stack: list = []  # things to stop, in reverse order
+    try:
+        inbox = MailInbox(port=smtp_port).start()
+        stack.append(inbox)
+        stack.append(serve_inbox_web(inbox, "127.0.0.1", inbox_port))
+        click.echo(f"Mail inbox:   http://127.0.0.1:{inbox_port}/ (SMTP on 127.0.0.1:{smtp_port})")
+
+        click.echo("Starting Keycloak (the first start downloads and builds it)...")
+        keycloak = KeycloakServer(
+            distribution=KeycloakDistribution(settings.cache_dir),
+            data_dir=data_dir / "keycloak",
+            admin_client_id=settings.admin_client_id,
+            admin_client_secret=settings.admin_client_secret,
+            http_port=keycloak_port, management_port=keycloak_management_port,
+            themes_dir=settings.themes_dir, java_home=settings.java_home, dev_themes=True,
+        )
+        keycloak.start()
+        stack.append(keycloak)
+        click.echo(f"Keycloak:     {keycloak.url}/admin/ (ready in {keycloak.started_in_seconds:.1f}s)")
+
+        tenants = load_tenants(settings.realm_templates_dir)
+        demo = []
+        for state, tenant in tenants.items():
+            result = apply_realm(settings, state)
+            click.echo(f"Realm {state}: {result.summary()}")
+            directory = UserDirectory(bootstrap_admin(settings), state)
+            demo += seed_realm(directory, tenant, data_dir / "demo-passwords.json", pending_users)
+
+        sidecar = SidecarProcess(settings, sidecar_port, log_path=data_dir / "sidecar.log").start()
+        stack.append(sidecar)
+        click.echo(f"Sidecar:      {sidecar.url}/<realm>/ (log: {data_dir / 'sidecar.log'})")
+        _print_accounts(keycloak.url, sidecar.url, tenants, demo)
+
+        if exit_when_ready:
+            return
+        click.echo("\nRunning. Press Ctrl-C to stop.")
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        click.echo("Stopping...")
+        for part in reversed(stack):
+            part.stop()
+        click.echo("Stopped.")
+
+
+def _print_accounts(keycloak_url, sidecar_url, tenants, demo) -> None:
+    for state, tenant in tenants.items():
+        click.echo(f"\n== {tenant.display_name} ({tenant.version_label}, {tenant.onboarding.value})")
+        click.echo(f"   Login:   {keycloak_url}/realms/{state}/account/")
+        click.echo(f"   Sidecar: {sidecar_url}/{state}/")
+        for account in (a for a in demo if a.realm == state):
+            if account.password:
+                click.echo(f"   active  {account.user_id}  {account.name}  password: {account.password}")
+            else:
+                click.echo(f"   pending {account.user_id}  {account.name}  <{account.email}>")

@@ -1,0 +1,210 @@
+"""User verbs on one realm: find, register from payroll, set a password, lock state.
+
+Works with either admin client from ``connection``: the bootstrap account (state IT's
+CLI, the dev command) or the realm's own sidecar service account.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+import requests
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakError
+
+from idp_extension.passwords import random_password
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.payroll import PayrollRecord
+
+ACTIVATION_STATE = "ispeks_activation_state"
+PENDING, ACTIVE = "pending", "active"
+# Set by Keycloak itself when brute-force protection locks an account for good.
+DISABLED_REASON = "disabledReason"
+PERMANENT_LOCKOUT = "permanentLockout"
+
+T = TypeVar("T")
+
+
+class PasswordRejected(GatewayError):
+    """Keycloak's password policy refused the password (history, username, ...)."""
+
+    def __init__(self, policy_message: str):
+        super().__init__(policy_message)
+        self.policy_message = policy_message
+
+
+def _translate_errors(call: Callable[..., T]) -> Callable[..., T]:
+    """Turn python-keycloak's and requests' exceptions into the gateway's own."""
+
+    @functools.wraps(call)
+    def wrapper(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise KeycloakUnavailable(f"Keycloak unreachable: {type(exc).__name__}") from exc
+        except KeycloakError as exc:
+            if exc.response_code is None or exc.response_code >= 500:
+                raise KeycloakUnavailable(f"Keycloak error {exc.response_code}") from exc
+            raise GatewayError(f"Keycloak answered {exc.response_code}") from exc
+
+    return wrapper
+
+
+def _first(attributes: dict[str, list[str]], key: str) -> str | None:
+    values = attributes.get(key) or []
+    return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    """A user as the sidecar sees them (never their credentials)."""
+
+    id: str
+    user_id: str
+    name: str
+    email: str
+    enabled: bool
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def activation_state(self) -> str | None:
+        return _first(self.attributes, ACTIVATION_STATE)
+
+    @property
+    def department(self) -> str | None:
+        return _first(self.attributes, "department")
+
+    @property
+    def registration_date(self) -> str | None:
+        return _first(self.attributes, "registration_date")
+
+    @property
+    def permanently_locked(self) -> bool:
+        return not self.enabled and _first(self.attributes, DISABLED_REASON) == PERMANENT_LOCKOUT
+
+    @classmethod
+    def from_representation(cls, rep: dict[str, Any]) -> "DirectoryUser":
+        name = " ".join(part for part in (rep.get("firstName"), rep.get("lastName")) if part)
+        return cls(
+            id=rep["id"], user_id=rep["username"], name=name, email=rep.get("email", ""),
+            enabled=bool(rep.get("enabled")), attributes=rep.get("attributes") or {},
+        )
+
+
+class UserDirectory:
+    """Domain verbs over one realm's users."""
+
+    def __init__(self, admin: KeycloakAdmin, realm: str):
+        self._admin = admin
+        self._admin.change_current_realm(realm)
+        self.realm = realm
+
+    @_translate_errors
+    def find(self, user_id: str) -> DirectoryUser | None:
+        """The user whose username is exactly ``user_id``, or None."""
+        found = self._admin.get_users({"username": user_id, "exact": "true"})
+        return DirectoryUser.from_representation(found[0]) if found else None
+
+    @_translate_errors
+    def get(self, uuid: str) -> DirectoryUser:
+        return DirectoryUser.from_representation(self._admin.get_user(uuid))
+
+    @_translate_errors
+    def register_pending(self, record: PayrollRecord) -> tuple[DirectoryUser, bool]:
+        """Create a not-yet-activated user from payroll; leave an existing one alone.
+
+        The new user is *enabled* with a random password nobody knows: enabled so that
+        the login form answers exactly as for an active user (a disabled user can be
+        told apart), and with a password so that the hash check takes as long as for
+        an active user (no credential at all answers measurably faster).
+        """
+        existing = self.find(record.user_id)
+        if existing is not None:
+            return existing, False
+        self._admin.create_user(
+            {
+                "username": record.user_id,
+                "enabled": True,
+                "firstName": record.name,
+                "email": record.email,
+                "emailVerified": True,
+                "attributes": {
+                    "department": [record.department],
+                    "registration_date": [record.registration_date.isoformat(timespec="seconds")],
+                    ACTIVATION_STATE: [PENDING],
+                },
+                "credentials": [
+                    {"type": "password", "value": random_password(32), "temporary": False}
+                ],
+            },
+            exist_ok=False,
+        )
+        return self.find(record.user_id), True
+
+    @_translate_errors
+    def set_password(self, uuid: str, password: str) -> None:
+        """Set the user's password; raise PasswordRejected if the policy refuses it."""
+        try:
+            self._admin.set_user_password(uuid, password, temporary=False)
+        except KeycloakError as exc:
+            if exc.response_code == 400:
+                raise PasswordRejected(_error_text(exc)) from None
+            raise
+
+    @_translate_errors
+    def update_attributes(self, uuid: str, changes: dict[str, list[str] | None]) -> DirectoryUser:
+        """Merge ``changes`` into the user's attributes (None deletes a key).
+
+        Keycloak replaces the whole attribute map on update, so read, merge, write.
+        """
+        rep = self._admin.get_user(uuid)
+        attributes = dict(rep.get("attributes") or {})
+        for key, value in changes.items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = value
+        rep["attributes"] = attributes
+        self._admin.update_user(uuid, _writable(rep))
+        return self.get(uuid)
+
+    @_translate_errors
+    def set_enabled(self, uuid: str, enabled: bool) -> None:
+        """Enable or disable the account (an administrator's act)."""
+        rep = self._admin.get_user(uuid)
+        rep["enabled"] = enabled
+        self._admin.update_user(uuid, _writable(rep))
+
+    @_translate_errors
+    def failed_logins(self, uuid: str) -> dict[str, Any]:
+        return self._admin.get_bruteforce_detection_status(uuid)
+
+    @_translate_errors
+    def unlock(self, uuid: str) -> DirectoryUser:
+        """Clear failed logins and lift a permanent lockout (an administrator's act)."""
+        self._admin.clear_bruteforce_attempts_for_user(uuid)
+        user = self.get(uuid)
+        if user.permanently_locked:
+            rep = self._admin.get_user(uuid)
+            rep["enabled"] = True
+            rep["attributes"] = {
+                k: v for k, v in (rep.get("attributes") or {}).items() if k != DISABLED_REASON
+            }
+            self._admin.update_user(uuid, _writable(rep))
+        return self.get(uuid)
+
+
+def _writable(rep: dict[str, Any]) -> dict[str, Any]:
+    """Drop the read-only parts of a user representation before writing it back."""
+    return {k: v for k, v in rep.items() if k not in {"access", "createdTimestamp", "totp",
+                                                       "disableableCredentialTypes",
+                                                       "notBefore", "userProfileMetadata"}}
+
+
+def _error_text(exc: KeycloakError) -> str:
+    body = exc.response_body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return str(body or exc.error_message)
