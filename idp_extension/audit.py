@@ -1,0 +1,233 @@
+"""Audit events: one enum, written as JSON lines (DESIGN.md convention 11).
+
+Every line is one JSON object::
+
+    {"ts": "2025-01-31T08:15:02.123456Z", "event": "account:activation:completed",
+     "realm": "pahang", "subject": "<user id>", "outcome": "success", "details": {...}}
+
+Details whose key looks like a secret (password, token, answer, phrase, ...) are
+replaced by ``"[REDACTED]"`` at any depth: an audit trail must never become a place
+where credentials leak.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import re
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Mapping, Protocol, runtime_checkable
+
+REDACTED = "[REDACTED]"
+AUDIT_LOGGER_NAME = "ispeks.audit"
+
+# Substrings of detail keys whose values must never be written. Deliberately broad: a
+# redacted harmless value costs nothing, a leaked answer costs an account.
+_SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|pwd|token|secret|answer|phrase|otp|pin\b|pin_|credential"
+    r"|nonce|cookie|authorization|api_?key|private",
+    re.IGNORECASE,
+)
+
+
+class AuditEvent(str, enum.Enum):
+    """Every event the sidecar and the CLI record."""
+
+    ACTIVATION_REQUESTED = "account:activation:requested"
+    ACTIVATION_LINK_SENT = "account:activation:link_sent"
+    ACTIVATION_COMPLETED = "account:activation:completed"
+    ACTIVATION_FAILED = "account:activation:failed"
+    FIRST_LOGIN_REQUESTED = "account:first_login:requested"
+    FIRST_LOGIN_REJECTED = "account:first_login:rejected"
+    TEMPORARY_PASSWORD_SENT = "account:temporary_password:sent"
+    FIRST_LOGIN_COMPLETED = "account:first_login:completed"
+    RECOVERY_REQUESTED = "account:recovery:requested"
+    RECOVERY_COMPLETED = "account:recovery:completed"
+    RECOVERY_FAILED = "account:recovery:failed"
+    PASSWORD_CHANGED = "account:password:changed"
+    SECURITY_QUESTIONS_CHANGED = "account:security_questions:changed"
+    SECRET_PHRASE_CHANGED = "account:secret_phrase:changed"
+    ACCOUNT_LOCKED = "account:locked"
+    ACCOUNT_UNLOCKED = "account:unlocked"
+    USERS_IMPORTED = "users:imported"
+    REALM_APPLIED = "realm:applied"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, enum.Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """Where audit events go."""
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        realm: str,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None: ...
+
+
+def looks_secret(key: str) -> bool:
+    """True if a detail named ``key`` may hold a credential."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def redact(value: Any) -> Any:
+    """Return ``value`` with every secret-looking mapping key's value replaced."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): (REDACTED if looks_secret(str(k)) else redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [redact(v) for v in value]
+    return value
+
+
+def build_entry(
+    event: AuditEvent | str,
+    *,
+    realm: str,
+    subject: str | None,
+    outcome: Outcome | str,
+    details: Mapping[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Return the JSON-ready record of one event (unknown event names are refused)."""
+    ts = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {
+        "ts": ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "event": AuditEvent(event).value,
+        "realm": realm,
+        "subject": subject,
+        "outcome": Outcome(outcome).value,
+        "details": redact(details),
+    }
+
+
+def to_json_line(entry: Mapping[str, Any]) -> str:
+    # default=str: a stray datetime or Path in details must not lose the whole event.
+    return json.dumps(entry, ensure_ascii=False, sort_keys=False, default=str)
+
+
+class JsonLinesAuditLog:
+    """Append one JSON object per line to a file path or an open text stream."""
+
+    def __init__(self, target: str | Path | IO[str]) -> None:
+        self._path = Path(target) if isinstance(target, (str, Path)) else None
+        self._stream = None if self._path else target
+        self._lock = threading.Lock()
+        if self._path:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        realm: str,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None:
+        """Write one event as one line."""
+        line = to_json_line(
+            build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
+        )
+        with self._lock:
+            if self._path:
+                # Reopened per event: logrotate-friendly, and O_APPEND keeps lines from
+                # several gunicorn workers whole.
+                with self._path.open("a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+            else:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+
+
+class LoggingAuditLog:
+    """Send each event's JSON line to a logger (stderr unless logging says otherwise)."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or _default_audit_logger()
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        realm: str,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None:
+        """Log one event as one line."""
+        entry = build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
+        self._logger.info(to_json_line(entry))
+
+
+def _default_audit_logger() -> logging.Logger:
+    logger = logging.getLogger(AUDIT_LOGGER_NAME)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # The line is already complete JSON; a root handler would wrap it a second time.
+        logger.propagate = False
+    return logger
+
+
+class MemoryAuditLog:
+    """Keep events in a list, for unit tests."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        realm: str,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None:
+        """Keep one event, redacted exactly as the real logs would write it."""
+        entry = build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
+        with self._lock:
+            self.entries.append(entry)
+
+    def events(self) -> list[str]:
+        """Event names in the order they were recorded."""
+        return [entry["event"] for entry in self.entries]
+
+    def last(self, event: AuditEvent | str | None = None) -> dict[str, Any] | None:
+        """Return the newest entry (of ``event`` if given), or None."""
+        wanted = AuditEvent(event).value if event else None
+        for entry in reversed(self.entries):
+            if wanted is None or entry["event"] == wanted:
+                return entry
+        return None
+
+
+def audit_log_from_settings(settings) -> AuditLog:
+    """Return the audit log ``settings`` ask for: a JSON-lines file, else stderr."""
+    if settings.audit_log_path:
+        return JsonLinesAuditLog(settings.audit_log_path)
+    return LoggingAuditLog()

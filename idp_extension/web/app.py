@@ -1,0 +1,77 @@
+"""The sidecar's app factory (DESIGN.md convention 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from flask import Blueprint, Flask
+from flask_wtf.csrf import CSRFProtect
+
+from idp_extension.i18n import MessageCatalog
+from idp_extension.settings import Settings, load_settings
+from idp_extension.tenants import Tenant, load_tenants
+from idp_extension.web import root
+from idp_extension.web.error_pages import init_error_handlers
+from idp_extension.web.language import init_language
+from idp_extension.web.ratelimit import apply_rate_limits, init_rate_limiting
+from idp_extension.web.security import init_security, is_https
+from idp_extension.web.services import Services, init_services, tenants_by_realm
+from idp_extension.web.tenant import build_tenant_blueprint
+
+MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
+# Our forms hold a handful of short fields; anything bigger is not one of ours.
+MAX_FORM_BYTES = 64 * 1024
+_DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
+
+# Flows' blueprints, nested under /<realm>/ (later work appends here).
+REALM_BLUEPRINTS: tuple[Blueprint, ...] = ()
+
+
+def create_app(
+    config: Settings | None = None,
+    *,
+    tenants: Mapping[str, Tenant] | Iterable[Tenant] | None = None,
+    services: Services | None = None,
+    blueprints: Iterable[Blueprint] = (),
+    realm_blueprints: Iterable[Blueprint] = (),
+) -> Flask:
+    """Build the sidecar; ``blueprints``/``realm_blueprints`` add routes (tests, plugins)."""
+    settings = config if config is not None else load_settings()
+    _refuse_dev_secret_over_https(settings)
+    if tenants is None:
+        tenants = load_tenants(settings.realm_templates_dir)
+    if services is None:
+        services = Services.from_settings(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        # With Referrer-Policy no-referrer browsers send no Referer (and Origin "null")
+        # on our own posts, so Flask-WTF's https referrer check would refuse them all.
+        # The session-bound token plus SameSite=Lax cookies carry the CSRF defence.
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    app.json.ensure_ascii = False
+    init_services(app, settings, tenants_by_realm(tenants), services)
+    init_language(
+        app, MessageCatalog.load(MESSAGES_DIR), secure_cookie=is_https(settings.sidecar_public_url)
+    )
+    init_security(app, settings)
+    CSRFProtect(app)
+    init_rate_limiting(app, settings)
+    init_error_handlers(app)
+
+    app.register_blueprint(root.bp)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.register_blueprint(build_tenant_blueprint((*REALM_BLUEPRINTS, *realm_blueprints)))
+    apply_rate_limits(app)
+    return app
+
+
+def _refuse_dev_secret_over_https(settings: Settings) -> None:
+    # An https public URL means a real deployment: the built-in key is public knowledge.
+    if is_https(settings.sidecar_public_url) and settings.secret_key == _DEV_SECRET_KEY:
+        raise RuntimeError("ISPEKS_SECRET_KEY must be set when the sidecar is served over https")

@@ -1,0 +1,71 @@
+"""What ``create_app`` attaches to the app, and how views reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from flask import Flask, current_app
+
+from idp_extension.audit import AuditLog, audit_log_from_settings
+from idp_extension.mail.sender import MailSender, mail_sender_from_settings
+from idp_extension.settings import Settings
+from idp_extension.tenants import Tenant
+
+EXTENSION_KEY = "ispeks"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The replaceable collaborators of the web layer (real ones, or fakes in tests)."""
+
+    audit: AuditLog
+    mail: MailSender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        """Build the production services ``settings`` describe."""
+        return cls(
+            audit=audit_log_from_settings(settings), mail=mail_sender_from_settings(settings)
+        )
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Everything the app was created with."""
+
+    settings: Settings
+    tenants: Mapping[str, Tenant]
+    services: Services
+
+
+def tenants_by_realm(tenants: Mapping[str, Tenant] | Iterable[Tenant]) -> dict[str, Tenant]:
+    """Accept a realm→tenant mapping or any iterable of tenants."""
+    values = tenants.values() if isinstance(tenants, Mapping) else tenants
+    return {tenant.realm: tenant for tenant in values}
+
+
+def init_services(
+    app: Flask, settings: Settings, tenants: Mapping[str, Tenant], services: Services
+) -> None:
+    """Attach settings, tenants and services to ``app``."""
+    app.extensions[EXTENSION_KEY] = AppContext(settings, dict(tenants), services)
+
+
+def _context() -> AppContext:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def current_settings() -> Settings:
+    """The settings of the running app."""
+    return _context().settings
+
+
+def current_tenants() -> Mapping[str, Tenant]:
+    """Every configured tenant of the running app, keyed by realm."""
+    return _context().tenants
+
+
+def current_services() -> Services:
+    """The services of the running app."""
+    return _context().services

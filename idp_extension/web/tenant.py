@@ -1,0 +1,72 @@
+"""Routes under ``/<realm>/``: the realm in the URL picks the state's Tenant.
+
+Flows' blueprints are registered as children of this one and inherit the resolution:
+their views read ``current_tenant()`` and never take a ``realm`` argument, and
+``url_for`` fills ``realm`` in from the current request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, NamedTuple
+
+from flask import Blueprint, g, render_template, url_for
+
+from idp_extension.errors import UnknownRealm
+from idp_extension.tenants import Onboarding, Tenant
+from idp_extension.web.services import current_tenants
+
+BLUEPRINT_NAME = "tenant"
+
+
+class FlowLink(NamedTuple):
+    key: str  # message key of the label; "<key>.help" explains it
+    path: str
+
+
+def current_tenant() -> Tenant:
+    """The Tenant of the realm in the current URL."""
+    return g.tenant
+
+
+def flow_links(tenant: Tenant, base_path: str) -> list[FlowLink]:
+    """The self-service flows ``tenant`` offers, as paths under ``base_path``."""
+    onboarding = (
+        FlowLink("landing.activation", f"{base_path}activation")
+        if tenant.onboarding is Onboarding.ACTIVATION_LINK
+        else FlowLink("landing.first_login", f"{base_path}first-login")
+    )
+    return [onboarding, FlowLink("landing.recovery", f"{base_path}recovery")]
+
+
+def build_tenant_blueprint(children: Iterable[Blueprint] = ()) -> Blueprint:
+    """Return a fresh ``/<realm>`` blueprint with ``children`` nested under it."""
+    bp = Blueprint(BLUEPRINT_NAME, __name__, url_prefix="/<realm>")
+
+    @bp.url_value_preprocessor
+    def resolve_tenant(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        realm = (values or {}).pop("realm", None)
+        tenant = current_tenants().get(realm or "")
+        if tenant is None:
+            raise UnknownRealm(f"unknown realm {realm!r}")
+        g.tenant = tenant
+
+    @bp.url_defaults
+    def add_realm(endpoint: str, values: dict[str, Any]) -> None:
+        if "realm" not in values and "tenant" in g:
+            values["realm"] = g.tenant.realm
+
+    @bp.app_context_processor
+    def tenant_context() -> dict[str, Any]:
+        # Every page (errors included) shows the state once the URL has named one.
+        return {"tenant": g.get("tenant")}
+
+    @bp.get("/")
+    def landing() -> str:
+        """Name the state and link to the self-service flows it offers."""
+        tenant = current_tenant()
+        base = url_for(f"{BLUEPRINT_NAME}.landing")
+        return render_template("landing.html", tenant=tenant, links=flow_links(tenant, base))
+
+    for child in children:
+        bp.register_blueprint(child)
+    return bp

@@ -1,0 +1,94 @@
+"""The sidecar under real gunicorn, configured only by ISPEKS_* variables, without Keycloak."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from idp_extension.keycloak_server import free_port
+
+pytestmark = pytest.mark.integration
+
+START_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory):
+    """Start ``gunicorn idp_extension.web.wsgi:app`` on a free port; stop it by its pid."""
+    folder = tmp_path_factory.mktemp("sidecar")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
+    env.update({
+        # Nothing listens on these: the sidecar must start and serve anyway.
+        "ISPEKS_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}",
+        "ISPEKS_SMTP_HOST": "127.0.0.1",
+        "ISPEKS_SMTP_PORT": str(free_port()),
+        "ISPEKS_SECRET_KEY": secrets.token_urlsafe(32),
+        "ISPEKS_SIDECAR_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "ISPEKS_AUDIT_LOG": str(folder / "audit.jsonl"),
+    })
+    log_path = folder / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--graceful-timeout", "5", "idp_extension.web.wsgi:app"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(process, base, log_path)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_until_serving(process: subprocess.Popen, base: str, log_path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer within {START_TIMEOUT}s:\n{log_path.read_text()}")
+
+
+def test_healthz(sidecar):
+    response = requests.get(f"{sidecar}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_known_state_page(sidecar):
+    response = requests.get(f"{sidecar}/pahang/", timeout=5)
+    assert response.status_code == 200
+    assert "iSPEKS Kerajaan Negeri Pahang" in response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_unknown_state_is_a_bilingual_404(sidecar):
+    response = requests.get(f"{sidecar}/nosuchstate/", timeout=5)
+    assert response.status_code == 404
+    assert "Negeri tidak dikenali" in response.text and "Unknown state" in response.text
+
+
+def test_stylesheet_is_served(sidecar):
+    response = requests.get(f"{sidecar}/static/css/ispeks.css", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/css")
