@@ -6,6 +6,7 @@ import click
 
 from idp_extension.commands.dev import dev
 from idp_extension.commands.realms import realms
+from idp_extension.commands.users import users
 from idp_extension.settings import load_settings
 
 
@@ -18,3 +19,4 @@ def main(ctx: click.Context) -> None:
 
 main.add_command(dev)
 main.add_command(realms)
+main.add_command(users)

@@ -19,7 +19,7 @@ from idp_extension.settings import Settings
 class SidecarProcess:
     settings: Settings
     port: int
-    workers: int = 2
+    workers: int | None = None
     log_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -31,10 +31,13 @@ class SidecarProcess:
         """Start gunicorn with the settings passed as ISPEKS_* variables; wait for /healthz."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
         env.update(self.settings.as_environment())
+        # In-memory rate-limit and one-time-claim counters are per process: use one
+        # worker unless a shared store (Redis) is configured.
+        workers = self.workers or (1 if self.settings.ratelimit_storage_uri.startswith("memory") else 2)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--threads", "4", "--access-logfile", "-",
+             "--workers", str(workers), "--threads", "8", "--access-logfile", "-",
              "idp_extension.web.wsgi:app"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

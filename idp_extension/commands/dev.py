@@ -70,7 +70,8 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
     try:
         inbox = MailInbox(port=smtp_port).start()
         stack.append(inbox)
-        stack.append(serve_inbox_web(inbox, "127.0.0.1", inbox_port))
+        inbox_web = serve_inbox_web(inbox, "127.0.0.1", inbox_port)
+        stack.append(_Stoppable(inbox_web.shutdown))
         click.echo(f"Mail inbox:   http://127.0.0.1:{inbox_port}/ (SMTP on 127.0.0.1:{smtp_port})")
 
         click.echo("Starting Keycloak (the first start downloads and builds it)...")
@@ -113,6 +114,13 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         for part in reversed(stack):
             part.stop()
         click.echo("Stopped.")
+
+
+class _Stoppable:
+    """Give anything with a stop-like method the ``stop()`` the stack expects."""
+
+    def __init__(self, stop):
+        self.stop = stop
 
 
 def _print_accounts(keycloak_url, sidecar_url, tenants, demo) -> None:

@@ -108,6 +108,12 @@ class UserDirectory:
         return DirectoryUser.from_representation(found[0]) if found else None
 
     @_translate_errors
+    def search(self, attribute: str, value: str) -> list[DirectoryUser]:
+        """Every user whose ``attribute`` is exactly ``value`` (all pages)."""
+        found = self._admin.get_users({"q": f"{attribute}:{value}"})
+        return [DirectoryUser.from_representation(rep) for rep in found]
+
+    @_translate_errors
     def get(self, uuid: str) -> DirectoryUser:
         return DirectoryUser.from_representation(self._admin.get_user(uuid))
 
