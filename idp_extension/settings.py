@@ -59,6 +59,8 @@ class Settings:
     themes_dir: Path = PROJECT_ROOT / "themes"
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     java_home: str = ""
+    # Serve a demo portal (a Portal iSPEKS stand-in) under /<realm>/portal/: dev and tests.
+    demo_portal: bool = False
     # Extra redirect URIs for portal clients (development and tests only).
     extra_redirect_uris: tuple[str, ...] = ()
 
@@ -108,6 +110,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_THEMES_DIR": ("themes_dir", Path),
     "ISPEKS_CACHE_DIR": ("cache_dir", Path),
     "ISPEKS_JAVA_HOME": ("java_home", str),
+    "ISPEKS_DEMO_PORTAL": ("demo_portal", _bool),
 }
 
 

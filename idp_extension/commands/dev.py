@@ -64,6 +64,7 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         smtp_host="127.0.0.1", smtp_port=smtp_port,
         sidecar_public_url=sidecar_url,
         extra_redirect_uris=(f"{sidecar_url}/*",),
+        demo_portal=True,
         audit_log_path=settings.audit_log_path or data_dir / "audit.jsonl",
     )
     stack: list = []  # things to stop, in reverse order
