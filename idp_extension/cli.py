@@ -14,7 +14,9 @@ from idp_extension.settings import load_settings
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """iSPEKS Identity: provision state realms, run the stack, manage users."""
-    ctx.obj = load_settings()
+    # Tests pass their own settings as ``obj``; the console script reads the environment.
+    if ctx.obj is None:
+        ctx.obj = load_settings()
 
 
 main.add_command(dev)

@@ -119,6 +119,14 @@ def _require(values: Mapping[str, Any], key: str) -> Any:
     return values[key]
 
 
+def _records(values: Mapping[str, Any], key: str, kind: type) -> tuple:
+    """Build one record per table of ``key``; a misspelt field names the file."""
+    try:
+        return tuple(kind(**item) for item in _require(values, key))
+    except TypeError as exc:
+        raise ValuesError(f"{values['_values_file']}: bad entry in {key!r}: {exc}") from None
+
+
 def tenant_from_values(values: Mapping[str, Any]) -> Tenant:
     try:
         onboarding = Onboarding(_require(values, "onboarding"))
@@ -136,10 +144,8 @@ def tenant_from_values(values: Mapping[str, Any]) -> Tenant:
         onboarding=onboarding,
         uses_secret_phrase=bool(_require(values, "secret_phrase_and_image")),
         email_domains=tuple(d.lower() for d in _require(values, "email_domains")),
-        helpdesk=tuple(HelpdeskContact(**h) for h in _require(values, "helpdesk")),
-        security_questions=tuple(
-            SecurityQuestion(**q) for q in _require(values, "security_questions")
-        ),
+        helpdesk=_records(values, "helpdesk", HelpdeskContact),
+        security_questions=_records(values, "security_questions", SecurityQuestion),
         activation_link_minutes=int(_require(values, "activation_link_minutes")),
         temporary_password_minutes=int(_require(values, "temporary_password_minutes")),
         recovery_may_unlock=bool(_require(values, "recovery_may_unlock")),

@@ -1,0 +1,178 @@
+"""Read and write state realms for provisioning, as master's bootstrap service account.
+
+The only provisioning code that calls python-keycloak. ``snapshot`` reads what the
+planner (``realms.apply``) compares; ``run`` performs a plan's operations. Keycloak and
+network failures leave as ``GatewayError`` / ``KeycloakUnavailable``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+import requests
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakConnectionError, KeycloakError
+
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.realms import apply as A
+from idp_extension.settings import Settings
+
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+@contextmanager
+def keycloak_errors(action: str) -> Iterator[None]:
+    """Turn python-keycloak's and requests' exceptions into the gateway's own."""
+    try:
+        yield
+    except KeycloakConnectionError as exc:
+        raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
+    except requests.RequestException as exc:
+        raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
+    except KeycloakError as exc:
+        if exc.response_code in UNAVAILABLE_STATUSES:
+            raise KeycloakUnavailable(f"{action}: Keycloak unavailable ({exc})") from exc
+        detail = exc.error_message
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        raise GatewayError(f"{action}: Keycloak said {exc.response_code}: {detail}") from exc
+    except TypeError as exc:
+        # python-keycloak 7 raises TypeError when a response has an unexpected shape.
+        if "Unexpected response type" not in str(exc):
+            raise
+        raise GatewayError(f"{action}: {exc}") from exc
+
+
+class RealmAdmin:
+    """Provisioning verbs on state realms."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._admins: dict[str, KeycloakAdmin] = {}
+
+    def _admin(self, realm: str) -> KeycloakAdmin:
+        # One client per target realm: python-keycloak sends calls to its realm_name.
+        if realm not in self._admins:
+            self._admins[realm] = bootstrap_admin(self._settings, realm)
+        return self._admins[realm]
+
+    # --- reading ----------------------------------------------------------------------
+
+    def realm_exists(self, realm: str) -> bool:
+        with keycloak_errors("list realms"):
+            return any(r["realm"] == realm for r in self._admin("master").get_realms())
+
+    def snapshot(self, desired: Mapping[str, Any]) -> A.Current:
+        """Read everything of one existing realm that the template speaks about."""
+        realm = desired["realm"]
+        kc = self._admin(realm)
+        with keycloak_errors(f"read realm {realm}"):
+            representation = kc.get_realm(realm)
+            clients = kc.get_clients()
+            profile = kc.get_realm_users_profile()
+            aliases = {f["alias"] for f in kc.get_authentication_flows()}
+            executions = {
+                flow["alias"]: (kc.get_authentication_flow_executions(flow["alias"])
+                                if flow["alias"] in aliases else None)
+                for flow in desired.get("authenticationFlows") or [] if flow.get("topLevel")
+            }
+            roles = {
+                user["serviceAccountClientId"]: self._service_account_roles(
+                    kc, clients, user["serviceAccountClientId"], user.get("clientRoles") or {})
+                for user in desired.get("users") or [] if user.get("serviceAccountClientId")
+            }
+        return A.Current(representation, clients, profile, executions, roles)
+
+    @staticmethod
+    def _service_account_roles(kc: KeycloakAdmin, clients: list[dict], owner: str,
+                               wanted: Mapping[str, list[str]]) -> dict[str, list[str]] | None:
+        client = next((c for c in clients if c["clientId"] == owner), None)
+        if client is None or not client.get("serviceAccountsEnabled"):
+            return None
+        user_id = kc.get_client_service_account_user(client["id"])["id"]
+        by_client_id = {c["clientId"]: c["id"] for c in clients}
+        # Direct mappings only: composites (view-users -> query-groups) are not ours.
+        return {
+            roles_client: [r["name"] for r in kc.get_client_roles_of_user(
+                user_id, by_client_id[roles_client])]
+            for roles_client in wanted if roles_client in by_client_id
+        }
+
+    # --- writing ----------------------------------------------------------------------
+
+    def run(self, plan: A.Plan) -> None:
+        """Perform a plan's operations in order."""
+        for op in plan.operations:
+            with keycloak_errors(f"{plan.realm}: {op.kind} {op.target}"):
+                getattr(self, f"_{op.kind}")(plan.realm, op)
+
+    def _create_realm(self, realm: str, op: A.Operation) -> None:
+        self._admin("master").create_realm(op.payload)
+
+    def _update_realm(self, realm: str, op: A.Operation) -> None:
+        self._admin(realm).update_realm(realm, op.payload)
+
+    def _put_user_profile(self, realm: str, op: A.Operation) -> None:
+        self._admin(realm).update_realm_users_profile(op.payload)
+
+    def _create_client(self, realm: str, op: A.Operation) -> None:
+        self._admin(realm).create_client(op.payload)
+
+    def _update_client(self, realm: str, op: A.Operation) -> None:
+        self._admin(realm).update_client(op.target, op.payload)
+
+    def _set_client_roles(self, realm: str, op: A.Operation) -> None:
+        kc = self._admin(realm)
+        owner_id = kc.get_client_id(op.target)
+        roles_client_id = kc.get_client_id(op.payload["client"])
+        if owner_id is None or roles_client_id is None:
+            raise GatewayError(f"{realm}: client {op.target} or {op.payload['client']} missing")
+        user_id = kc.get_client_service_account_user(owner_id)["id"]
+        if op.payload["add"]:
+            kc.assign_client_role(user_id, roles_client_id, [
+                kc.get_client_role(roles_client_id, name) for name in op.payload["add"]])
+        if op.payload["remove"]:
+            kc.delete_client_roles_of_user(user_id, roles_client_id, [
+                kc.get_client_role(roles_client_id, name) for name in op.payload["remove"]])
+
+    def _create_flow(self, realm: str, op: A.Operation) -> None:
+        self._admin(realm).create_authentication_flow(op.payload)
+
+    def _rebuild_flow(self, realm: str, op: A.Operation) -> None:
+        kc = self._admin(realm)
+        for execution_id in op.payload["delete"]:
+            kc.delete_authentication_flow_execution(execution_id)
+        for step in op.payload["steps"]:
+            parent = step["parent"]
+            if "subflow" in step:
+                kc.create_authentication_flow_subflow(
+                    {"alias": step["subflow"], "type": "basic-flow",
+                     "provider": "registration-page-form", "description": step["description"]},
+                    parent)
+                created = [e for e in kc.get_authentication_flow_executions(parent)
+                           if e.get("authenticationFlow") and e["displayName"] == step["subflow"]]
+            else:
+                kc.create_authentication_flow_execution({"provider": step["provider"]}, parent)
+                created = [e for e in kc.get_authentication_flow_executions(parent)
+                           if e["level"] == 0 and e.get("providerId") == step["provider"]]
+            # New executions start DISABLED (or the provider's only choice).
+            execution = created[-1]
+            if execution["requirement"] != step["requirement"]:
+                kc.update_authentication_flow_executions(
+                    {**execution, "requirement": step["requirement"]}, parent)
+
+    def _set_requirements(self, realm: str, op: A.Operation) -> None:
+        kc = self._admin(realm)
+        by_id = {e["id"]: e for e in kc.get_authentication_flow_executions(op.target)}
+        for fix in op.payload:
+            kc.update_authentication_flow_executions(
+                {**by_id[fix["id"]], "requirement": fix["requirement"]}, op.target)
+
+    # --- for tests and reports --------------------------------------------------------
+
+    def admin_events(self, realm: str, **query: Any) -> list[dict]:
+        """Return the admin events recorded in ``realm``, newest first."""
+        with keycloak_errors(f"read admin events of {realm}"):
+            return self._admin(realm).get_admin_events(query or None)

@@ -1,0 +1,93 @@
+"""Declare the realm's user profile: every attribute any part of iSPEKS stores.
+
+With ``unmanagedAttributePolicy`` left unset (DISABLED), Keycloak silently drops writes
+of undeclared attributes (KEYCLOAK-NOTES.md), so this list is the contract between the
+sidecar, the payroll import and Keycloak. Admin-only attributes are never mapped into
+tokens and are invisible in the account console.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIN_ONLY = {"view": ["admin"], "edit": ["admin"]}
+USER_VISIBLE_ADMIN_EDIT = {"view": ["admin", "user"], "edit": ["admin"]}
+USER_EDITABLE = {"view": ["admin", "user"], "edit": ["admin", "user"]}
+
+ACTIVATION_STATES = ("pending", "active")
+
+# name -> max length; the sidecar stores only hashes, ids, nonces and timestamps here.
+SIDECAR_ATTRIBUTES: dict[str, int] = {
+    "ispeks_activation_state": 16,
+    # JSON of three {question id, argon2 hash}: about 350 characters.
+    "ispeks_security_answers": 4096,
+    "ispeks_secret_phrase": 255,
+    "ispeks_image_id": 64,
+    "ispeks_nonce_activation": 255,
+    "ispeks_nonce_temp_password": 255,
+    "ispeks_nonce_recovery": 255,
+    "ispeks_temp_password_hash": 512,
+    "ispeks_temp_password_expires": 64,
+    "ispeks_recovery_failures": 16,
+    "ispeks_profile_version": 16,
+}
+# Shown to the user (pages, account console), changed only by state IT or payroll.
+PAYROLL_ATTRIBUTES: dict[str, tuple[int, str]] = {
+    "department": (255, "Jabatan / Department"),
+    "registration_date": (32, "Tarikh Pendaftaran / Registration date"),
+}
+
+
+def _attribute(name: str, permissions: dict[str, list[str]], max_length: int,
+               display_name: str | None = None, **extra: Any) -> dict[str, Any]:
+    validations: dict[str, Any] = {"length": {"max": max_length}}
+    validations.update(extra.pop("validations", {}))
+    attribute = {
+        "name": name,
+        "displayName": display_name or "${%s}" % name,
+        "validations": validations,
+        "permissions": permissions,
+        "multivalued": False,
+    }
+    attribute.update(extra)
+    return attribute
+
+
+def user_profile_config() -> dict[str, Any]:
+    """Return the declarative user profile (the UPConfig JSON) of every state realm."""
+    attributes = [
+        # Users cannot rename themselves: editUsernameAllowed is false in the realm.
+        _attribute("username", USER_EDITABLE, 255, validations={
+            "username-prohibited-characters": {}, "up-username-not-idn-homograph": {}}),
+        # Not required: payroll imports may lack it, and a required attribute would
+        # stop the user at Keycloak's unthemed "update profile" page.
+        _attribute("email", USER_EDITABLE, 255, validations={"email": {}}),
+        # Payroll provides one full name: it goes to firstName, lastName stays optional.
+        _attribute("firstName", USER_EDITABLE, 255,
+                   validations={"person-name-prohibited-characters": {}}),
+        _attribute("lastName", USER_EDITABLE, 255,
+                   validations={"person-name-prohibited-characters": {}}),
+    ]
+    attributes += [
+        _attribute(name, USER_VISIBLE_ADMIN_EDIT, size, label, group="user-metadata")
+        for name, (size, label) in PAYROLL_ATTRIBUTES.items()
+    ]
+    for name, size in SIDECAR_ATTRIBUTES.items():
+        extra: dict[str, Any] = {"group": "ispeks-internal"}
+        if name == "ispeks_activation_state":
+            extra["validations"] = {"options": {"options": list(ACTIVATION_STATES)}}
+        attributes.append(_attribute(name, ADMIN_ONLY, size, name, **extra))
+    return {
+        "attributes": attributes,
+        "groups": [
+            {"name": "user-metadata", "displayHeader": "User metadata",
+             "displayDescription": "Attributes, which refer to user metadata"},
+            {"name": "ispeks-internal", "displayHeader": "iSPEKS (internal)",
+             "displayDescription": "Kept by the iSPEKS sidecar; never shown to users"},
+        ],
+    }
+
+
+def attribute_names() -> list[str]:
+    """Return every declared attribute's name, in declaration order."""
+    return [a["name"] for a in user_profile_config()["attributes"]]

@@ -1,0 +1,323 @@
+"""Plan realm updates without a network: diff lines and the writes they need."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from idp_extension.realms import apply as A
+from idp_extension.realms.apply import (
+    ApplyResult,
+    Change,
+    Current,
+    flow_steps,
+    plan_create,
+    plan_update,
+)
+from idp_extension.realms.render import CHECKSUM_ATTRIBUTE, SECRET_MASK, render_realm
+from idp_extension.settings import PROJECT_ROOT, Settings
+
+TEMPLATES = PROJECT_ROOT / "realm-templates"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(client_secret_seed="plan-test-seed", smtp_user="mailer",
+                    smtp_password="smtp-pw",
+                    extra_redirect_uris=("http://127.0.0.1:18765/callback",))
+
+
+@pytest.fixture
+def desired(settings) -> dict:
+    return render_realm(settings, "pahang", TEMPLATES)
+
+
+def _executions(desired: dict, alias: str) -> list[dict]:
+    """What GET /authentication/flows/{alias}/executions answers for the template's flow."""
+    rows = []
+    for number, (level, kind, requirement) in enumerate(
+            flow_steps(desired["authenticationFlows"], alias)):
+        what, name = kind.split(":", 1)
+        row = {"id": f"exec-{number}", "level": level, "index": number,
+               "requirement": requirement, "priority": number}
+        if what == "flow":
+            row.update(authenticationFlow=True, displayName=name, flowId=f"flow-{number}")
+        else:
+            row.update(providerId=name, displayName=name.title())
+        rows.append(row)
+    return rows
+
+
+def keycloak_view(desired: dict) -> Current:
+    """What Keycloak returns for a realm that matches the template exactly."""
+    realm = {k: copy.deepcopy(v) for k, v in desired.items()
+             if k not in ("clients", "users", "authenticationFlows", "components")}
+    # Keycloak adds its own defaults, keeps its own attributes, masks the SMTP password
+    # and answers set-like lists in any order.
+    realm.update(id="realm-uuid", accessTokenLifespan=300, bruteForceStrategy="MULTIPLE")
+    realm["supportedLocales"] = list(reversed(realm["supportedLocales"]))
+    realm["attributes"] = {**realm["attributes"], "cibaInterval": "5"}
+    if realm["smtpServer"].get("password"):
+        realm["smtpServer"]["password"] = SECRET_MASK
+    clients = [{"id": "account-uuid", "clientId": "account", "publicClient": True}]
+    for number, client in enumerate(desired["clients"]):
+        view = copy.deepcopy(client)
+        view.update(id=f"client-{number}", surrogateAuthRequired=False, notBefore=0,
+                    redirectUris=list(reversed(client["redirectUris"])))
+        view["attributes"] = {**client["attributes"], "realm_client": "false"}
+        clients.append(view)
+    profile = copy.deepcopy(A.desired_user_profile(desired))
+    profile["attributes"][0]["annotations"] = {}
+    return Current(
+        realm=realm, clients=clients, user_profile=profile,
+        flow_executions={"ispeks-browser": _executions(desired, "ispeks-browser")},
+        service_account_roles={"ispeks-sidecar": {
+            "realm-management": ["view-users", "manage-users", "query-users"]}},
+    )
+
+
+def _kinds(plan) -> list[str]:
+    return [op.kind for op in plan.operations]
+
+
+def test_matching_realm_plans_nothing(desired):
+    plan = plan_update(desired, keycloak_view(desired))
+
+    assert plan.changes == [] and plan.operations == [] and plan.empty
+
+
+def test_changed_password_policy_is_one_line_and_one_realm_write(desired):
+    current = keycloak_view(desired)
+    current.realm["passwordPolicy"] = "length(8)"
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        f"realm.passwordPolicy: 'length(8)' -> {desired['passwordPolicy']!r}"]
+    assert _kinds(plan) == [A.UPDATE_REALM]
+    assert plan.operations[0].payload == {"passwordPolicy": desired["passwordPolicy"]}
+
+
+def test_changed_attribute_sends_keycloaks_own_attributes_back(desired):
+    current = keycloak_view(desired)
+    current.realm["attributes"]["ispeks.versionLabel"] = "Versi 1.0"
+
+    plan = plan_update(desired, current)
+
+    assert [c.path for c in plan.changes] == ["realm.attributes.ispeks.versionLabel"]
+    sent = plan.operations[0].payload["attributes"]
+    assert sent["ispeks.versionLabel"] == "Versi 3.0.07"
+    assert sent["cibaInterval"] == "5"  # a PUT replaces the map: keep Keycloak's keys
+
+
+def test_masked_smtp_password_is_not_a_change_while_the_checksum_holds(desired):
+    current = keycloak_view(desired)
+    assert current.realm["smtpServer"]["password"] == SECRET_MASK
+
+    assert plan_update(desired, current).empty
+
+
+def test_new_checksum_resends_the_smtp_password(desired):
+    current = keycloak_view(desired)
+    current.realm["attributes"][CHECKSUM_ATTRIBUTE] = "hmac-sha256:old"
+
+    plan = plan_update(desired, current)
+
+    assert [c.path for c in plan.changes] == [
+        f"realm.attributes.{CHECKSUM_ATTRIBUTE}", "realm.smtpServer.password"]
+    assert plan.changes[1].line() == f"realm.smtpServer.password: resend {SECRET_MASK!r}"
+    assert plan.operations[-1].payload["smtpServer"]["password"] == "smtp-pw"
+    assert "smtp-pw" not in "\n".join(c.line() for c in plan.changes)
+
+
+def test_removed_smtp_auth_is_a_change(settings):
+    desired = render_realm(settings.with_overrides(smtp_user="", smtp_password=""),
+                           "pahang", TEMPLATES)
+    current = keycloak_view(desired)
+    current.realm["smtpServer"].update(auth="true", user="old", password=SECRET_MASK)
+
+    paths = [c.path for c in plan_update(desired, current).changes]
+
+    assert paths == ["realm.smtpServer.auth", "realm.smtpServer.user",
+                     "realm.smtpServer.password"]
+
+
+def test_missing_client_is_created_and_unknown_clients_are_left_alone(desired):
+    current = keycloak_view(desired)
+    current.clients = [c for c in current.clients if c["clientId"] != "portal-ispeks"]
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == ["clients.portal-ispeks: create"]
+    (op,) = plan.operations
+    assert (op.kind, op.target) == (A.CREATE_CLIENT, "portal-ispeks")
+    assert op.payload["publicClient"] is True
+    assert all(o.target != "account-uuid" for o in plan.operations)
+
+
+def test_changed_client_fields_update_only_that_client_keeping_its_id(desired):
+    current = keycloak_view(desired)
+    main = next(c for c in current.clients if c["clientId"] == "ispeks-main")
+    main["redirectUris"] = ["https://evil.example/*"]
+    main["directAccessGrantsEnabled"] = True
+    del main["attributes"]["pkce.code.challenge.method"]
+
+    plan = plan_update(desired, current)
+
+    assert sorted(c.path for c in plan.changes) == [
+        "clients.ispeks-main.attributes.pkce.code.challenge.method",
+        "clients.ispeks-main.directAccessGrantsEnabled",
+        "clients.ispeks-main.redirectUris",
+    ]
+    (op,) = plan.operations
+    assert (op.kind, op.target) == (A.UPDATE_CLIENT, main["id"])
+    assert op.payload["id"] == main["id"] and op.payload["notBefore"] == 0
+    assert op.payload["attributes"]["realm_client"] == "false"
+    assert op.payload["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert op.payload["directAccessGrantsEnabled"] is False
+
+
+def test_client_secret_change_is_shown_masked(desired):
+    current = keycloak_view(desired)
+    sidecar = next(c for c in current.clients if c["clientId"] == "ispeks-sidecar")
+    sidecar["secret"] = "old-secret"
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        f"clients.ispeks-sidecar.secret: {SECRET_MASK!r} -> {SECRET_MASK!r}"]
+    assert plan.operations[0].payload["secret"] == desired["clients"][0]["secret"]
+
+
+def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
+    current = keycloak_view(desired)
+    current.flow_executions["ispeks-browser"] = None
+    current.realm["browserFlow"] = "browser"
+
+    plan = plan_update(desired, current)
+
+    assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW, A.UPDATE_REALM]
+    assert plan.operations[1].payload == {"delete": [], "steps": [
+        {"parent": "ispeks-browser", "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
+        {"parent": "ispeks-browser", "subflow": "ispeks-browser-forms",
+         "description": "Username and password in one form", "requirement": "ALTERNATIVE"},
+        {"parent": "ispeks-browser-forms", "provider": "auth-username-password-form",
+         "requirement": "REQUIRED"},
+    ]}
+    assert plan.operations[2].payload == {"browserFlow": "ispeks-browser"}
+
+
+def test_changed_requirement_is_fixed_in_place(desired):
+    current = keycloak_view(desired)
+    current.flow_executions["ispeks-browser"][0]["requirement"] = "DISABLED"
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        "flows.ispeks-browser.auth:auth-cookie: 'DISABLED' -> 'ALTERNATIVE'"]
+    assert plan.operations == [A.Operation(A.SET_REQUIREMENTS, "ispeks-browser",
+                                           [{"id": "exec-0", "requirement": "ALTERNATIVE"}])]
+
+
+def test_username_form_in_the_flow_forces_a_rebuild(desired):
+    current = keycloak_view(desired)
+    executions = current.flow_executions["ispeks-browser"]
+    executions[1:] = [{"id": "exec-x", "level": 0, "index": 1, "requirement": "REQUIRED",
+                       "providerId": "auth-username-form", "displayName": "Username Form"},
+                      {"id": "exec-y", "level": 0, "index": 2, "requirement": "REQUIRED",
+                       "providerId": "auth-password-form", "displayName": "Password Form"}]
+
+    plan = plan_update(desired, current)
+
+    (change,) = plan.changes
+    assert change.action == "rebuild" and "auth-username-form=REQUIRED" in change.line()
+    (op,) = plan.operations
+    assert op.kind == A.REBUILD_FLOW
+    assert op.payload["delete"] == ["exec-0", "exec-x", "exec-y"]
+    assert [s.get("provider") or s.get("subflow") for s in op.payload["steps"]] == [
+        "auth-cookie", "ispeks-browser-forms", "auth-username-password-form"]
+
+
+def test_user_profile_drift_is_put_back_whole(desired):
+    current = keycloak_view(desired)
+    attributes = current.user_profile["attributes"]
+    current.user_profile["attributes"] = [a for a in attributes
+                                          if a["name"] != "ispeks_image_id"]
+    current.user_profile["attributes"].append({"name": "favourite_colour"})
+    secret = next(a for a in attributes if a["name"] == "ispeks_secret_phrase")
+    secret["permissions"] = {"view": ["admin", "user"], "edit": ["admin"]}
+    current.user_profile["unmanagedAttributePolicy"] = "ENABLED"
+
+    plan = plan_update(desired, current)
+
+    assert [(c.path, c.action) for c in plan.changes] == [
+        ("userProfile.attributes.ispeks_image_id", "add"),
+        ("userProfile.attributes.ispeks_secret_phrase", "update"),
+        ("userProfile.attributes.favourite_colour", "remove"),
+        ("userProfile.unmanagedAttributePolicy", "update"),
+    ]
+    (op,) = plan.operations
+    assert op.kind == A.PUT_USER_PROFILE
+    assert op.payload == A.desired_user_profile(desired)
+
+
+def test_service_account_gets_exactly_its_roles(desired):
+    current = keycloak_view(desired)
+    current.service_account_roles["ispeks-sidecar"]["realm-management"] = [
+        "manage-users", "realm-admin", "view-realm"]
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        "serviceAccount.ispeks-sidecar.realm-management: add 'query-users'",
+        "serviceAccount.ispeks-sidecar.realm-management: add 'view-users'",
+        "serviceAccount.ispeks-sidecar.realm-management: remove 'realm-admin'",
+        "serviceAccount.ispeks-sidecar.realm-management: remove 'view-realm'",
+    ]
+    assert plan.operations == [A.Operation(A.SET_CLIENT_ROLES, "ispeks-sidecar", {
+        "client": "realm-management", "add": ["query-users", "view-users"],
+        "remove": ["realm-admin", "view-realm"]})]
+
+
+def test_recreated_sidecar_client_gets_its_roles_after_creation(desired):
+    current = keycloak_view(desired)
+    current.clients = [c for c in current.clients if c["clientId"] != "ispeks-sidecar"]
+    current.service_account_roles["ispeks-sidecar"] = None
+
+    plan = plan_update(desired, current)
+
+    assert _kinds(plan) == [A.CREATE_CLIENT, A.SET_CLIENT_ROLES]
+    assert plan.operations[1].payload["add"] == ["manage-users", "query-users", "view-users"]
+
+
+def test_operations_run_flows_first_and_the_realm_last(desired):
+    current = keycloak_view(desired)
+    current.flow_executions["ispeks-browser"][0]["requirement"] = "DISABLED"
+    current.user_profile["attributes"].pop()
+    current.clients = [c for c in current.clients if c["clientId"] != "ispeks-main"]
+    current.service_account_roles["ispeks-sidecar"]["realm-management"].append("realm-admin")
+    current.realm["rememberMe"] = True
+
+    assert _kinds(plan_update(desired, current)) == [
+        A.SET_REQUIREMENTS, A.PUT_USER_PROFILE, A.CREATE_CLIENT, A.SET_CLIENT_ROLES,
+        A.UPDATE_REALM]
+
+
+def test_new_realm_is_created_from_the_full_json(desired):
+    plan = plan_create(desired)
+
+    assert plan.create and [c.line() for c in plan.changes] == ["realm: create"]
+    assert plan.operations == [A.Operation(A.CREATE_REALM, "pahang", desired)]
+
+
+def test_apply_result_summaries():
+    change = Change("realm.rememberMe", "update", True, False)
+
+    assert ApplyResult("pahang", True, (Change("realm", "create"),)).summary() == "created"
+    assert ApplyResult("pahang", False, ()).summary() == "no changes"
+    assert ApplyResult("pahang", False, (change,)).summary() == "updated: 1 change"
+    assert ApplyResult("pahang", False, (change, change), dry_run=True).summary() == (
+        "would be updated: 2 changes")
+    assert ApplyResult("pahang", False, (change,)).lines() == [
+        "realm.rememberMe: True -> False"]

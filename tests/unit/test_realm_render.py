@@ -1,0 +1,346 @@
+"""Render every state's realm from the shared template, strictly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from idp_extension.commands.realms import realms
+from idp_extension.realms.apply import desired_user_profile, flow_steps
+from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES
+from idp_extension.realms.render import (
+    CHECKSUM_ATTRIBUTE,
+    SECRET_MASK,
+    RenderError,
+    mask_secrets,
+    render_realm,
+)
+from idp_extension.settings import PROJECT_ROOT, Settings
+from idp_extension.tenants import ValuesError, list_states, load_values
+
+TEMPLATES = PROJECT_ROOT / "realm-templates"
+THEMES = PROJECT_ROOT / "themes"
+STATES = ["pahang", "kelantan", "selangor", "melaka"]
+VERSION_LABELS = {
+    "pahang": "Versi 3.0.07",
+    "kelantan": "Versi 5.0",
+    "selangor": "Portal iSPEKS versi 2.1",
+    "melaka": "Versi 4.0",
+}
+POLICY = ("length(12) and upperCase(1) and lowerCase(1) and digits(1) and specialChars(1) "
+          "and notUsername and passwordHistory(3)")
+JOHOR = '''\
+# Made-up fifth state for the "one values file per state" test.
+realm = "johor"
+state_name = "Johor"
+display_name = "iSPEKS Kerajaan Negeri Johor"
+product = "iSPEKS"
+version_label = "Versi 9.9"
+onboarding = "activation-link"
+email_domains = ["johor.gov.my"]
+
+[[helpdesk]]
+name = "Meja Bantuan iSPEKS Johor"
+phone = "07-555 0909"
+email = "bantuan.ispeks@johor.gov.my"
+
+[[portal_clients]]
+client_id = "portal-ispeks"
+name = "Portal iSPEKS"
+root_url = "https://p.ispeks.johor.gov.my/eispeks/"
+redirect_uris = ["https://p.ispeks.johor.gov.my/eispeks/*"]
+'''
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        client_secret_seed="unit-test-seed",
+        sidecar_public_url="https://sidecar.example.test/",
+        smtp_host="smtp.example.test", smtp_port=587, smtp_starttls=True,
+        smtp_from="noreply@example.test", smtp_from_name="Sistem iSPEKS",
+        extra_redirect_uris=("http://127.0.0.1:18765/callback",),
+    )
+
+
+@pytest.fixture
+def templates(tmp_path) -> Path:
+    """A private copy of realm-templates/ that a test may edit."""
+    return Path(shutil.copytree(TEMPLATES, tmp_path / "realm-templates"))
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_the_four_states_have_values_files():
+    assert sorted(STATES) == list_states(TEMPLATES)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_state_renders_with_policy_lockout_locales_and_theme(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+
+    assert json.loads(json.dumps(realm)) == realm
+    assert realm["realm"] == state and realm["enabled"] is True
+    assert realm["loginTheme"] == f"ispeks-{state}"
+    assert (THEMES / f"ispeks-{state}" / "login" / "theme.properties").is_file()
+    assert realm["emailTheme"] == "ispeks" and (THEMES / "ispeks" / "email").is_dir()
+    assert realm["internationalizationEnabled"] is True
+    assert realm["supportedLocales"] == ["ms", "en"] and realm["defaultLocale"] == "ms"
+    assert realm["passwordPolicy"] == POLICY
+    assert (realm["bruteForceProtected"], realm["failureFactor"], realm["permanentLockout"],
+            realm["maxTemporaryLockouts"]) == (True, 3, True, 0)
+    assert realm["quickLoginCheckMilliSeconds"] == 0  # else fast failures go uncounted
+    assert realm["loginWithEmailAllowed"] is False
+    assert realm["duplicateEmailsAllowed"] is True
+    assert realm["registrationAllowed"] is False
+    assert realm["resetPasswordAllowed"] is False
+    assert realm["rememberMe"] is False and realm["editUsernameAllowed"] is False
+    assert realm["eventsEnabled"] and realm["adminEventsEnabled"]
+    assert realm["adminEventsDetailsEnabled"] and realm["eventsExpiration"] == 90 * 86400
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_state_carries_its_names_and_settings_as_string_attributes(settings, state):
+    values = load_values(TEMPLATES, state)
+    realm = render_realm(settings, state, TEMPLATES)
+    attributes = realm["attributes"]
+
+    assert realm["displayName"] == values["display_name"]
+    assert values["display_name"] in realm["displayNameHtml"]
+    assert attributes["ispeks.versionLabel"] == VERSION_LABELS[state]
+    assert attributes["ispeks.stateName"] == values["state_name"]
+    assert attributes["ispeks.product"] == values["product"]
+    assert attributes["ispeks.onboarding"] == values["onboarding"]
+    assert all(isinstance(v, str) for v in attributes.values())
+    assert json.loads(attributes["ispeks.securityQuestions"]) == values["security_questions"]
+    assert attributes[CHECKSUM_ATTRIBUTE].startswith("hmac-sha256:")
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_browser_flow_is_the_single_username_password_form(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+
+    assert realm["browserFlow"] == "ispeks-browser"
+    assert flow_steps(realm["authenticationFlows"], "ispeks-browser") == [
+        (0, "auth:auth-cookie", "ALTERNATIVE"),
+        (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
+        (1, "auth:auth-username-password-form", "REQUIRED"),
+    ]
+    assert "auth-username-form" not in json.dumps(realm["authenticationFlows"])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
+    values = load_values(TEMPLATES, state)
+    realm = render_realm(settings, state, TEMPLATES)
+    clients = {c["clientId"]: c for c in realm["clients"]}
+
+    sidecar = clients.pop("ispeks-sidecar")
+    assert sidecar["publicClient"] is False and sidecar["serviceAccountsEnabled"] is True
+    assert sidecar["clientAuthenticatorType"] == "client-secret"
+    assert sidecar["secret"] == settings.sidecar_client_secret(state)
+    assert sidecar["directAccessGrantsEnabled"] is False
+    assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert sidecar["redirectUris"] == [f"https://sidecar.example.test/{state}/*"]
+    assert realm["users"] == [{
+        "username": "service-account-ispeks-sidecar", "enabled": True,
+        "serviceAccountClientId": "ispeks-sidecar",
+        "clientRoles": {"realm-management": ["manage-users", "query-users", "view-users"]},
+    }]
+
+    assert sorted(clients) == sorted(p["client_id"] for p in values["portal_clients"])
+    for portal in values["portal_clients"]:
+        client = clients[portal["client_id"]]
+        assert client["publicClient"] is True and client["standardFlowEnabled"] is True
+        assert client["directAccessGrantsEnabled"] is False
+        assert client["implicitFlowEnabled"] is False
+        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert client["redirectUris"] == portal["redirect_uris"] + [
+            "http://127.0.0.1:18765/callback"]
+        assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_user_profile_declares_every_attribute_with_admin_only_internals(settings, state):
+    profile = desired_user_profile(render_realm(settings, state, TEMPLATES))
+    attributes = {a["name"]: a for a in profile["attributes"]}
+
+    assert "unmanagedAttributePolicy" not in profile
+    assert {"username", "email", "firstName", "lastName"} <= set(attributes)
+    assert "required" not in attributes["firstName"] and "required" not in attributes["lastName"]
+    for name in ("department", "registration_date"):
+        assert attributes[name]["permissions"] == {"view": ["admin", "user"], "edit": ["admin"]}
+    assert len(SIDECAR_ATTRIBUTES) == 11
+    for name in SIDECAR_ATTRIBUTES:
+        assert attributes[name]["permissions"] == ADMIN_ONLY, name
+    assert attributes["ispeks_activation_state"]["validations"]["options"] == {
+        "options": ["pending", "active"]}
+
+
+def test_smtp_comes_from_settings_and_auth_only_with_a_user(settings):
+    realm = render_realm(settings, "pahang", TEMPLATES)
+    assert realm["smtpServer"] == {
+        "host": "smtp.example.test", "port": "587", "from": "noreply@example.test",
+        "fromDisplayName": "Sistem iSPEKS", "starttls": "true", "ssl": "false", "auth": "false",
+    }
+
+    with_auth = render_realm(settings.with_overrides(smtp_user="mailer", smtp_password="pw"),
+                             "pahang", TEMPLATES)["smtpServer"]
+    assert (with_auth["auth"], with_auth["user"], with_auth["password"]) == ("true", "mailer", "pw")
+
+
+def test_values_are_json_escaped_not_hand_quoted(settings, templates):
+    tricky = 'Negeri "Pahang" \\ <b>&</b> Darul Makmur \u00e9'
+    _edit(templates / "values" / "pahang.toml", 'display_name = "iSPEKS Kerajaan Negeri Pahang"',
+          f"display_name = {json.dumps(tricky)}")
+
+    realm = render_realm(settings, "pahang", templates)
+
+    assert realm["displayName"] == tricky
+    assert "&lt;b&gt;&amp;&lt;/b&gt;" in realm["displayNameHtml"]  # HTML-escaped inside HTML
+
+
+def test_missing_value_names_the_key_and_the_values_file(settings, templates):
+    values_file = templates / "values" / "pahang.toml"
+    _edit(values_file, 'version_label = "Versi 3.0.07"\n', "")
+
+    with pytest.raises(RenderError) as caught:
+        render_realm(settings, "pahang", templates)
+
+    assert isinstance(caught.value, ValuesError)
+    assert "'version_label'" in str(caught.value)
+    assert str(values_file) in str(caught.value)
+    assert "realm.json.j2 line" in str(caught.value)
+
+
+def test_misspelt_key_fails_naming_both_spellings(settings, templates):
+    values_file = templates / "values" / "kelantan.toml"
+    _edit(values_file, "display_name =", "dispaly_name =")
+
+    with pytest.raises(RenderError) as caught:
+        render_realm(settings, "kelantan", templates)
+
+    message = str(caught.value)
+    assert "'display_name'" in message and "dispaly_name" in message
+    assert str(values_file) in message
+
+
+def test_misspelt_key_hidden_by_a_default_still_fails(settings, templates):
+    values_file = templates / "values" / "melaka.toml"
+    values_file.write_text(values_file.read_text() + "\n[brute_force]\nfailure_facter = 5\n")
+
+    with pytest.raises(RenderError, match=r"brute_force\.failure_facter") as caught:
+        render_realm(settings, "melaka", templates)
+    assert str(values_file) in str(caught.value)
+
+
+def test_top_level_key_written_after_a_table_is_caught(settings, templates):
+    values_file = templates / "values" / "pahang.toml"
+    values_file.write_text(values_file.read_text() + '\npassword_policy = "length(14)"\n')
+
+    with pytest.raises(RenderError, match=r"portal_clients\[1\]\.password_policy"):
+        render_realm(settings, "pahang", templates)
+
+
+def test_misspelt_name_in_the_template_fails_naming_it(settings, templates):
+    _edit(templates / "realm.json.j2", "{{ version_label | tojson }}",
+          "{{ version_lable | tojson }}")
+
+    with pytest.raises(RenderError, match="'version_lable'"):
+        render_realm(settings, "selangor", templates)
+
+
+def test_missing_key_in_a_portal_client_names_it(settings, templates):
+    _edit(templates / "values" / "pahang.toml",
+          'root_url = "https://ispeks.pahang.gov.my/iSPEKSv2/"\n', "")
+
+    with pytest.raises(RenderError, match="'root_url'"):
+        render_realm(settings, "pahang", templates)
+
+
+def test_template_that_renders_broken_json_fails_clearly(settings, templates):
+    _edit(templates / "realm.json.j2", '"enabled": true,', '"enabled": true,,')
+
+    with pytest.raises(RenderError, match="invalid JSON"):
+        render_realm(settings, "pahang", templates)
+
+
+def test_a_fifth_state_is_one_values_file(settings, templates):
+    (templates / "values" / "johor.toml").write_text(JOHOR)
+
+    assert "johor" in list_states(templates)
+    realm = render_realm(settings, "johor", templates)
+
+    assert realm["realm"] == "johor" and realm["loginTheme"] == "ispeks-johor"
+    assert realm["attributes"]["ispeks.versionLabel"] == "Versi 9.9"
+    assert realm["passwordPolicy"] == POLICY  # from defaults.toml
+    assert [c["clientId"] for c in realm["clients"]] == ["ispeks-sidecar", "portal-ispeks"]
+    assert realm["clients"][0]["secret"] == settings.sidecar_client_secret("johor")
+
+
+def test_mask_secrets_hides_client_secret_and_smtp_password(settings):
+    realm = render_realm(settings.with_overrides(smtp_user="u", smtp_password="pw"),
+                         "pahang", TEMPLATES)
+
+    masked = mask_secrets(realm)
+
+    assert masked["clients"][0]["secret"] == SECRET_MASK
+    assert masked["smtpServer"]["password"] == SECRET_MASK
+    assert realm["smtpServer"]["password"] == "pw"  # the original is untouched
+    assert settings.sidecar_client_secret("pahang") not in json.dumps(masked)
+
+
+def test_checksum_is_keyed_stable_and_follows_secrets(settings):
+    def checksum(s: Settings) -> str:
+        return render_realm(s, "pahang", TEMPLATES)["attributes"][CHECKSUM_ATTRIBUTE]
+
+    assert checksum(settings) == checksum(settings)
+    assert checksum(settings) != checksum(settings.with_overrides(smtp_user="u",
+                                                                  smtp_password="x"))
+    assert checksum(settings.with_overrides(smtp_user="u", smtp_password="x")) != checksum(
+        settings.with_overrides(smtp_user="u", smtp_password="y"))
+
+
+def test_cli_render_prints_masked_json(settings):
+    result = CliRunner().invoke(realms, ["render", "kelantan"], obj=settings)
+
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["realm"] == "kelantan"
+    assert printed["clients"][0]["secret"] == SECRET_MASK
+    assert settings.sidecar_client_secret("kelantan") not in result.output
+
+
+def test_cli_render_of_a_broken_values_file_exits_non_zero(settings, templates):
+    _edit(templates / "values" / "pahang.toml", 'state_name = "Pahang"\n', "")
+
+    result = CliRunner().invoke(realms, ["render", "pahang", "--templates-dir", str(templates)],
+                                obj=settings)
+
+    assert result.exit_code != 0
+    assert "'state_name'" in result.output and "pahang.toml" in result.output
+
+
+def test_cli_list_shows_every_state(settings):
+    result = CliRunner().invoke(realms, ["list"], obj=settings)
+
+    assert result.exit_code == 0
+    assert [line.split("\t")[0] for line in result.output.splitlines()] == sorted(STATES)
+
+
+def test_cli_apply_without_keycloak_exits_non_zero_with_a_clear_message(settings):
+    from idp_extension.keycloak_server import free_port
+
+    unreachable = settings.with_overrides(keycloak_url=f"http://127.0.0.1:{free_port()}")
+    result = CliRunner().invoke(realms, ["apply", "--state", "pahang"], obj=unreachable)
+
+    assert result.exit_code == 1
+    assert "unreachable" in result.output
