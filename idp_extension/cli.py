@@ -22,3 +22,7 @@ def main(ctx: click.Context) -> None:
 main.add_command(dev)
 main.add_command(realms)
 main.add_command(users)
+
+
+if __name__ == "__main__":
+    main()
