@@ -39,6 +39,7 @@ class AuditEvent(str, enum.Enum):
 
     ACTIVATION_REQUESTED = "account:activation:requested"
     ACTIVATION_LINK_SENT = "account:activation:link_sent"
+    ACTIVATION_LINK_OPENED = "account:activation:link_opened"
     ACTIVATION_COMPLETED = "account:activation:completed"
     ACTIVATION_FAILED = "account:activation:failed"
     FIRST_LOGIN_REQUESTED = "account:first_login:requested"

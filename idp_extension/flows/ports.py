@@ -1,0 +1,189 @@
+"""The ports flows depend on: the user directory, a clock and one-time claims.
+
+Mail (``idp_extension.mail.MailSender``) and audit (``idp_extension.audit.AuditLog``)
+protocols live with their implementations and are re-exported here, so a flow imports
+every collaborator's shape from one place (DESIGN.md convention 6).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from idp_extension.audit import AuditEvent, AuditLog
+from idp_extension.gateway.users import DirectoryUser
+from idp_extension.mail.message import OutgoingMail
+from idp_extension.mail.sender import MailSender
+from idp_extension.payroll import PayrollRecord
+
+__all__ = [
+    "AuditEvent", "AuditLog", "Clock", "LimitsStorageClaims", "MailSender", "ManualClock",
+    "MemoryClaims", "OneTimeClaims", "OutgoingMail", "SystemClock", "UserDirectoryPort",
+    "claims_from_uri",
+]
+
+
+@runtime_checkable
+class UserDirectoryPort(Protocol):
+    """The user verbs of ``idp_extension.gateway.users.UserDirectory``."""
+
+    def find(self, user_id: str) -> DirectoryUser | None: ...
+
+    def search(self, attribute: str, value: str) -> list[DirectoryUser]: ...
+
+    def get(self, uuid: str) -> DirectoryUser: ...
+
+    def register_pending(self, record: PayrollRecord) -> tuple[DirectoryUser, bool]: ...
+
+    def set_password(self, uuid: str, password: str) -> None: ...
+
+    def update_attributes(
+        self, uuid: str, changes: dict[str, list[str] | None]
+    ) -> DirectoryUser: ...
+
+    def set_enabled(self, uuid: str, enabled: bool) -> None: ...
+
+    def failed_logins(self, uuid: str) -> dict[str, Any]: ...
+
+    def unlock(self, uuid: str) -> DirectoryUser: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Wall time for expiry, monotonic time and sleep for padding."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told, for unit tests (sleeping just advances it)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start")
+        self._now = start.astimezone(timezone.utc)
+        self._monotonic = 1000.0
+        self._lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._monotonic
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> None:
+        """Move both wall and monotonic time forward (``advance(minutes=30, seconds=1)``)."""
+        step = timedelta(seconds=seconds, **delta)
+        with self._lock:
+            self._now += step
+            self._monotonic += step.total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        """Record the sleep and advance time instead of waiting."""
+        with self._lock:
+            self.slept.append(seconds)
+        if seconds > 0:
+            self.advance(seconds)
+
+
+# Tests of older code may say FrozenClock: same thing.
+FrozenClock = ManualClock
+
+
+@runtime_checkable
+class OneTimeClaims(Protocol):
+    """First-caller-wins markers with an expiry, shared by every worker that must agree."""
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        """Return True for the first caller of ``key`` until it expires or is released."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Forget ``key`` so that a retry after a transient failure can claim it again."""
+        ...
+
+
+class MemoryClaims:
+    """Claims in this process only (one worker, or unit tests); thread-safe."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        now = self._monotonic()
+        with self._lock:
+            # Drop stale entries as we go so the dict does not grow without bound.
+            for stale in [k for k, until in self._expiry.items() if until <= now]:
+                del self._expiry[stale]
+            if key in self._expiry:
+                return False
+            self._expiry[key] = now + max(1, ttl_seconds)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._expiry.pop(key, None)
+
+
+class LimitsStorageClaims:
+    """Claims in a ``limits`` storage (Redis in production), so gunicorn workers agree.
+
+    The storage's ``incr`` creates the counter with its expiry atomically (a Lua script
+    on Redis): exactly one caller sees 1.
+    """
+
+    PREFIX = "ispeks:claim:"
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    @classmethod
+    def from_uri(cls, uri: str) -> "LimitsStorageClaims":
+        from limits.storage import storage_from_string
+
+        return cls(storage_from_string(uri))
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        return self._storage.incr(self.PREFIX + key, max(1, int(ttl_seconds))) == 1
+
+    def release(self, key: str) -> None:
+        self._storage.clear(self.PREFIX + key)
+
+
+def claims_from_uri(uri: str) -> OneTimeClaims:
+    """Return claims for the rate-limit storage ``uri`` (memory:// stays in-process).
+
+    limits' own memory storage reads the counter back outside its lock, so two threads
+    racing on one key can both see 2; MemoryClaims has no such window.
+    """
+    if uri.startswith("memory://"):
+        return MemoryClaims()
+    return LimitsStorageClaims.from_uri(uri)

@@ -1,0 +1,210 @@
+"""Ports: clocks, one-time claims, and the in-memory user directory against the real one."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from limits.storage import MemoryStorage
+
+from idp_extension.flows.ports import (
+    LimitsStorageClaims, ManualClock, MemoryClaims, OneTimeClaims, SystemClock,
+    UserDirectoryPort, claims_from_uri,
+)
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from idp_extension.gateway.users import ACTIVATION_STATE, PasswordRejected, UserDirectory
+from idp_extension.payroll import PayrollRecord
+
+RECORD = PayrollRecord("850214065123", "SALMAH BINTI OSMAN", "salmah.osman@pahang.gov.my",
+                       "Jabatan Pertanian", datetime(2026, 1, 5, 9, 30))
+
+
+# -- clocks ----------------------------------------------------------------------------
+
+
+def test_system_clock_is_utc_aware():
+    now = SystemClock().now()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+
+
+def test_manual_clock_moves_only_when_told():
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    start, mono = clock.now(), clock.monotonic()
+
+    clock.advance(minutes=30, seconds=1)
+    clock.sleep(0.5)
+
+    assert clock.now() - start == timedelta(minutes=30, seconds=1.5)
+    assert clock.monotonic() - mono == pytest.approx(1801.5)
+    assert clock.slept == [0.5]
+
+
+def test_manual_clock_needs_a_timezone():
+    with pytest.raises(ValueError):
+        ManualClock(datetime(2026, 1, 1))
+
+
+# -- claims ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "limits"])
+def claims_and_clock(request):
+    clock = ManualClock()
+    if request.param == "memory":
+        return MemoryClaims(clock.monotonic), clock
+    return LimitsStorageClaims(MemoryStorage()), clock
+
+
+def test_only_the_first_caller_wins_until_released(claims_and_clock):
+    claims, _ = claims_and_clock
+    assert isinstance(claims, OneTimeClaims)
+
+    assert claims.claim("k", 60) is True
+    assert claims.claim("k", 60) is False
+    assert claims.claim("other", 60) is True
+    claims.release("k")
+    assert claims.claim("k", 60) is True
+
+
+def test_memory_claims_expire():
+    clock = ManualClock()
+    claims = MemoryClaims(clock.monotonic)
+    claims.claim("k", 10)
+    clock.advance(9)
+    assert claims.claim("k", 10) is False
+    clock.advance(1)
+    assert claims.claim("k", 10) is True
+
+
+def test_memory_claims_are_thread_safe():
+    claims = MemoryClaims()
+    barrier = threading.Barrier(32)
+    wins: list[bool] = []
+
+    def race() -> None:
+        barrier.wait()
+        wins.append(claims.claim("same", 60))
+
+    threads = [threading.Thread(target=race) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert wins.count(True) == 1 and len(wins) == 32
+
+
+def test_limits_claims_use_a_prefixed_counter_with_expiry():
+    storage = MemoryStorage()
+    claims = LimitsStorageClaims(storage)
+    claims.claim("k", 30)
+    assert storage.get("ispeks:claim:k") == 1
+    assert 0 < storage.get_expiry("ispeks:claim:k") - time.time() <= 30
+
+
+def test_claims_from_uri():
+    assert isinstance(claims_from_uri("memory://"), MemoryClaims)
+    assert isinstance(claims_from_uri("memory:///"), MemoryClaims)
+
+
+# -- the in-memory directory -----------------------------------------------------------
+
+
+def test_in_memory_directory_has_the_real_directorys_verbs_and_signatures():
+    public = {name for name, _ in inspect.getmembers(UserDirectory, inspect.isfunction)
+              if not name.startswith("_")}
+    port = {name for name in dir(UserDirectoryPort) if not name.startswith("_")}
+    assert public == port
+    for name in public:
+        real = inspect.signature(getattr(UserDirectory, name))
+        assert inspect.signature(getattr(InMemoryUserDirectory, name)) == real, name
+        assert inspect.signature(getattr(UserDirectoryPort, name)) == real, name
+    assert isinstance(InMemoryUserDirectory(), UserDirectoryPort)
+
+
+def test_register_pending_is_idempotent_and_enabled():
+    directory = InMemoryUserDirectory()
+    user, created = directory.register_pending(RECORD)
+    again, created_again = directory.register_pending(RECORD)
+
+    assert (created, created_again) == (True, False) and again == user
+    assert user.enabled and user.activation_state == "pending"
+    assert user.registration_date == "2026-01-05T09:30:00"
+    assert directory.find(RECORD.user_id) == user
+    assert directory.search(ACTIVATION_STATE, "pending") == [user]
+
+
+def test_unknown_uuid_is_a_gateway_error_like_keycloaks_404():
+    with pytest.raises(GatewayError) as caught:
+        InMemoryUserDirectory().get("nope")
+    assert not isinstance(caught.value, KeycloakUnavailable)
+
+
+def test_policy_refuses_the_username_and_the_last_three_passwords():
+    directory = InMemoryUserDirectory()
+    user, _ = directory.register_pending(RECORD)
+    with pytest.raises(PasswordRejected) as caught:
+        directory.set_password(user.id, RECORD.user_id)
+    assert "invalidPasswordNotUsernameMessage" in caught.value.policy_message
+
+    for password in ("Satu#Kata-Laluan1", "Dua#Kata-Laluan22", "Tiga#Kata-Laluan3"):
+        directory.set_password(user.id, password)
+    for recent in ("Dua#Kata-Laluan22", "Tiga#Kata-Laluan3"):
+        with pytest.raises(PasswordRejected) as caught:
+            directory.set_password(user.id, recent)
+        assert "invalidPasswordHistoryMessage" in caught.value.policy_message
+    directory.set_password(user.id, "Empat#Kata-Laluan4")
+    directory.set_password(user.id, "Satu#Kata-Laluan1")  # fourth back: allowed again
+    assert directory.password_matches(user.id, "Satu#Kata-Laluan1")
+
+
+def test_undeclared_attributes_are_dropped_silently():
+    directory = InMemoryUserDirectory(declared_attributes={ACTIVATION_STATE, "registration_date"})
+    user, _ = directory.register_pending(RECORD)
+    updated = directory.update_attributes(user.id, {"typo_attribute": ["x"]})
+    assert "typo_attribute" not in updated.attributes
+    assert "department" not in updated.attributes
+
+
+def test_outage_switch_and_planned_failures():
+    directory = InMemoryUserDirectory()
+    user, _ = directory.register_pending(RECORD)
+
+    directory.unavailable = True
+    with pytest.raises(KeycloakUnavailable):
+        directory.find(RECORD.user_id)
+    directory.unavailable = False
+
+    directory.fail_next("update_attributes")
+    with pytest.raises(KeycloakUnavailable):
+        directory.update_attributes(user.id, {"department": ["X"]})
+    assert directory.get(user.id).department == "Jabatan Pertanian"
+
+    directory.fail_next("update_attributes", after_applying=True)
+    with pytest.raises(KeycloakUnavailable):
+        directory.update_attributes(user.id, {"department": ["X"]})
+    assert directory.get(user.id).department == "X"
+
+    directory.fail_next("get", GatewayError("boom"))
+    with pytest.raises(GatewayError):
+        directory.get(user.id)
+    assert directory.get(user.id).id == user.id
+
+    with pytest.raises(ValueError):
+        directory.fail_next("no_such_verb")
+
+
+def test_lockout_and_unlock():
+    directory = InMemoryUserDirectory()
+    user, _ = directory.register_pending(RECORD)
+    directory.record_failed_logins(user.id, 3)
+    assert directory.get(user.id).permanently_locked
+    assert directory.failed_logins(user.id)["numFailures"] == 3
+
+    unlocked = directory.unlock(user.id)
+
+    assert unlocked.enabled and not unlocked.permanently_locked
+    assert directory.failed_logins(user.id)["numFailures"] == 0
