@@ -1,0 +1,69 @@
+"""End-to-end fixtures: Debian's headless Chromium driven by Playwright.
+
+Never a browser download: Playwright only drives ``/usr/bin/chromium`` (installed by
+``scripts/bootstrap --browser``). One browser per session, a fresh context per test.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling Google's hosts,
+# which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PHONE = {"width": 360, "height": 780}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap --browser")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Make pages in fresh contexts (no shared cookies): ``new_page(viewport=PHONE)``."""
+    contexts = []
+
+    def make(viewport=DESKTOP, locale="ms-MY"):
+        context = browser.new_context(viewport=viewport, locale=locale)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+@pytest.fixture
+def screenshot(artifacts_dir, request):
+    """Save a full-page screenshot under test-artifacts/<test name>/<step>.png."""
+    folder = artifacts_dir / re.sub(r"[^\w.-]+", "_", request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    counter = iter(range(1, 1000))
+
+    def take(page, step: str) -> Path:
+        path = folder / f"{next(counter):02d}-{re.sub(r'[^\w.-]+', '_', step)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
