@@ -1,0 +1,131 @@
+"""A demo Portal iSPEKS under ``/<realm>/portal/``: what a downstream portal does.
+
+::
+
+    /portal/ ──(not signed in)──► Keycloak login ──► /portal/callback ──► /portal/dashboard
+        ▲                                                                     │ Log Keluar
+        └──────────── Keycloak logout (id_token_hint) ◄── POST /portal/logout ◄┘
+
+Served only when ``settings.demo_portal`` is on (dev stack and tests). It signs in with
+the realm's public client ``portal-ispeks`` (PKCE) through ``gateway.oidc``. The Flask
+session (a signed cookie) keeps the pending login until the callback, then one realm's
+sign-in: a few claims and the ID token for logout, never the access or refresh token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from idp_extension import errors
+from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
+from idp_extension.web.language import current_locale
+from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.services import current_settings
+from idp_extension.web.tenant import current_tenant
+
+PORTAL_CLIENT_ID = "portal-ispeks"
+HTTP_TIMEOUT_SECONDS = 10.0
+# The browser has this long to sign in at Keycloak before the callback is refused.
+PENDING_LOGIN_SECONDS = 15 * 60
+# The portal's own session; Keycloak's SSO session may outlive it.
+SIGNED_IN_SECONDS = 30 * 60
+PENDING_KEY = "portal.login"
+SIGNED_IN_KEY = "portal.user"
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+
+class PortalLoginFailed(errors.BadRequest):
+    """The callback could not be turned into a sign-in (stale, forged or refused)."""
+
+    code = "portal.login_failed"
+
+
+@bp.before_request
+def only_when_enabled() -> None:
+    """Hide the portal unless the settings turn it on."""
+    if not current_settings().demo_portal:
+        raise errors.NotFound("the demo portal is off")
+
+
+def _base_url() -> str:
+    return f"{current_settings().sidecar_public_url.rstrip('/')}/{current_tenant().realm}/portal"
+
+
+def oidc_client() -> OidcClient:
+    """The portal client of the current realm (JWKS and discovery cached process-wide)."""
+    settings = current_settings()
+    return OidcClient(settings.keycloak_url, current_tenant().realm, PORTAL_CLIENT_ID,
+                      redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS)
+
+
+def signed_in_user() -> dict[str, Any] | None:
+    """The current realm's signed-in user, or None (another realm's sign-in never counts)."""
+    user = session.get(SIGNED_IN_KEY)
+    if not isinstance(user, dict):
+        return None
+    if user.get("iss") != oidc_client().issuer:
+        return None
+    return user if time.time() - user.get("at", 0) <= SIGNED_IN_SECONDS else None
+
+
+@bp.get("/")
+def start() -> Response:
+    """Go to the dashboard if signed in, else send the browser to Keycloak's login."""
+    if signed_in_user():
+        return redirect(url_for(".dashboard"))
+    client = oidc_client()
+    login = client.begin_login(locale=current_locale())
+    session[PENDING_KEY] = {"iss": client.issuer, "at": int(time.time()), **login.pending()}
+    return redirect(login.url)
+
+
+@bp.get("/callback")
+@rate_limit("60 per minute", methods=("GET",))
+def callback() -> Response:
+    """Finish the login Keycloak sends back; keep who signed in; go to the dashboard."""
+    client = oidc_client()
+    pending = session.pop(PENDING_KEY, None)
+    # A login begun for another realm's portal is not this one's.
+    if not isinstance(pending, dict) or pending.get("iss") != client.issuer:
+        raise PortalLoginFailed("no pending login for this realm")
+    if time.time() - pending.get("at", 0) > PENDING_LOGIN_SECONDS:
+        raise PortalLoginFailed("pending login expired")
+    try:
+        tokens = client.finish_login(LoginRequest.from_pending(pending), request.args)
+    except OidcError as exc:
+        raise PortalLoginFailed(f"login refused: {exc.code}") from None
+    claims = tokens.id_claims
+    session[SIGNED_IN_KEY] = {
+        "iss": claims["iss"],
+        "sub": claims.get("sub"),
+        "name": claims.get("name") or claims.get("preferred_username"),
+        "username": claims.get("preferred_username"),
+        "department": claims.get("department") or tokens.access_claims.get("department"),
+        "id_token": tokens.id_token,
+        "at": int(time.time()),
+    }
+    return redirect(url_for(".dashboard"))
+
+
+@bp.get("/dashboard")
+def dashboard() -> Response | str:
+    """Show the signed-in user's Dashboard, as Portal iSPEKS does."""
+    user = signed_in_user()
+    if user is None:
+        return redirect(url_for(".start"))
+    return render_template("portal/dashboard.html", user=user)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the portal's session, then Keycloak's (it returns the browser to /portal/)."""
+    user = signed_in_user()
+    session.pop(SIGNED_IN_KEY, None)
+    if user is None:
+        return redirect(url_for(".start"))
+    return redirect(oidc_client().logout_url(user["id_token"], f"{_base_url()}/"))
