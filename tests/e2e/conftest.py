@@ -62,7 +62,9 @@ def screenshot(artifacts_dir, request):
     counter = iter(range(1, 1000))
 
     def take(page, step: str) -> Path:
-        path = folder / f"{next(counter):02d}-{re.sub(r'[^\w.-]+', '_', step)}.png"
+        # Python 3.11 allows no backslash inside an f-string's braces.
+        name = re.sub(r"[^\w.-]+", "_", step)
+        path = folder / f"{next(counter):02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 
