@@ -1,0 +1,307 @@
+"""Account activation pages (manuals 000, 001, 002) under ``/<realm>/activation``.
+
+::
+
+    GET  /activation                     "Emel Pengaktifan Akaun": the ID form (Langkah 2-3)
+    POST /activation                     request_link → one confirmation for every valid ID
+    GET  /activation/link/<token>        open_link → token into a cookie → 303 /account
+    GET  /activation/account             the account page at its step
+    POST /activation/account/questions   set_security_questions → 303 /account
+    POST /activation/account/password    complete → "Tahniah" (cookie deleted)
+
+Only states that onboard by activation link have these pages (404 elsewhere). The views
+are thin: the flow (``flows.activation``) decides, they translate. The link's token
+leaves the URL at the first GET (so it is in no later Referer, history entry or access
+log line) and lives in a signed HttpOnly cookie scoped to this path until the link
+expires; every later request hands it back to the flow's verbs, which verify it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from flask import (
+    Blueprint, Response, current_app, make_response, redirect, render_template, request,
+    url_for,
+)
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from idp_extension import errors
+from idp_extension.flows import activation as flow
+from idp_extension.flows import answers, password_rules
+from idp_extension.flows.activation import (
+    ActivationContext, ActivationFlow, ActivationStep, InvalidUserIdError,
+    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, QuestionsRequired,
+)
+from idp_extension.flows.ports import Clock
+from idp_extension.flows.tokens import LinkError, LinkTampered
+from idp_extension.gateway.errors import KeycloakUnavailable
+from idp_extension.tenants import Onboarding
+from idp_extension.web.language import add_messages, current_locale
+from idp_extension.web.page_messages import load_page_messages
+from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.security import is_https
+from idp_extension.web.services import current_services, current_settings
+from idp_extension.web.tenant import current_tenant
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("activation", __name__, url_prefix="/activation")
+
+COOKIE_NAME = "ispeks_activation"
+COOKIE_SALT = "ispeks:activation-cookie"
+# Asking for a link: a person needs one or two; a department behind one NAT address on
+# launch morning needs more; a script walking through ID numbers gets stopped.
+REQUESTS_PER_ADDRESS = "10 per minute; 60 per hour"
+# However many addresses ask, one mailbox gets a few emails, not a flood.
+REQUESTS_PER_ID = "3 per 15 minutes; 10 per day"
+LINKS_PER_ADDRESS = "30 per minute"
+STEPS_PER_ADDRESS = "20 per minute"
+QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
+# The manuals' pages show Malaysian time (UTC+8 all year, no daylight saving).
+MALAYSIA = timezone(timedelta(hours=8), "MYT")
+
+
+class LinkMissing(LinkError):
+    """An activation page was opened without following an emailed link first."""
+
+    suffix = "link_missing"
+
+
+@bp.record_once
+def _add_messages(state: Any) -> None:
+    # The pages' texts live in messages/activation/; the flows keep the sentences of
+    # their own codes next to the codes. The app's catalogue serves them all.
+    add_messages(state.app, load_page_messages("activation"), flow.MESSAGES,
+                 password_rules.MESSAGES, answers.MESSAGES)
+
+
+@bp.before_request
+def only_for_activation_link_states() -> None:
+    """Hide the pages in states that onboard by temporary password instead."""
+    tenant = current_tenant()
+    if tenant.onboarding is not Onboarding.ACTIVATION_LINK:
+        raise errors.NotFound(f"{tenant.realm} does not onboard by activation link")
+
+
+# -- collaborators ----------------------------------------------------------------------
+
+
+def flow_context() -> ActivationContext:
+    """The activation flow's collaborators for the current request's realm."""
+    services = current_services()
+    tenant = current_tenant()
+    return ActivationContext.from_settings(
+        current_settings(), tenant, directory=services.directories(tenant.realm),
+        mailer=services.mail, audit=services.audit, claims=services.claims,
+        clock=services.clock,
+    )
+
+
+def login_url() -> str:
+    """Where "Kembali Ke Log Masuk" and "Log Masuk" go: the realm's sign-in."""
+    settings = current_settings()
+    if settings.demo_portal:
+        # Signing in to the (demo) portal starts at the realm's themed login page.
+        return url_for("tenant.portal.start")
+    return f"{settings.keycloak_url.rstrip('/')}/realms/{current_tenant().realm}/account/"
+
+
+def _id_rate_limit_key() -> str:
+    return flow.id_rate_limit_key(
+        current_settings().secret_key, current_tenant().realm, request.form.get("user_id", "")
+    )
+
+
+# -- the token cookie -------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=COOKIE_SALT)
+
+
+def _cookie_path() -> str:
+    return url_for(".request_form")
+
+
+def _keep_token(response: Response, token: str, expires_at: datetime, clock: Clock) -> None:
+    seconds = int((expires_at - clock.now()).total_seconds())
+    response.set_cookie(
+        COOKIE_NAME, _serializer().dumps(token), max_age=max(1, seconds),
+        path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
+        httponly=True, samesite="Lax",
+    )
+
+
+def _forget_token(response: Response) -> None:
+    response.delete_cookie(
+        COOKIE_NAME, path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
+        httponly=True, samesite="Lax",
+    )
+
+
+def _token() -> str:
+    """The token of the link this browser followed, or raise a LinkError."""
+    raw = request.cookies.get(COOKIE_NAME)
+    if not raw:
+        raise LinkMissing(flow.PURPOSE, "no activation cookie")
+    try:
+        token = _serializer().loads(raw)
+    except BadSignature:
+        raise LinkTampered(flow.PURPOSE, "activation cookie with a bad signature") from None
+    if not isinstance(token, str):
+        raise LinkTampered(flow.PURPOSE, "activation cookie without a token")
+    return token
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+@bp.get("")
+def request_form() -> str:
+    """Langkah 2-3: ask for the user ID."""
+    return render_template("activation/request.html", user_id="", field_errors={},
+                           login_url=login_url())
+
+
+@bp.post("")
+@rate_limit(REQUESTS_PER_ADDRESS)
+@rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
+def request_submit() -> Response | tuple[str, int] | str:
+    """Email a link to a pending user; show the same confirmation for every valid ID."""
+    raw_id = request.form.get("user_id", "")
+    try:
+        outcome = flow.request_link(flow_context(), raw_id, current_locale())
+    except InvalidUserIdError as exc:
+        # The format is public: saying so at once gives nothing away.
+        page = render_template("activation/request.html", user_id=raw_id[:32],
+                               field_errors=exc.field_errors, login_url=login_url())
+        return page, exc.http_status
+    return render_template("activation/sent.html", masked_email=outcome.masked_email,
+                           login_url=login_url())
+
+
+@bp.get("/link/<token>")
+@rate_limit(LINKS_PER_ADDRESS, methods=("GET",))
+def follow_link(token: str) -> Response:
+    """Langkah 4-5: check the emailed link, keep its token in a cookie, show the account."""
+    ctx = flow_context()
+    try:
+        opened = flow.open_link(ctx, token)
+    except (errors.IspeksError, KeycloakUnavailable):
+        raise
+    except Exception as exc:
+        # The generic handler would log this request's path, and the path holds the token.
+        log.exception("opening an activation link failed")
+        raise errors.InternalError(f"opening a link: {type(exc).__name__}") from None
+    response = redirect(url_for(".account"), 303)
+    _keep_token(response, token, opened.expires_at, ctx.clock)
+    return response
+
+
+@bp.get("/account")
+def account() -> str:
+    """The account page at the user's step: security questions, then the password."""
+    return _account_page(flow.current_flow(flow_context(), _token()))
+
+
+@bp.post("/account/questions")
+@rate_limit(STEPS_PER_ADDRESS)
+def save_questions() -> Response | tuple[str, int]:
+    """Langkah 5 "Seterusnya": store three questions and answers, then the password step."""
+    ctx, token = flow_context(), _token()
+    choices = _choices(request.form)
+    try:
+        flow.set_security_questions(ctx, token, choices)
+    except QuestionsInvalid as exc:
+        current = flow.current_flow(ctx, token)
+        page = _account_page(current, step=ActivationStep.QUESTIONS,
+                             field_errors=exc.field_errors, choices=choices)
+        return page, exc.http_status
+    return redirect(url_for(".account"), 303)
+
+
+@bp.post("/account/password")
+@rate_limit(STEPS_PER_ADDRESS)
+def save_password() -> Response | tuple[str, int]:
+    """Langkah 6-7 "Selesai": set the password, activate, congratulate."""
+    ctx, token = flow_context(), _token()
+    try:
+        done = flow.complete(ctx, token, request.form.get("password", ""),
+                             request.form.get("confirm", ""))
+    except QuestionsRequired:
+        return redirect(url_for(".account"), 303)
+    except PasswordRulesFailed as exc:
+        keys = [failure.message_key for failure in exc.failures]
+        return _password_error(ctx, token, keys, exc.field_errors, exc.http_status)
+    except PasswordRejectedByPolicy as exc:
+        return _password_error(ctx, token, [exc.reason_key], exc.field_errors, exc.http_status)
+    response = make_response(_account_page(done.flow))
+    _forget_token(response)
+    return response
+
+
+@bp.errorhandler(LinkError)
+def link_error(error: LinkError) -> Response:
+    """An unusable link: say why, and offer to request a new one ("ulangi Langkah 2")."""
+    page = render_template("activation/link_error.html", error=error, login_url=login_url())
+    response = make_response(page, error.http_status)
+    _forget_token(response)
+    return response
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _choices(form: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The three (question, answer) slots of the form, blanks included.
+
+    Always three, so that a blank row gets its own field errors ("choose a question",
+    "enter an answer") rather than one "choose three" for the whole form.
+    """
+    return [(form.get(f"question_{n}", "").strip(), form.get(f"answer_{n}", ""))
+            for n in range(1, QUESTION_SLOTS + 1)]
+
+
+def _password_error(
+    ctx: ActivationContext, token: str, message_keys: Sequence[str],
+    field_errors: Mapping[str, str], status: int,
+) -> tuple[str, int]:
+    current = flow.current_flow(ctx, token)
+    page = _account_page(current, step=ActivationStep.PASSWORD, field_errors=field_errors,
+                         error_keys=list(dict.fromkeys(message_keys)))
+    return page, status
+
+
+def _account_page(
+    current: ActivationFlow,
+    *,
+    step: ActivationStep | None = None,
+    field_errors: Mapping[str, str] | None = None,
+    choices: Sequence[tuple[str, str]] | None = None,
+    error_keys: Sequence[str] = (),
+) -> str:
+    step = step or current.step
+    tenant = current_tenant()
+    locale = current_locale()
+    slots = list(choices or [])
+    slots += [("", "")] * (QUESTION_SLOTS - len(slots))
+    return render_template(
+        "activation/account.html",
+        flow=current,
+        step=step.value,
+        registered=flow.format_page_date(current.registration_date),
+        expires_at=f"{current.expires_at.astimezone(MALAYSIA):%I:%M %p}",
+        questions=[(q.id, q.text(locale)) for q in tenant.security_questions],
+        slots=slots,
+        field_errors=dict(field_errors or {}),
+        error_keys=list(error_keys),
+        checklist=[rule for rule in password_rules.RULES if rule.checklist],
+        rules=password_rules.rules_as_data(),
+        min_answer=answers.MIN_ANSWER_LENGTH,
+        max_answer=answers.MAX_ANSWER_LENGTH,
+        max_password=password_rules.MAX_LENGTH,
+        login_url=login_url(),
+    )
