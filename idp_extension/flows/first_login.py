@@ -1,0 +1,809 @@
+"""First login with an emailed temporary password (Selangor, Melaka: manuals 003 and 004).
+
+::
+
+    ID + email ──request_temporary_password──► SENT    Keycloak password = a random temporary
+        │ any mismatch: REFUSED, nothing sent            one; ispeks_temp_password_expires set;
+        │                                                email: name, ID, password, expiry
+        ▼
+    Keycloak's login page (the sidecar's client, prompt=login) checks the temporary
+    password like any password: 3 wrong → Keycloak's brute force locks the account
+        │ callback
+        ▼
+    signed_in ──► COMPLETING  pending, temporary password not expired: "Maklumat
+        │         Pendaftaran Baru" (ID, name, email; new password, 3 questions, image,
+        │         phrase)            expired: EXPIRED (the password is scrambled)
+        │ complete ("Aktif")
+        ▼
+    COMPLETED    one write: new password, hashed answers, phrase, image, state active,
+                 temporary-password attributes removed; log in again with the new password
+
+    A newer request replaces the password, so the older temporary password is void, and
+    the completion page of a sign-in made with it is refused too (SUPERSEDED).
+
+Design decision: **Keycloak owns and checks the temporary password.** It is set as the
+user's real Keycloak password (not ``temporary``: Keycloak's own "update password" page
+would bypass the questions, image and phrase), so:
+
+* the sidecar never sees a login password and never compares one; the user types the
+  temporary password into Keycloak's themed login page, where brute-force protection
+  (three strikes, permanent lock, unlocked by "Pentadbir Sistem") applies exactly as for
+  real passwords, and the unknown-ID answers stay identical;
+* Keycloak's password history holds the temporary password, so "Kata Laluan Baru" equal
+  to it is refused by Keycloak's own policy;
+* expiry is the sidecar's: ``ispeks_temp_password_expires`` (ISO UTC). Past it the
+  callback refuses and scrambles the password. Until then Keycloak would accept the
+  password anywhere, which is why the realm's default login flow (every client but the
+  sidecar's) refuses accounts still ``pending``: a temporary password opens nothing but
+  this completion page;
+* which sign-in may complete is tied to the request by ``ispeks_nonce_temp_password``
+  (a random issue id, written with the password): a newer request changes it.
+
+Order of writes ("nothing half-done"). Requesting writes Keycloak first (one PUT:
+password, expiry, issue id) and emails second. Emailing first (as activation links do)
+would, if the Keycloak write then failed, deliver a password that does not work, and the
+user trying it would count failures towards a lock. Written first, a failed email leaves
+a password nobody knows; it is scrambled again and the expiry removed (best effort), so
+the account is as before: no usable temporary password, and the user sees 503 and asks
+again. (An earlier temporary password of the same user is void, as after any new
+request.) Completing is one PUT /users/{id} with credentials and attributes, which
+Keycloak applies in one transaction: a policy refusal or an outage changes nothing.
+
+The temporary password exists in memory, in the email and in Keycloak's hash only: never
+in an audit event, a log line, an attribute or a session.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Mapping, Sequence
+
+from argon2 import PasswordHasher
+
+from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.errors import InternalError, IspeksError
+from idp_extension.flows.activation import (
+    AccountDisabled, PasswordRejectedByPolicy, ValidationFailed,
+)
+from idp_extension.flows.answers import (
+    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, normalise_answer, validate_choices,
+)
+from idp_extension.flows.password_rules import (
+    POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
+)
+from idp_extension.flows.ports import Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort
+from idp_extension.flows.tokens import nonce_attribute, nonce_digest
+from idp_extension.gallery import image_by_id
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.users import (
+    ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
+)
+from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
+from idp_extension.mail.errors import MailRejected, MailUnavailable
+from idp_extension.mail.render import compose_email
+from idp_extension.passwords import random_password
+from idp_extension.payroll import InvalidUserId, normalise_mykad
+from idp_extension.tenants import Onboarding, Tenant
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "first_login"
+EMAIL_TEMPLATE = "temporary_password"
+# Declared admin-only in realms/profile.py; the login page's site key reads the last two.
+EXPIRES_ATTRIBUTE = "ispeks_temp_password_expires"
+ISSUE_ATTRIBUTE = nonce_attribute("temp_password")
+PHRASE_ATTRIBUTE = "ispeks_secret_phrase"
+IMAGE_ATTRIBUTE = "ispeks_image_id"
+
+TEMPORARY_PASSWORD_LENGTH = 16
+# Long enough to cover the real path at its usual pace (lookup and one Keycloak write
+# that hashes the new password: median 0.55 s, at most 0.8 s over ten runs on a 2-core
+# test machine; then SMTP), so that refusals, whatever their reason, leave after the same
+# time as each other and, mostly, as a success. (Success and refusal show different
+# pages anyway, as the manuals require; the floor keeps refusals' reasons apart.)
+DEFAULT_MIN_REQUEST_SECONDS = 0.8
+# A second "Hantar" for the same account this soon (a double click, an impatient
+# repeat) gets the same confirmation without a second email, so that the password in
+# the first email is not void by the time it arrives.
+REPEAT_WINDOW_SECONDS = 10
+# One "Aktif" at a time per sign-in, across workers.
+CLAIM_SECONDS = 120
+
+DEFAULT_SERVICE_NAMES = {"ms": "Login Kali Pertama", "en": "First-time login"}
+MAX_EMAIL_LENGTH = 254
+MIN_PHRASE_LENGTH = 4
+MAX_PHRASE_LENGTH = 60
+# Markup and template syntax: the phrase is shown on the login page of everyone who types
+# this ID. The page escapes it anyway; refusing these keeps it plain words.
+PHRASE_FORBIDDEN = frozenset('<>&"`\\{}')
+
+# Company IDs (SSM registration numbers), besides 12-digit MyKad numbers:
+# * since 2019, 12 digits: year of registration, entity type (01 local company,
+#   02 foreign company, 03 business, 04 limited liability partnership, 05-06 other
+#   entities), serial: "201901000005";
+# * before, up to 7 digits and a check letter: "1234567-X" (the dash optional).
+# Keycloak keeps usernames in lower case, so the old form's letter is lower case there.
+SSM_NUMBER = re.compile(r"^(?:19|20)\d{2}0[1-6]\d{6}$")
+SSM_OLD_NUMBER = re.compile(r"^(\d{1,7})-?([A-Z])$")
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+# Field error keys (shown next to the fields; texts in MESSAGES).
+IMAGE_REQUIRED = "first_login.image_required"
+IMAGE_UNKNOWN = "first_login.image_unknown"
+PHRASE_REQUIRED = "first_login.phrase_required"
+PHRASE_TOO_SHORT = "first_login.phrase_too_short"
+PHRASE_TOO_LONG = "first_login.phrase_too_long"
+PHRASE_MARKUP = "first_login.phrase_markup"
+PHRASE_SECRET = "first_login.phrase_secret"
+PASSWORD_REUSED = "first_login.password_reused"
+
+
+def _event(name: str, fallback: AuditEvent) -> AuditEvent:
+    """Return ``AuditEvent[name]``, or ``fallback`` until audit.py declares ``name``."""
+    return AuditEvent.__members__.get(name, fallback)
+
+
+EVENT_SIGNED_IN = _event("FIRST_LOGIN_SIGNED_IN", AuditEvent.FIRST_LOGIN_REQUESTED)
+
+
+class FirstLoginStep(str, enum.Enum):
+    SENT = "sent"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class InvalidLoginIdError(ValidationFailed):
+    """The ID is neither a MyKad number nor a company registration number."""
+
+    code = "first_login.invalid_id"
+
+    def __init__(self) -> None:
+        super().__init__({"user_id": self.code}, "malformed user ID")
+
+
+class InvalidEmailError(ValidationFailed):
+    """The email is empty or not shaped like an address."""
+
+    code = "first_login.invalid_email"
+
+    def __init__(self) -> None:
+        super().__init__({"email": self.code}, "malformed email")
+
+
+class RegistrationRefused(IspeksError):
+    """ID and email do not name a pending account of this state (the manual's one message)."""
+
+    code = "first_login.refused"
+    http_status = 400
+
+
+class RegistrationInvalid(ValidationFailed):
+    """The "Maklumat Pendaftaran Baru" form has errors; ``password_failures`` for the checklist."""
+
+    code = "first_login.invalid"
+
+    def __init__(self, field_errors: Mapping[str, str],
+                 password_failures: Sequence[RuleFailure] = ()) -> None:
+        self.password_failures = tuple(password_failures)
+        super().__init__(field_errors)
+
+
+class FlowProblem(IspeksError):
+    """The completion page cannot be shown or saved; the page says what to do next."""
+
+    http_status = 409
+    # What the page offers: request a new temporary password, or log in.
+    next_action: ClassVar[str] = "request"
+
+
+class TemporaryPasswordExpired(FlowProblem):
+    """The temporary password is past its expiry (or none was issued)."""
+
+    code = "first_login.expired"
+    http_status = 403
+
+
+class Superseded(FlowProblem):
+    """A newer temporary password was requested since this sign-in."""
+
+    code = "first_login.superseded"
+
+
+class AlreadyActivated(FlowProblem):
+    """The account is active already: log in with the password chosen then."""
+
+    code = "first_login.already_active"
+    next_action = "login"
+
+
+class SubmissionInProgress(FlowProblem):
+    """Another "Aktif" of the same sign-in is being saved right now."""
+
+    code = "first_login.in_progress"
+    next_action = "register"
+
+
+# The sentences behind the codes this module raises (``<code>.title``: the heading), for
+# the web layer's catalogue.
+MESSAGES: dict[str, dict[str, str]] = {
+    "ms": {
+        "first_login.invalid_id": "Sila masukkan No Kad Pengenalan 12 digit (cth: 123456789012) atau No Pendaftaran Syarikat (cth: 201901000005 atau 1234567-X).",
+        "first_login.invalid_email": "Sila masukkan alamat emel yang sah.",
+        "first_login.refused": "Pengguna Tidak Dapat Didaftarkan, Sila Hubungi Pentadbir Sistem",
+        "first_login.invalid": "Sila betulkan maklumat yang bertanda.",
+        "first_login.expired": "Kata laluan sementara anda telah tamat tempoh atau tidak lagi sah. Sila mohon kata laluan sementara baharu.",
+        "first_login.superseded": "Kata laluan sementara yang lebih baharu telah dihantar ke emel anda. Sila log masuk semula menggunakan kata laluan sementara dalam emel terkini.",
+        "first_login.already_active": "Akaun anda telah diaktifkan. Sila log masuk menggunakan kata laluan anda.",
+        "first_login.in_progress": "Pendaftaran anda sedang disimpan. Sila tunggu sebentar dan muat semula halaman.",
+        "first_login.login_failed": "Log masuk dengan kata laluan sementara tidak dapat diselesaikan atau telah tamat tempoh. Sila cuba semula.",
+        "first_login.session_missing": "Sesi anda telah tamat. Sila log masuk semula menggunakan kata laluan sementara dalam emel anda.",
+        IMAGE_REQUIRED: "Sila pilih satu Imej Online.",
+        IMAGE_UNKNOWN: "Sila pilih Imej Online daripada senarai.",
+        PHRASE_REQUIRED: "Sila isi Frasa Rahsia.",
+        PHRASE_TOO_SHORT: f"Frasa Rahsia mesti sekurang-kurangnya {MIN_PHRASE_LENGTH} aksara.",
+        PHRASE_TOO_LONG: f"Frasa Rahsia mesti tidak melebihi {MAX_PHRASE_LENGTH} aksara.",
+        PHRASE_MARKUP: "Frasa Rahsia hanya boleh mengandungi huruf, nombor, ruang dan tanda baca biasa. Aksara < > & \" ` \\ { } dan aksara kawalan tidak dibenarkan.",
+        PHRASE_SECRET: "Frasa Rahsia dipaparkan di halaman log masuk: ia mesti berbeza daripada kata laluan dan jawapan rahsia anda.",
+        PASSWORD_REUSED: "Kata Laluan Baru mesti berbeza daripada kata laluan sementara dan kata laluan terdahulu.",
+    },
+    "en": {
+        "first_login.invalid_id": "Please enter a 12-digit MyKad number (e.g. 123456789012) or a company registration number (e.g. 201901000005 or 1234567-X).",
+        "first_login.invalid_email": "Please enter a valid email address.",
+        "first_login.refused": "The user cannot be registered. Please contact the System Administrator.",
+        "first_login.invalid": "Please correct the marked fields.",
+        "first_login.expired": "Your temporary password has expired or is no longer valid. Please request a new temporary password.",
+        "first_login.superseded": "A newer temporary password has been sent to your email. Please log in again with the temporary password in your latest email.",
+        "first_login.already_active": "Your account is already activated. Please log in with your password.",
+        "first_login.in_progress": "Your registration is being saved. Please wait a moment and reload the page.",
+        "first_login.login_failed": "Logging in with the temporary password could not be completed or has expired. Please try again.",
+        "first_login.session_missing": "Your session has ended. Please log in again with the temporary password in your email.",
+        IMAGE_REQUIRED: "Please choose an Online Image.",
+        IMAGE_UNKNOWN: "Please choose an Online Image from the list.",
+        PHRASE_REQUIRED: "Please enter a Secret Phrase.",
+        PHRASE_TOO_SHORT: f"The Secret Phrase must be at least {MIN_PHRASE_LENGTH} characters long.",
+        PHRASE_TOO_LONG: f"The Secret Phrase must not be longer than {MAX_PHRASE_LENGTH} characters.",
+        PHRASE_MARKUP: "The Secret Phrase may contain only letters, digits, spaces and common punctuation. The characters < > & \" ` \\ { } and control characters are not allowed.",
+        PHRASE_SECRET: "The Secret Phrase is shown on the login page: it must differ from your password and your secret answers.",
+        PASSWORD_REUSED: "The New Password must differ from the temporary password and your earlier passwords.",
+    },
+}
+MESSAGES["ms"].update({
+    "first_login.invalid_id.title": "ID Pengguna Tidak Sah",
+    "first_login.invalid_email.title": "Emel Tidak Sah",
+    "first_login.refused.title": "Pendaftaran Tidak Berjaya",
+    "first_login.invalid.title": "Maklumat Pendaftaran Baru",
+    "first_login.expired.title": "Kata Laluan Sementara Tamat Tempoh",
+    "first_login.superseded.title": "Kata Laluan Sementara Telah Diganti",
+    "first_login.already_active.title": "Akaun Telah Diaktifkan",
+    "first_login.in_progress.title": "Pendaftaran Sedang Disimpan",
+    "first_login.login_failed.title": "Log Masuk Tidak Berjaya",
+    "first_login.session_missing.title": "Sesi Telah Tamat",
+})
+MESSAGES["en"].update({
+    "first_login.invalid_id.title": "Invalid User ID",
+    "first_login.invalid_email.title": "Invalid Email",
+    "first_login.refused.title": "Registration Unsuccessful",
+    "first_login.invalid.title": "New Registration Details",
+    "first_login.expired.title": "Temporary Password Expired",
+    "first_login.superseded.title": "Temporary Password Replaced",
+    "first_login.already_active.title": "Account Already Activated",
+    "first_login.in_progress.title": "Registration Being Saved",
+    "first_login.login_failed.title": "Login Unsuccessful",
+    "first_login.session_missing.title": "Session Ended",
+})
+
+
+# -- identifiers -----------------------------------------------------------------------
+
+
+def normalise_company_id(raw: str) -> str:
+    """Return an SSM registration number as Keycloak keeps it, or raise InvalidUserId."""
+    text = re.sub(r"\s", "", raw or "").upper()
+    compact = text.replace("-", "")
+    if SSM_NUMBER.match(compact):
+        return compact
+    old = SSM_OLD_NUMBER.match(text)
+    if old:
+        return f"{old.group(1)}-{old.group(2)}".lower()
+    raise InvalidUserId(f"not a company registration number: {raw!r}")
+
+
+def normalise_login_id(raw: str) -> str:
+    """Return a MyKad number (12 digits) or a company ID as Keycloak keeps it, or raise."""
+    compact = re.sub(r"[\s-]", "", raw or "")
+    try:
+        return normalise_mykad(compact)
+    except InvalidUserId:
+        pass
+    return normalise_company_id(raw)
+
+
+def display_id(user_id: str) -> str:
+    """Return an ID as people write it ("1234567-X", not Keycloak's "1234567-x")."""
+    return user_id.upper()
+
+
+def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
+    """Return the rate-limit key for requests about one ID (keyed hash: no IDs in Redis)."""
+    try:
+        subject = normalise_login_id(raw_id)
+    except InvalidUserId:
+        subject = (raw_id or "").strip()[:64].lower()
+    digest = hmac.new(secret_key.encode(), f"ratelimit:{realm}:{PURPOSE}:{subject}".encode(),
+                      hashlib.sha256)
+    return f"{PURPOSE}-id:{realm}:{digest.hexdigest()[:32]}"
+
+
+def normalise_email(raw: str) -> str:
+    """Return the address trimmed and lower-cased, or raise InvalidEmailError."""
+    address = (raw or "").strip().lower()
+    if len(address) > MAX_EMAIL_LENGTH or not _EMAIL.match(address):
+        raise InvalidEmailError()
+    return address
+
+
+def normalise_phrase(raw: str) -> str:
+    """Return the phrase as stored: NFKC, trimmed, inner whitespace collapsed to one space."""
+    return " ".join(unicodedata.normalize("NFKC", raw or "").split())
+
+
+def phrase_problem(phrase: str, secrets_: Sequence[str] = ()) -> str | None:
+    """Return the field error key for an already normalised phrase, or None.
+
+    ``secrets_`` (the new password, the answers) must not be the phrase or inside it: the
+    phrase is shown to anyone who types this ID on the login page.
+    """
+    if not phrase:
+        return PHRASE_REQUIRED
+    if any(c in PHRASE_FORBIDDEN or unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn")
+           for c in phrase):
+        return PHRASE_MARKUP
+    if len(phrase) < MIN_PHRASE_LENGTH:
+        return PHRASE_TOO_SHORT
+    if len(phrase) > MAX_PHRASE_LENGTH:
+        return PHRASE_TOO_LONG
+    folded = normalise_answer(phrase)
+    for secret in secrets_:
+        secret_folded = normalise_answer(secret or "")
+        if secret_folded and (secret_folded == folded or
+                              (len(secret_folded) >= 8 and secret_folded in folded)):
+            return PHRASE_SECRET
+    return None
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstLoginContext:
+    """Everything the verbs need for one realm; build one per request, cheaply."""
+
+    tenant: Tenant
+    directory: UserDirectoryPort
+    mailer: MailSender
+    audit: AuditLog
+    # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
+    claims: OneTimeClaims
+    # Where "Log Masuk" in the email leads (the sidecar's /<realm>/first-login/continue).
+    continue_url: str
+    clock: Clock = field(default_factory=SystemClock)
+    min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
+    answer_hasher: PasswordHasher = DEFAULT_HASHER
+    # What the state calls this service, by locale (Selangor "Login Kali Pertama", Melaka
+    # "Pendaftaran"): the web layer passes its catalogue's words, the email repeats them.
+    service_names: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_SERVICE_NAMES))
+
+    @property
+    def realm(self) -> str:
+        return self.tenant.realm
+
+    @property
+    def lifetime(self) -> timedelta:
+        return timedelta(minutes=self.tenant.temporary_password_minutes)
+
+
+@dataclass(frozen=True)
+class TemporaryPasswordSent:
+    """The confirmation page: "Maklumat pengguna berjaya di hantar ..." (no details)."""
+
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FirstLoginFlow:
+    """Who is completing the registration, as "Maklumat Pendaftaran Baru" shows them."""
+
+    realm: str
+    user_uuid: str
+    user_id: str
+    name: str
+    email: str
+    step: FirstLoginStep
+    expires_at: datetime  # the temporary password's
+    # The request this sign-in belongs to (a newer request changes it): kept by the web
+    # layer with the sign-in and handed back to ``complete``.
+    issue: str
+
+    @property
+    def display_id(self) -> str:
+        return display_id(self.user_id)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What "Aktif" posts."""
+
+    password: str
+    confirm: str
+    choices: Sequence[tuple[str, str]]  # (question id, answer), in page order
+    image_id: str
+    phrase: str
+
+    def __repr__(self) -> str:  # never print the password or the answers
+        return f"Registration(image_id={self.image_id!r}, questions={[q for q, _ in self.choices]})"
+
+
+@dataclass(frozen=True)
+class FirstLoginCompleted:
+    """The "Pendaftaran telah berjaya" page."""
+
+    flow: FirstLoginFlow
+
+
+# -- verbs -----------------------------------------------------------------------------
+
+
+def request_temporary_password(
+    ctx: FirstLoginContext, raw_id: str, raw_email: str, locale: str = DEFAULT_LOCALE
+) -> TemporaryPasswordSent:
+    """Email a new temporary password if ID and email name a pending account, else refuse.
+
+    Raises InvalidLoginIdError / InvalidEmailError (malformed input: the formats are
+    public, shown at once), RegistrationRefused (the manual's one message for every
+    mismatch, nothing sent), MailUnavailable or KeycloakUnavailable (503: nothing usable
+    changed, try again).
+    """
+    _require_temporary_password_state(ctx.tenant)
+    try:
+        user_id = normalise_login_id(raw_id)
+    except InvalidUserId:
+        raise InvalidLoginIdError() from None
+    email = normalise_email(raw_email)
+    locale = normalize_locale(locale) or DEFAULT_LOCALE
+    started = ctx.clock.monotonic()
+    try:
+        return _request(ctx, user_id, email, locale)
+    finally:
+        # Refusals for any reason and successes leave after the same minimum time.
+        elapsed = ctx.clock.monotonic() - started
+        ctx.clock.sleep(max(0.0, ctx.min_request_seconds - elapsed))
+
+
+def _refusal_reason(ctx: FirstLoginContext, user: DirectoryUser | None, email: str) -> str | None:
+    if user is None:
+        return "unknown"
+    if not user.enabled:
+        # Disabled by state IT, or locked after three wrong passwords: "Pentadbir Sistem".
+        return "locked" if user.permanently_locked else "disabled"
+    if user.activation_state != PENDING:
+        return "not_pending"
+    registered = (user.email or "").strip().lower()
+    if not registered:
+        return "no_email"
+    if registered != email:
+        return "email_mismatch"
+    if not ctx.tenant.allows_email(registered):
+        return "registered_email_domain"
+    return None
+
+
+def _request(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> TemporaryPasswordSent:
+    if not ctx.tenant.allows_email(email):
+        _refuse(ctx, user_id, "email_domain", step="request")
+    user = ctx.directory.find(user_id)
+    reason = _refusal_reason(ctx, user, email)
+    if user is None or reason:
+        _refuse(ctx, user_id, reason or "unknown", step="request")
+
+    recent = f"{PURPOSE}:{ctx.realm}:{user.id}:recent"
+    if not ctx.claims.claim(recent, REPEAT_WINDOW_SECONDS):
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.SUCCESS, result="repeat_ignored",
+                         window_seconds=REPEAT_WINDOW_SECONDS)
+        expires = _expires_at(user)
+        return TemporaryPasswordSent(expires or ctx.clock.now() + ctx.lifetime)
+    try:
+        return _issue(ctx, user, user_id, locale)
+    except BaseException:
+        # Nothing was sent: a retry must issue again, not be taken for a repeat.
+        ctx.claims.release(recent)
+        raise
+
+
+def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
+           locale: str) -> TemporaryPasswordSent:
+    expires_at = (ctx.clock.now() + ctx.lifetime).replace(microsecond=0)
+    issue = nonce_digest(secrets.token_urlsafe(16))
+    replaced = bool(_first(user, EXPIRES_ATTRIBUTE))
+    password = _set_temporary_password(ctx, user, {
+        EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
+
+    message = compose_email(
+        EMAIL_TEMPLATE, locale, to=user.email,
+        recipient_name=user.name or display_id(user.user_id),
+        user_id=display_id(user.user_id),
+        state_name=ctx.tenant.state_name,
+        product=ctx.tenant.product,
+        service_name=ctx.service_names.get(locale) or DEFAULT_SERVICE_NAMES[locale],
+        temporary_password=password,
+        expires_at=format_expiry(expires_at, locale),
+        hours=lifetime_hours(ctx.tenant.temporary_password_minutes),
+        login_url=ctx.continue_url,
+    )
+    del password  # the message holds it until it is sent; nothing else does
+    try:
+        ctx.mailer.send(message)
+    except (MailUnavailable, MailRejected) as exc:
+        reason = "mail_rejected" if isinstance(exc, MailRejected) else "mail_unavailable"
+        undone = _scramble(ctx, user)
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         withdrawn=undone)
+        if isinstance(exc, MailRejected):
+            # The state's mail server refuses this address for good: only state IT can
+            # put it right, which is what the refusal says.
+            raise RegistrationRefused("the registered mailbox refuses mail") from None
+        raise
+    ctx.audit.record(AuditEvent.TEMPORARY_PASSWORD_SENT, realm=ctx.realm, subject=user_id,
+                     outcome=Outcome.SUCCESS, expires_at=_iso(expires_at),
+                     replaced_earlier=replaced)
+    return TemporaryPasswordSent(expires_at)
+
+
+def _set_temporary_password(ctx: FirstLoginContext, user: DirectoryUser,
+                            changes: dict[str, list[str] | None]) -> str:
+    """Set a new random password with ``changes`` in one write; return the password."""
+    for _ in range(3):
+        password = random_password(TEMPORARY_PASSWORD_LENGTH)
+        try:
+            stored = ctx.directory.set_password_and_attributes(user.id, password, changes)
+        except PasswordRejected as exc:
+            # A random 16-character password only meets history or the ID by a fluke.
+            log.warning("temporary password refused by the policy (%s); drawing another",
+                        keycloak_reason_key(exc.policy_message))
+            continue
+        if _first(stored, ISSUE_ATTRIBUTE) != changes[ISSUE_ATTRIBUTE][0]:
+            raise InternalError(f"{ISSUE_ATTRIBUTE} was not stored: declared in the profile?")
+        return password
+    raise InternalError("the password policy refused three random temporary passwords")
+
+
+def _scramble(ctx: FirstLoginContext, user: DirectoryUser) -> bool:
+    """Replace the password by one nobody knows and drop the temporary-password marks.
+
+    Best effort: on failure the password stays one nobody knows anyway. Returns success.
+    """
+    try:
+        ctx.directory.set_password_and_attributes(
+            user.id, random_password(32), {EXPIRES_ATTRIBUTE: None, ISSUE_ATTRIBUTE: None})
+        return True
+    except (GatewayError, PasswordRejected) as exc:
+        log.warning("could not withdraw a temporary password: %s", type(exc).__name__)
+        return False
+
+
+def signed_in(ctx: FirstLoginContext, user_uuid: str, username: str) -> FirstLoginFlow:
+    """Keycloak signed ``user_uuid`` in through the sidecar: may they complete now?
+
+    Raises AlreadyActivated, TemporaryPasswordExpired (the password is scrambled, so it
+    cannot be used again), AccountDisabled, or KeycloakUnavailable.
+    """
+    _require_temporary_password_state(ctx.tenant)
+    user = _get(ctx, user_uuid, step="signed_in")
+    if user.user_id != (username or "").lower():
+        _record_refusal(ctx, user.user_id, "signed_in", "username_mismatch")
+        raise TemporaryPasswordExpired("the token names another user")
+    flow = _check(ctx, user, issue=None, step="signed_in")
+    ctx.audit.record(EVENT_SIGNED_IN, realm=ctx.realm, subject=user.user_id,
+                     outcome=Outcome.SUCCESS, step="signed_in",
+                     expires_at=_iso(flow.expires_at))
+    return flow
+
+
+def current_flow(ctx: FirstLoginContext, user_uuid: str, issue: str) -> FirstLoginFlow:
+    """Check the sign-in again (for showing the completion page)."""
+    return _check(ctx, _get(ctx, user_uuid, step="page"), issue=issue, step="page")
+
+
+def complete(
+    ctx: FirstLoginContext, user_uuid: str, issue: str, registration: Registration
+) -> FirstLoginCompleted:
+    """Save the registration in one write: the account is active, the temporary password gone.
+
+    Raises RegistrationInvalid (the page shows it again), PasswordRejectedByPolicy
+    (Keycloak's history or username rule), a FlowProblem, or KeycloakUnavailable
+    (nothing changed; "Aktif" again works).
+    """
+    user = _get(ctx, user_uuid, step="complete")
+    flow = _check(ctx, user, issue=issue, step="complete")
+    phrase = normalise_phrase(registration.phrase)
+    field_errors, failures = validate_registration(ctx.tenant, user.user_id, registration)
+    if field_errors:
+        _record_refusal(ctx, user.user_id, "complete", "invalid", fields=sorted(field_errors))
+        raise RegistrationInvalid(field_errors, failures)
+
+    claim = f"{PURPOSE}:{ctx.realm}:{issue}:complete"
+    if not ctx.claims.claim(claim, CLAIM_SECONDS):
+        _record_refusal(ctx, user.user_id, "complete", "concurrent_submission")
+        raise SubmissionInProgress("another submission of this sign-in is in progress")
+    try:
+        stored = ctx.directory.set_password_and_attributes(user.id, registration.password, {
+            ANSWERS_ATTRIBUTE: [hash_answers(registration.choices, ctx.answer_hasher)],
+            PHRASE_ATTRIBUTE: [phrase],
+            IMAGE_ATTRIBUTE: [registration.image_id],
+            ACTIVATION_STATE: [ACTIVE],
+            EXPIRES_ATTRIBUTE: None,
+            ISSUE_ATTRIBUTE: None,
+        })
+    except PasswordRejected as exc:
+        ctx.claims.release(claim)
+        reason = keycloak_reason_key(exc.policy_message)
+        # A pending account's only known earlier passwords are temporary ones.
+        key = PASSWORD_REUSED if reason == POLICY_HISTORY else reason
+        _record_refusal(ctx, user.user_id, "complete", "rejected_by_policy", policy=key)
+        raise PasswordRejectedByPolicy(key) from None
+    except BaseException:
+        # Nothing was written (one transaction): the same sign-in may try again.
+        ctx.claims.release(claim)
+        raise
+    missing = [name for name in (ANSWERS_ATTRIBUTE, PHRASE_ATTRIBUTE, IMAGE_ATTRIBUTE)
+               if not _first(stored, name)]
+    if stored.activation_state != ACTIVE or missing:
+        raise InternalError(f"not stored: {missing or [ACTIVATION_STATE]}; declared in the profile?")
+    ctx.audit.record(AuditEvent.FIRST_LOGIN_COMPLETED, realm=ctx.realm, subject=user.user_id,
+                     outcome=Outcome.SUCCESS, step="completed",
+                     question_ids=[question for question, _ in registration.choices],
+                     image=registration.image_id)
+    return FirstLoginCompleted(
+        _flow(ctx.realm, stored, flow.expires_at, issue, FirstLoginStep.COMPLETED))
+
+
+def validate_registration(
+    tenant: Tenant, user_id: str, registration: Registration
+) -> tuple[dict[str, str], list[RuleFailure]]:
+    """Return every field error of the form (field -> message key) and the password's failures."""
+    errors: dict[str, str] = {}
+    failures = check_password(registration.password, registration.confirm, user_id)
+    for failure in failures:
+        errors.setdefault("confirm" if failure.rule == "confirm" else "password",
+                          failure.message_key)
+    errors.update(validate_choices(registration.choices,
+                                   [q.id for q in tenant.security_questions]))
+    if not registration.image_id:
+        errors["image"] = IMAGE_REQUIRED
+    elif image_by_id(registration.image_id) is None:
+        errors["image"] = IMAGE_UNKNOWN
+    problem = phrase_problem(normalise_phrase(registration.phrase),
+                             [registration.password, *(a for _, a in registration.choices)])
+    if problem:
+        errors["phrase"] = problem
+    return errors, failures
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _require_temporary_password_state(tenant: Tenant) -> None:
+    if tenant.onboarding is not Onboarding.TEMPORARY_PASSWORD:
+        raise InternalError(f"{tenant.realm} onboards by activation link, not first login")
+
+
+def _refuse(ctx: FirstLoginContext, subject: str, reason: str, *, step: str) -> None:
+    _record_refusal(ctx, subject, step, reason)
+    raise RegistrationRefused(f"refused: {reason}")
+
+
+def _record_refusal(ctx: FirstLoginContext, subject: str | None, step: str, reason: str,
+                    **details: Any) -> None:
+    ctx.audit.record(AuditEvent.FIRST_LOGIN_REJECTED, realm=ctx.realm, subject=subject,
+                     outcome=Outcome.DENIED, step=step, reason=reason, **details)
+
+
+def _get(ctx: FirstLoginContext, user_uuid: str, *, step: str) -> DirectoryUser:
+    try:
+        return ctx.directory.get(user_uuid)
+    except KeycloakUnavailable:
+        raise
+    except GatewayError:
+        # Deleted by state IT since signing in.
+        _record_refusal(ctx, None, step, "user_gone")
+        raise TemporaryPasswordExpired("user not found") from None
+
+
+def _check(ctx: FirstLoginContext, user: DirectoryUser, *, issue: str | None,
+           step: str) -> FirstLoginFlow:
+    """Return the flow of a pending user whose temporary password is current, or raise."""
+    if user.activation_state == ACTIVE:
+        _record_refusal(ctx, user.user_id, step, "already_active")
+        raise AlreadyActivated("account already active")
+    if not user.enabled:
+        _record_refusal(ctx, user.user_id, step, "account_disabled")
+        raise AccountDisabled("first login of a disabled account")
+    current_issue = _first(user, ISSUE_ATTRIBUTE)
+    expires_at = _expires_at(user)
+    if user.activation_state != PENDING or not current_issue or expires_at is None:
+        _record_refusal(ctx, user.user_id, step, "no_temporary_password")
+        raise TemporaryPasswordExpired("no temporary password was issued")
+    if issue is not None and not hmac.compare_digest(issue, current_issue):
+        _record_refusal(ctx, user.user_id, step, "superseded")
+        raise Superseded("a newer temporary password was requested")
+    if ctx.clock.now() >= expires_at:
+        scrambled = _scramble(ctx, user)
+        _record_refusal(ctx, user.user_id, step, "expired", withdrawn=scrambled)
+        raise TemporaryPasswordExpired("temporary password expired")
+    return _flow(ctx.realm, user, expires_at, current_issue, FirstLoginStep.COMPLETING)
+
+
+def _flow(realm: str, user: DirectoryUser, expires_at: datetime, issue: str,
+          step: FirstLoginStep) -> FirstLoginFlow:
+    return FirstLoginFlow(realm=realm, user_uuid=user.id, user_id=user.user_id, name=user.name,
+                          email=user.email, step=step, expires_at=expires_at, issue=issue)
+
+
+def _first(user: DirectoryUser, attribute: str) -> str | None:
+    values = user.attributes.get(attribute) or []
+    return values[0] if values else None
+
+
+def _expires_at(user: DirectoryUser) -> datetime | None:
+    value = _first(user, EXPIRES_ATTRIBUTE)
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def lifetime_hours(minutes: int) -> str:
+    """Return a lifetime in minutes as hours for people ("24", "1.5")."""
+    return str(minutes // 60) if minutes % 60 == 0 else f"{minutes / 60:.1f}"
+
+
+# Malaysia has one time zone and no daylight saving: UTC+8 (Waktu Piawai Malaysia).
+MALAYSIA_TIME = timezone(timedelta(hours=8), "MYT")
+_MONTHS = {
+    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos",
+           "September", "Oktober", "November", "Disember"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+}
+
+
+def format_expiry(value: datetime, locale: str) -> str:
+    """Return e.g. "3 Mac 2026 9:00:00 AM (waktu Malaysia)" for emails and pages."""
+    local = value.astimezone(MALAYSIA_TIME)
+    month = _MONTHS["en" if locale == "en" else "ms"][local.month - 1]
+    zone = "Malaysia time" if locale == "en" else "waktu Malaysia"
+    hour = local.hour % 12 or 12
+    return f"{local.day} {month} {local.year} {hour}:{local:%M:%S %p} ({zone})"

@@ -1,0 +1,538 @@
+"""First login with an emailed temporary password, by HTTP, against the real Keycloak and SMTP.
+
+The sidecar runs in-process (Flask's test client, CSRF on) with the production
+collaborators: each realm's sidecar service account, SMTP to the session's inbox, a
+JSON-lines audit file. The browser is one cookie jar per site: the sidecar's requests go
+to the in-process app (its public URL is the session's, which Keycloak's redirect URIs
+allow), Keycloak's over real HTTP. The temporary password is read from the received
+email and typed into Keycloak's own login form, as a person would. The clock is the
+real one, which a test may move forward; the two outages are switches that point
+Keycloak or SMTP at a closed port.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from idp_extension.audit import JsonLinesAuditLog
+from idp_extension.commands.users import users as users_command
+from idp_extension.demo_users import synthetic_people
+from idp_extension.flows import first_login as fl
+from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, verify_answer
+from idp_extension.flows.ports import MemoryClaims, SystemClock
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.directories import KeycloakDirectories
+from idp_extension.gateway.users import ACTIVE, UserDirectory
+from idp_extension.keycloak_server import free_port
+from idp_extension.mail.sender import mail_sender_from_settings
+from idp_extension.tenants import load_tenants
+from idp_extension.web import Services, create_app
+from tests.support.oidc_login import decode_jwt_claims, login
+
+NEW_PASSWORD = "Tiga#Ekor-Kucing9"
+FORM = {"question_1": "mother_name", "answer_1": "Siti Aishah",
+        "question_2": "first_car", "answer_2": "Kancil merah",
+        "question_3": "favourite_colour", "answer_3": "Hijau",
+        "image": "hornbill", "phrase": "Pelangi di Bukit Hijau"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
+TEMPORARY = re.compile(r"Kata Laluan Sementara *: (\S+)")
+REFUSAL = "Pengguna Tidak Dapat Didaftarkan, Sila Hubungi Pentadbir Sistem"
+SENT = "Maklumat pengguna berjaya di hantar ke emel yang telah didaftarkan."
+NOT_ACTIVATED = "Akaun anda belum diaktifkan"
+
+
+class MovableClock(SystemClock):
+    """The real clock (padding really sleeps), which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self):
+        return super().now() + self.offset
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset.total_seconds()
+
+
+class Switch:
+    """Hand out the real collaborator, or one pointed at a closed port while ``down``."""
+
+    def __init__(self, up, down) -> None:
+        self.up, self.down_one, self.down = up, down, False
+
+    def current(self):
+        return self.down_one if self.down else self.up
+
+
+class Stack:
+    """One in-process sidecar wired to the session's Keycloak and SMTP inbox."""
+
+    def __init__(self, settings, inbox, audit_path) -> None:
+        closed = f"http://127.0.0.1:{free_port()}"
+        self.settings = settings
+        self.inbox = inbox
+        self.audit_path = audit_path
+        self.clock = MovableClock()
+        self.keycloak = Switch(KeycloakDirectories(settings),
+                               KeycloakDirectories(settings.with_overrides(keycloak_url=closed)))
+        self.smtp = Switch(mail_sender_from_settings(settings),
+                           mail_sender_from_settings(settings.with_overrides(smtp_port=free_port())))
+        stack = self
+
+        class Mail:
+            def send(self, message):
+                stack.smtp.current().send(message)
+
+        self.app = create_app(settings, services=Services(
+            audit=JsonLinesAuditLog(audit_path), mail=Mail(),
+            directories=lambda realm: self.keycloak.current()(realm),
+            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
+        self.tenants = load_tenants(settings.realm_templates_dir)
+
+    def admin(self, realm: str) -> UserDirectory:
+        return UserDirectory(bootstrap_admin(self.settings), realm)
+
+    def pending(self, realm: str, seed: str):
+        """Register a new pending user (a synthetic person); return the record and user."""
+        record = synthetic_people(self.tenants[realm], 1, seed=seed)[0]
+        user, created = self.admin(realm).register_pending(record)
+        assert created, "seeds must make new people"
+        return record, user
+
+    def browser(self, realm: str) -> "Browser":
+        return Browser(self, realm)
+
+    def audit(self) -> list[dict]:
+        if not self.audit_path.exists():
+            return []
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
+
+    def nothing_sent_since(self, mark: int) -> bool:
+        return not [m for m in self.inbox.messages() if m.id > mark]
+
+
+class Page:
+    """One answer, from the sidecar or from Keycloak, in one shape."""
+
+    def __init__(self, status: int, location: str | None, body: str) -> None:
+        self.status = status
+        self.location = location
+        self.body = body
+        self.text = html.unescape(body)
+
+
+class Browser:
+    """One person's browser: a cookie jar for the sidecar and one for Keycloak."""
+
+    def __init__(self, stack: Stack, realm: str) -> None:
+        self.stack = stack
+        self.realm = realm
+        self.sidecar = stack.app.test_client()
+        self.keycloak = requests.Session()
+        self.base = f"/{realm}/first-login"
+
+    def get(self, url: str) -> Page:
+        return self._send("GET", url)
+
+    def post(self, url: str, data: dict) -> Page:
+        return self._send("POST", url, data)
+
+    def _send(self, method: str, url: str, data: dict | None = None) -> Page:
+        public = self.stack.settings.sidecar_public_url
+        if url.startswith("/") or url.startswith(public):
+            path = url[len(public):] if url.startswith(public) else url
+            answer = self.sidecar.open(path, method=method, data=data)
+            return Page(answer.status_code, answer.headers.get("Location"), answer.get_data(as_text=True))
+        # Keycloak marks its cookies Secure even on http://127.0.0.1 (browsers accept that
+        # on loopback; requests does not).
+        for cookie in self.keycloak.cookies:
+            cookie.secure = False
+        answer = self.keycloak.request(method, url, data=data, allow_redirects=False, timeout=30)
+        return Page(answer.status_code, answer.headers.get("Location"), answer.text)
+
+    def csrf(self, path: str) -> str:
+        return CSRF.search(self.get(path).body).group(1)
+
+    # -- the steps ------------------------------------------------------------------
+
+    def request(self, user_id: str, email: str, *, csrf: bool = True) -> Page:
+        data = {"user_id": user_id, "email": email}
+        if csrf:
+            data["csrf_token"] = self.csrf(self.base)
+        return self.post(self.base, data)
+
+    def request_and_read(self, record) -> str:
+        """Ask for a temporary password; return it from the email that arrives."""
+        mark = self.stack.inbox.last_id
+        answer = self.request(record.user_id, record.email)
+        assert answer.status == 303, answer.text[:800]
+        message = self.stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
+        return TEMPORARY.search(message.text).group(1)
+
+    def keycloak_login(self, username: str, password: str) -> Page:
+        """From the sent page's "Log Masuk", post Keycloak's form; return its answer."""
+        auth = self.get(f"{self.base}/continue")
+        assert auth.status == 302 and auth.location.startswith(self.stack.settings.keycloak_url)
+        return self.login_form(auth.location, username, password)
+
+    def login_form(self, auth_url: str, username: str, password: str) -> Page:
+        page = self.get(auth_url)
+        assert page.status == 200, page.text[:500]
+        action = LOGIN_FORM.search(page.body)
+        assert action, f"no login form at {auth_url}"
+        return self.post(html.unescape(action.group(1)),
+                         {"username": username, "password": password})
+
+    def sign_in(self, username: str, password: str) -> Page:
+        """Log in with the temporary password and land on the callback; return its answer."""
+        answer = self.keycloak_login(username, password)
+        assert answer.status == 302, f"Keycloak refused: {answer.text[:300]}"
+        return self.get(answer.location)
+
+    def register(self, csrf: str | None = None, **changes) -> Page:
+        data = {**FORM, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
+                "csrf_token": csrf or self.csrf(f"{self.base}/register"), **changes}
+        return self.post(f"{self.base}/register", data)
+
+    def at_registration(self, record) -> str:
+        """Request, read the email, sign in: the browser is on "Maklumat Pendaftaran Baru"."""
+        temporary = self.request_and_read(record)
+        callback = self.sign_in(record.user_id, temporary)
+        assert callback.status == 303, callback.text[:800]
+        assert callback.location.endswith(f"{self.base}/register")
+        return temporary
+
+    def portal_login(self, username: str, password: str) -> Page:
+        """Start the demo portal's login; post Keycloak's form; return Keycloak's answer."""
+        start = self.get(f"/{self.realm}/portal/")
+        assert start.status == 302 and "client_id=portal-ispeks" in start.location
+        return self.login_form(start.location, username, password)
+
+
+@pytest.fixture
+def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
+    return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
+
+
+@pytest.fixture
+def seed(request) -> str:
+    return f"first-login-http:{request.node.name}"
+
+
+def keycloak_refuses(settings, realm: str, username: str, password: str) -> bool:
+    """True if Keycloak's portal login does not accept this password (no token)."""
+    outcome = login(settings.keycloak_url, realm, username, password)
+    return outcome.tokens is None
+
+
+# -- the whole flow ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("realm, name", [("melaka", "Pendaftaran"),
+                                         ("selangor", "Login Kali Pertama")])
+def test_whole_flow_by_http_then_the_portal_with_the_new_password(stack, seed, realm, name):
+    record, user = stack.pending(realm, seed)
+    browser = stack.browser(realm)
+    settings = stack.settings
+
+    form = browser.get(browser.base)
+    assert form.status == 200 and f"<h1>{name}</h1>" in form.body
+    mark = stack.inbox.last_id
+    answer = browser.request(record.user_id, record.email.upper())
+    assert answer.status == 303
+    sent = browser.get(answer.location)
+    assert SENT in sent.text and f'href="{browser.base}/continue"' in sent.body
+
+    message = stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
+    temporary = TEMPORARY.search(message.text).group(1)
+    # A shared departmental mailbox: the email names the person and their ID.
+    assert record.name in message.text and record.user_id in message.text
+    assert record.user_id in message.subject and name in message.text
+    assert f"{settings.sidecar_public_url}/{realm}/first-login/continue" in message.text
+
+    auth = browser.get(f"{browser.base}/continue")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(auth.location).query).items()}
+    assert query["client_id"] == "ispeks-sidecar" and query["prompt"] == "login"
+    assert query["code_challenge_method"] == "S256"
+    assert query["redirect_uri"] == f"{settings.sidecar_public_url}/{realm}/first-login/callback"
+    at_keycloak = browser.login_form(auth.location, record.user_id, temporary)
+    assert at_keycloak.status == 302 and at_keycloak.location.startswith(
+        f"{settings.sidecar_public_url}/{realm}/first-login/callback?")
+    callback = browser.get(at_keycloak.location)
+    assert callback.status == 303 and callback.location.endswith("/first-login/register")
+
+    page = browser.get(callback.location)
+    assert page.status == 200 and "Maklumat Pendaftaran Baru" in page.text
+    for shown in (record.user_id, record.name, record.email):
+        assert shown in page.text
+    done = browser.register()
+    assert done.status == 303 and done.location.endswith("/first-login/done")
+    done_page = browser.get(done.location)
+    assert "Pendaftaran telah berjaya, pengguna boleh menggunakan sistem Portal iSPEKS." in (
+        done_page.text)
+    assert f'href="/{realm}/portal/"' in done_page.body
+
+    stored = stack.admin(realm).get(user.id)
+    assert stored.activation_state == ACTIVE
+    assert stored.attributes[fl.PHRASE_ATTRIBUTE] == ["Pelangi di Bukit Hijau"]
+    assert stored.attributes[fl.IMAGE_ATTRIBUTE] == ["hornbill"]
+    assert verify_answer(stored.attributes[ANSWERS_ATTRIBUTE][0], "first_car", "KANCIL MERAH")
+    assert fl.EXPIRES_ATTRIBUTE not in stored.attributes
+    assert fl.ISSUE_ATTRIBUTE not in stored.attributes
+
+    # Log in again: Keycloak asks for the password (its session ended at the callback),
+    # takes the new one, and the portal shows the dashboard with name and department.
+    at_portal = browser.portal_login(record.user_id, NEW_PASSWORD)
+    assert at_portal.status == 302, at_portal.text[:300]
+    assert browser.get(at_portal.location).location.endswith(f"/{realm}/portal/dashboard")
+    dashboard = browser.get(f"/{realm}/portal/dashboard")
+    assert dashboard.status == 200
+    assert record.name in dashboard.text and record.department in dashboard.text
+
+    # The temporary password is single use, and never written down anywhere.
+    assert keycloak_refuses(settings, realm, record.user_id, temporary)
+    events = [e["event"] for e in stack.audit()]
+    for event in ("account:temporary_password:sent", "account:first_login:signed_in",
+                  "account:first_login:completed"):
+        assert event in events
+    audit_text = stack.audit_path.read_text()
+    assert temporary not in audit_text and NEW_PASSWORD not in audit_text
+    admin_events = json.dumps(bootstrap_admin(settings, realm).get_admin_events({"max": 500}))
+    assert temporary not in admin_events and NEW_PASSWORD not in admin_events
+
+
+def test_tokens_after_first_login_carry_the_department(stack, seed):
+    record, _ = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    browser.at_registration(record)
+    assert browser.register().status == 303
+
+    outcome = login(stack.settings.keycloak_url, "melaka", record.user_id, NEW_PASSWORD)
+
+    claims = decode_jwt_claims(outcome.tokens["id_token"])
+    assert claims["department"] == record.department
+    assert decode_jwt_claims(outcome.tokens["access_token"])["department"] == record.department
+    assert not any(key.startswith("ispeks_") for key in claims)
+
+
+# -- asking: ID and email ----------------------------------------------------------------
+
+
+def test_every_mismatch_gets_the_one_refusal_and_no_email(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    other, _ = stack.pending("melaka", seed + ":other")
+    browser = stack.browser("melaka")
+    mark = stack.inbox.last_id
+    cases = {
+        "unknown ID": ("850101035555", "aminah.hassan@melaka.gov.my"),
+        "unknown company ID": ("201901999999", record.email),
+        "email not matching": (record.user_id, other.email),
+        "email outside the domain": (record.user_id,
+                                     record.email.replace("@melaka.gov.my", "@gmail.com")),
+        "another state's ID": (synthetic_people(stack.tenants["selangor"], 1, seed=seed)[0].user_id,
+                               record.email),
+    }
+
+    for case, (user_id, email) in cases.items():
+        answer = browser.request(user_id, email)
+        assert answer.status == 400, case
+        assert REFUSAL in answer.text, case
+        assert "06-555 0404" in answer.text, case  # Melaka's helpdesk, next to the message
+
+    time.sleep(0.5)
+    assert stack.nothing_sent_since(mark)
+    stored = stack.admin("melaka").get(user.id)
+    assert fl.EXPIRES_ATTRIBUTE not in stored.attributes and stored.activation_state == "pending"
+    reasons = [e["details"]["reason"] for e in stack.audit()
+               if e["event"] == "account:first_login:rejected"]
+    assert reasons == ["unknown", "unknown", "email_mismatch", "email_domain", "unknown"]
+
+
+@pytest.mark.parametrize("raw", ["12345", "ABC123", "12345678-X", "201909000001"])
+def test_a_malformed_id_or_company_id_is_a_field_error(stack, raw):
+    browser = stack.browser("selangor")
+    mark = stack.inbox.last_id
+
+    answer = browser.request(raw, "ali.bakar@selangor.gov.my")
+
+    assert answer.status == 400 and 'aria-invalid="true"' in answer.body
+    assert "No Pendaftaran Syarikat" in answer.text
+    assert stack.nothing_sent_since(mark)
+
+
+def test_posts_without_the_csrf_token_are_refused(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    mark = stack.inbox.last_id
+
+    assert browser.request(record.user_id, record.email, csrf=False).status == 400
+    assert stack.nothing_sent_since(mark)
+
+    browser.at_registration(record)
+    answer = browser.post(f"{browser.base}/register",
+                          {**FORM, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert answer.status == 400
+    assert stack.admin("melaka").get(user.id).activation_state == "pending"
+
+
+def test_smtp_down_is_503_and_changes_nothing(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    mark = stack.inbox.last_id
+    stack.smtp.down = True
+
+    answer = browser.request(record.user_id, record.email)
+
+    assert answer.status == 503
+    assert stack.nothing_sent_since(mark)
+    stored = stack.admin("melaka").get(user.id)
+    assert stored.activation_state == "pending"
+    assert fl.EXPIRES_ATTRIBUTE not in stored.attributes and fl.ISSUE_ATTRIBUTE not in stored.attributes
+    stack.smtp.down = False
+    assert browser.request_and_read(record)  # asking again works at once
+
+
+def test_keycloak_down_is_503_and_changes_nothing(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    mark = stack.inbox.last_id
+    stack.keycloak.down = True
+
+    assert browser.request(record.user_id, record.email).status == 503
+
+    assert stack.nothing_sent_since(mark)
+    stack.keycloak.down = False
+    assert fl.EXPIRES_ATTRIBUTE not in stack.admin("melaka").get(user.id).attributes
+
+    # Down again when "Aktif" is pressed: nothing changes, and pressing it again works.
+    temporary = browser.at_registration(record)
+    token = browser.csrf(f"{browser.base}/register")
+    stack.keycloak.down = True
+    assert browser.register(csrf=token).status == 503
+    stack.keycloak.down = False
+    stored = stack.admin("melaka").get(user.id)
+    assert stored.activation_state == "pending" and fl.PHRASE_ATTRIBUTE not in stored.attributes
+    assert browser.register().status == 303
+    assert keycloak_refuses(stack.settings, "melaka", record.user_id, temporary)
+
+
+# -- the temporary password at Keycloak --------------------------------------------------
+
+
+def test_an_expired_temporary_password_is_refused_and_void(stack, seed):
+    record, user = stack.pending("selangor", seed)
+    browser = stack.browser("selangor")
+    temporary = browser.request_and_read(record)
+    stack.clock.offset = timedelta(minutes=stack.tenants["selangor"].temporary_password_minutes)
+
+    callback = browser.sign_in(record.user_id, temporary)
+
+    assert callback.status == 403
+    assert "tamat tempoh" in callback.text and f'href="{browser.base}"' in callback.body
+    assert fl.EXPIRES_ATTRIBUTE not in stack.admin("selangor").get(user.id).attributes
+    # Scrambled: the emailed password no longer opens even Keycloak's login.
+    assert browser.keycloak_login(record.user_id, temporary).status == 200
+
+
+def test_a_newer_request_voids_the_older_password_and_its_sign_in(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    first = browser.at_registration(record)
+    token = browser.csrf(f"{browser.base}/register")
+    stack.clock.offset = timedelta(seconds=fl.REPEAT_WINDOW_SECONDS + 1)
+
+    second = stack.browser("melaka").request_and_read(record)
+
+    assert first != second
+    # The older sign-in cannot complete, and the older password fails at Keycloak.
+    page = browser.get(f"{browser.base}/register")
+    assert page.status == 409 and "lebih baharu" in page.text
+    assert browser.register(csrf=token).status == 409
+    other = stack.browser("melaka")
+    assert other.keycloak_login(record.user_id, first).status == 200
+    assert other.sign_in(record.user_id, second).status == 303
+    assert other.register().status == 303
+
+
+def test_three_wrong_passwords_lock_until_the_administrator_unlocks(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    temporary = browser.request_and_read(record)
+
+    for _ in range(3):
+        assert browser.keycloak_login(record.user_id, "Salah-Kata-Laluan1").status == 200
+    assert browser.keycloak_login(record.user_id, temporary).status == 200, "locked"
+    assert stack.admin("melaka").get(user.id).permanently_locked
+    # A locked account gets no new temporary password either: "Pentadbir Sistem".
+    refused = browser.request(record.user_id, record.email)
+    assert refused.status == 400 and REFUSAL in refused.text
+
+    result = CliRunner().invoke(users_command, ["unlock", "--state", "melaka", record.user_id],
+                                obj=stack.settings)
+
+    assert result.exit_code == 0, result.output
+    assert browser.sign_in(record.user_id, temporary).status == 303
+    assert browser.register().status == 303
+
+
+def test_a_pending_user_cannot_use_the_temporary_password_at_a_portal(stack, seed):
+    record, user = stack.pending("selangor", seed)
+    browser = stack.browser("selangor")
+    temporary = browser.request_and_read(record)
+
+    at_portal = browser.portal_login(record.user_id, temporary)
+
+    assert at_portal.status != 302, "a portal must not get a code for a pending account"
+    assert NOT_ACTIVATED in at_portal.text and "Login Kali Pertama" in at_portal.text
+    outcome = login(stack.settings.keycloak_url, "selangor", record.user_id, temporary,
+                    client_id="ispeks-main")
+    assert outcome.tokens is None
+    # Measured on Keycloak 26.7.3: a refusal counts as a failed login (brute force).
+    status = bootstrap_admin(stack.settings, "selangor").get_bruteforce_detection_status(user.id)
+    assert status["numFailures"] == 2
+    # The completion page still works, and afterwards the portal lets the user in.
+    browser.sign_in(record.user_id, temporary)
+    assert browser.register().status == 303
+    assert browser.portal_login(record.user_id, NEW_PASSWORD).status == 302
+
+
+# -- "Aktif" -----------------------------------------------------------------------------
+
+
+def test_bad_registrations_are_refused_clearly_and_change_nothing(stack, seed):
+    record, user = stack.pending("melaka", seed)
+    browser = stack.browser("melaka")
+    temporary = browser.at_registration(record)
+    cases = [
+        ({"password": "lemah123", "confirm": "lemah123"},
+         "Panjang aksara mesti tidak kurang daripada 12."),
+        ({"password": temporary, "confirm": temporary},
+         fl.MESSAGES["ms"][fl.PASSWORD_REUSED]),  # Keycloak's password history
+        ({"question_2": "mother_name"}, "Setiap soalan keselamatan mesti berbeza."),
+        ({"phrase": "x" * 61}, fl.MESSAGES["ms"][fl.PHRASE_TOO_LONG]),
+        ({"phrase": "<img src=x onerror=alert(1)>"}, fl.MESSAGES["ms"][fl.PHRASE_MARKUP]),
+        ({"image": ""}, fl.MESSAGES["ms"][fl.IMAGE_REQUIRED]),
+    ]
+
+    for changes, message in cases:
+        answer = browser.register(**changes)
+        assert answer.status == 400, changes
+        assert message in answer.text, changes
+        assert "<img src=x" not in answer.body  # what was typed comes back escaped
+
+    stored = stack.admin("melaka").get(user.id)
+    assert stored.activation_state == "pending" and fl.PHRASE_ATTRIBUTE not in stored.attributes
+    assert browser.keycloak_login(record.user_id, temporary).status == 302  # still the same
+    browser2 = stack.browser("melaka")
+    browser2.sign_in(record.user_id, temporary)
+    assert browser2.register().status == 303
