@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from idp_extension.commands.audit import audit
 from idp_extension.commands.dev import dev
 from idp_extension.commands.realms import realms
 from idp_extension.commands.users import users
@@ -22,6 +23,7 @@ def main(ctx: click.Context) -> None:
 main.add_command(dev)
 main.add_command(realms)
 main.add_command(users)
+main.add_command(audit)
 
 
 if __name__ == "__main__":

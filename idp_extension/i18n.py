@@ -50,6 +50,20 @@ class MessageCatalog:
                 messages[locale] = json.load(handle)
         return cls(messages)
 
+    def merged(self, *extra: Mapping[str, Mapping[str, str]]) -> "MessageCatalog":
+        """Return a catalogue with ``extra``'s messages added; keys already here win.
+
+        Flows keep the sentences of their own error codes next to the code (no copy to
+        drift apart); the web layer merges them in.
+        """
+        messages = {locale: {} for locale in SUPPORTED_LOCALES}
+        for source in extra:
+            for locale in SUPPORTED_LOCALES:
+                messages[locale].update(source.get(locale, {}))
+        for locale in SUPPORTED_LOCALES:
+            messages[locale].update(self._messages[locale])
+        return MessageCatalog(messages)
+
     def keys(self, locale: str) -> set[str]:
         """Every key the catalogue defines for ``locale``."""
         return set(self._messages[locale])

@@ -20,6 +20,11 @@ class SidecarProcess:
     settings: Settings
     port: int
     workers: int | None = None
+    # Requests mostly wait (Keycloak, SMTP) and an activation request holds its thread
+    # for at least its padding (0.35 s, so that decoys take as long as real sends): one
+    # worker with T threads answers at most T / 0.35 such requests a second. 64 threads
+    # take a burst of 50 at once without queueing (bench/activation_requests.py).
+    threads: int = 64
     log_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -37,7 +42,10 @@ class SidecarProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(workers), "--threads", "8", "--access-logfile", "-",
+             "--workers", str(workers), "--threads", str(self.threads),
+             "--access-logfile", "-",
+             # Emailed links carry their token in the path: mask it in the access log.
+             "--logger-class", "idp_extension.web.access_log.RedactingLogger",
              "idp_extension.web.wsgi:app"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -1,23 +1,86 @@
-"""``ispeks-idp users``: state IT's user commands (list, unlock)."""
+"""``ispeks-idp users``: state IT's user commands (import, list, unlock, disable, ...)."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+from typing import Any
+
 import click
 
-from idp_extension.audit import AuditEvent, audit_log_from_settings
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, audit_log_from_settings
+from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT, UserDirectory,
+    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT, DirectoryUser,
+    UserDirectory,
 )
+from idp_extension.importing.payroll_csv import PayrollFileError, read_payroll_file
+from idp_extension.importing.progress import TerminalProgress
+from idp_extension.importing.run import import_payroll
+from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.settings import Settings
-from idp_extension.tenants import list_states
+from idp_extension.tenants import Onboarding, Tenant, list_states, load_tenant
+
+# Exit status of an import that skipped or could not write some rows (the rest is in).
+EXIT_ROWS_SKIPPED = 3
+# Until audit.py declares them, disabling and enabling are recorded as lock / unlock
+# events with details action="disabled" / "enabled".
+EVENT_DISABLED = AuditEvent.__members__.get("ACCOUNT_DISABLED", AuditEvent.ACCOUNT_LOCKED)
+EVENT_ENABLED = AuditEvent.__members__.get("ACCOUNT_ENABLED", AuditEvent.ACCOUNT_UNLOCKED)
+
+
+def _check_state(settings: Settings, state: str) -> None:
+    if state not in list_states(settings.realm_templates_dir):
+        raise click.BadParameter(f"unknown state {state!r}", param_hint="--state")
+
+
+def _tenant(settings: Settings, state: str) -> Tenant:
+    _check_state(settings, state)
+    return load_tenant(settings.realm_templates_dir, state)
 
 
 def _directory(settings: Settings, state: str) -> UserDirectory:
-    if state not in list_states(settings.realm_templates_dir):
-        raise click.BadParameter(f"unknown state {state!r}", param_hint="--state")
+    _check_state(settings, state)
     return UserDirectory(bootstrap_admin(settings), state)
+
+
+def _user_id(raw: str) -> str:
+    """Return a MyKad number as its 12 digits; any other ID (a company's) as typed."""
+    try:
+        return normalise_mykad(raw)
+    except InvalidUserId:
+        return raw.strip()
+
+
+def _find(directory: UserDirectory, user_id: str, state: str) -> DirectoryUser:
+    user = directory.find(user_id)
+    if user is None:
+        raise click.ClickException(f"no user {user_id} in {state}")
+    return user
+
+
+class _CliAudit:
+    """Record events as ``actor="cli"`` and remember them, for the command's own report."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self.recorded: list[tuple[str, str, dict[str, Any]]] = []
+
+    def record(self, event, *, realm: str, subject: str | None = None,
+               outcome=Outcome.SUCCESS, **details: Any) -> None:
+        details.setdefault("actor", "cli")
+        self._log.record(event, realm=realm, subject=subject, outcome=outcome, **details)
+        self.recorded.append((AuditEvent(event).value, Outcome(outcome).value, details))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @click.group()
@@ -32,10 +95,9 @@ def users() -> None:
 def unlock(settings: Settings, state: str, user_id: str) -> None:
     """Lift a lockout after three wrong passwords (Pentadbir Sistem's act)."""
     directory = _directory(settings, state)
+    user_id = _user_id(user_id)
     try:
-        user = directory.find(user_id)
-        if user is None:
-            raise click.ClickException(f"no user {user_id} in {state}")
+        user = _find(directory, user_id, state)
         directory.unlock(user.id)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
@@ -66,3 +128,164 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
     for user in sorted(found, key=lambda u: u.user_id):
         click.echo(f"{user.user_id}\t{user.name}\t{user.email}")
     click.echo(f"{len(found)} {which} user(s) in {state}.", err=True)
+
+
+@users.command("import")
+@click.option("--state", required=True, help="The state's realm, e.g. kelantan.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.argument("csv_file", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path) -> None:
+    """Create and update users from a payroll export (CSV, UTF-8).
+
+    \b
+    Header columns: id (MyKad, with or without dashes), name, email, department,
+    registration_date (2026-01-31, 2026-01-31T09:00:00 or 31/01/2026 09:00:00 AM).
+
+    New IDs become pre-registered users (pending activation, no usable password).
+    Changed names, emails, departments and registration dates are updated. Nobody is
+    deleted, and no password, lock, activation state or security setting is touched.
+    Bad rows (malformed ID, missing value, email outside the state's domains, ...) are
+    reported with their line numbers and skipped; an ID on more than one line is
+    skipped on every such line. The same file run again changes nothing.
+
+    \b
+    Exit status:
+      0  every row of the file is in Keycloak
+      3  some rows were rejected or not written (the others were imported);
+         fix them and run the file again
+      1  nothing could be done (unreadable file, Keycloak unreachable, ...)
+    """
+    settings: Settings = ctx.obj
+    tenant = _tenant(settings, state)
+    try:
+        parsed = read_payroll_file(csv_file, tenant)
+    except PayrollFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = BulkUsers(bootstrap_admin(settings, state), state)
+    try:
+        summary = import_payroll(parsed, store, dry_run=dry_run, progress=TerminalProgress())
+    except GatewayError as exc:
+        raise click.ClickException(
+            f"{exc}\nRows written so far stay; running the same file again continues."
+        ) from None
+    for problem in summary.problems():
+        click.echo(problem, err=True)
+    rate = summary.rows / summary.seconds if summary.seconds else 0.0
+    click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({rate:.0f} rows/s)")
+    if not dry_run:
+        audit_log_from_settings(settings).record(
+            AuditEvent.USERS_IMPORTED, realm=state, actor="cli", file=csv_file.name,
+            file_sha256=_sha256(csv_file), **summary.audit_details(),
+        )
+    if not summary.complete:
+        ctx.exit(EXIT_ROWS_SKIPPED)
+
+
+@users.command("resend-activation")
+@click.option("--state", required=True, help="An activation-link state, e.g. pahang.")
+@click.option("--locale", type=click.Choice(["ms", "en"]), default="ms", show_default=True,
+              help="Language of the email.")
+@click.argument("user_id")
+@click.pass_obj
+def resend_activation(settings: Settings, state: str, locale: str, user_id: str) -> None:
+    """Email a new activation link to a pre-registered user.
+
+    The new link replaces any earlier one and is valid for the state's activation
+    period (30 minutes by default).
+    """
+    # Imported here: the activation flow (and its hashing) is not needed by other commands.
+    from idp_extension.flows.activation import ActivationContext, request_link
+    from idp_extension.flows.ports import MemoryClaims
+    from idp_extension.mail.errors import MailUnavailable
+    from idp_extension.mail.sender import mail_sender_from_settings
+
+    tenant = _tenant(settings, state)
+    if tenant.onboarding is not Onboarding.ACTIVATION_LINK:
+        raise click.ClickException(
+            f"{state} sends temporary passwords, not activation links: the user asks for "
+            f"one on the first-login page"
+        )
+    try:
+        user_id = normalise_mykad(user_id)
+    except InvalidUserId as exc:
+        raise click.BadParameter(str(exc), param_hint="USER_ID") from None
+    directory = _directory(settings, state)
+    audit = _CliAudit(audit_log_from_settings(settings))
+    try:
+        user = _find(directory, user_id, state)
+        # The web flow answers alike for every ID; state IT is told exactly why not.
+        # A lockout by strangers' guesses does not stop activation (the link lifts it).
+        if not user.enabled and not user.permanently_locked:
+            raise click.ClickException(f"{user_id} is disabled in {state}: no link sent")
+        if user.activation_state != PENDING:
+            raise click.ClickException(f"{user_id} is already activated in {state}")
+        if "@" not in (user.email or ""):
+            raise click.ClickException(f"{user_id} has no email address in {state}")
+        context = ActivationContext.from_settings(
+            settings, tenant, directory=directory, mailer=mail_sender_from_settings(settings),
+            audit=audit, claims=MemoryClaims(), min_request_seconds=0.0,
+        )
+        request_link(context, user_id, locale)
+    except MailUnavailable:
+        raise click.ClickException("the mail server is unavailable: no link sent") from None
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from None
+    outcome = next((details for event, _, details in reversed(audit.recorded)
+                    if event == AuditEvent.ACTIVATION_REQUESTED.value), {})
+    if outcome.get("result") != "sent":
+        raise click.ClickException(
+            f"no link sent to {user_id}: {outcome.get('reason') or outcome.get('result')}"
+        )
+    click.echo(f"Activation link sent to {user.email} for {user_id} in {state} "
+               f"(valid {tenant.activation_link_minutes} minutes).")
+
+
+@users.command("disable")
+@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+@click.argument("user_id")
+@click.pass_obj
+def disable(settings: Settings, state: str, reason: str, user_id: str) -> None:
+    """Disable an account and end its sessions; "users enable" undoes it."""
+    directory = _directory(settings, state)
+    user_id = _user_id(user_id)
+    try:
+        user = _find(directory, user_id, state)
+        if not user.enabled:
+            click.echo(f"{user_id} is already disabled in {state}.")
+            return
+        directory.set_enabled(user.id, False)
+        directory.end_sessions(user.id)
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit_log_from_settings(settings).record(
+        EVENT_DISABLED, realm=state, subject=user_id, actor="cli", action="disabled",
+        reason=reason or None,
+    )
+    click.echo(f"{user_id} disabled in {state}; their sessions are ended.")
+
+
+@users.command("enable")
+@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
+@click.argument("user_id")
+@click.pass_obj
+def enable(settings: Settings, state: str, user_id: str) -> None:
+    """Enable an account disabled with "users disable" (lockouts: "users unlock")."""
+    directory = _directory(settings, state)
+    user_id = _user_id(user_id)
+    try:
+        user = _find(directory, user_id, state)
+        if user.enabled:
+            click.echo(f"{user_id} is already enabled in {state}.")
+            return
+        if user.permanently_locked or user.locked_by_recovery:
+            raise click.ClickException(f"{user_id} is locked out: use \"users unlock\"")
+        directory.set_enabled(user.id, True)
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit_log_from_settings(settings).record(
+        EVENT_ENABLED, realm=state, subject=user_id, actor="cli", action="enabled",
+    )
+    click.echo(f"{user_id} enabled in {state}.")

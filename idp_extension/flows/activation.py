@@ -18,6 +18,11 @@
 
     At any step a newer request_link supersedes the link and 30 minutes expire it.
 
+A pending user whom strangers locked out (three wrong passwords at the login form: Keycloak
+disables the account with ``disabledReason=permanentLockout``) is still eligible: the
+emailed link proves the mailbox, so ``complete`` lifts the lockout along with the
+activation. An account disabled by state IT stays refused.
+
 The sidecar is stateless: every verb after ``request_link`` takes the token again and
 re-verifies it (signature, purpose, realm, expiry, the user's current nonce) against
 Keycloak. The web layer keeps the token in a signed HttpOnly cookie after the first GET.
@@ -331,10 +336,20 @@ def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
     return f"{PURPOSE}-id:{realm}:{digest.hexdigest()[:32]}"
 
 
+def _blocked(user: DirectoryUser) -> bool:
+    """True if the account is disabled for a reason the emailed link does not lift.
+
+    Strangers guessing passwords can lock a pending account for good (Keycloak's
+    permanent lockout); it must not stop its owner from activating, so that lock alone
+    does not count. A state IT administrator's disabling does.
+    """
+    return not user.enabled and not user.permanently_locked
+
+
 def _ineligible(user: DirectoryUser | None) -> str | None:
     if user is None:
         return "unknown"
-    if not user.enabled:
+    if _blocked(user):
         return "disabled"
     if user.activation_state != PENDING:
         return "not_pending"
@@ -397,10 +412,20 @@ def _request_link(ctx: ActivationContext, user_id: str, locale: str) -> LinkRequ
 def open_link(ctx: ActivationContext, token: str) -> ActivationFlow:
     """Verify the link and say which step the user is at (QUESTIONS or PASSWORD)."""
     payload, user = _verify(ctx, token, step="link_opened")
-    step = ActivationStep.PASSWORD if _answers_stored(user) else ActivationStep.QUESTIONS
+    step = _next_step(user)
     ctx.audit.record(EVENT_LINK_OPENED, realm=ctx.realm, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="link_opened", resume_at=step.value)
     return _flow(user, payload, step)
+
+
+def current_flow(ctx: ActivationContext, token: str) -> ActivationFlow:
+    """Verify the link again and say which step the user is at, for showing a page.
+
+    Like ``open_link`` without its audit event: the opening is recorded once, when the
+    link is followed, not on every page the user then sees (failures are recorded).
+    """
+    payload, user = _verify(ctx, token, step="page")
+    return _flow(user, payload, _next_step(user))
 
 
 def set_security_questions(
@@ -450,7 +475,13 @@ def complete(
         raise LinkUsedOrSuperseded(PURPOSE, "another submission of this link is in progress")
     try:
         already_set = _set_password(ctx, user, payload, password, ttl)
-        # The only other write: one PUT that marks the account active and drops the
+        if user.permanently_locked:
+            # Strangers' guesses locked the pending account; the link proves the
+            # mailbox. Lifted after the password (a refused password changes nothing)
+            # and before the account turns active (a failure here leaves the link
+            # usable, and the retry finds the account unlocked).
+            _unlock(ctx, user)
+        # The last write: one PUT that marks the account active and drops the
         # nonce together. If it fails, the claim is released below, the password is
         # already the new one and the link still verifies, so the user's retry with the
         # same link and password lands in _set_password's "already set" branch.
@@ -467,6 +498,14 @@ def complete(
     ctx.audit.record(AuditEvent.ACTIVATION_COMPLETED, realm=ctx.realm, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="completed", earlier_attempt_applied=already_set)
     return ActivationCompleted(_flow(user, payload, ActivationStep.COMPLETED))
+
+
+def _unlock(ctx: ActivationContext, user: DirectoryUser) -> None:
+    unlocked = ctx.directory.unlock(user.id)
+    if not unlocked.enabled:
+        raise InternalError("the permanent lockout was not lifted")
+    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, realm=ctx.realm, subject=user.user_id,
+                     outcome=Outcome.SUCCESS, step="activation", reason="activation_link")
 
 
 def _set_password(
@@ -526,7 +565,7 @@ def _verify(ctx: ActivationContext, token: str, *, step: str) -> tuple[LinkPaylo
     except LinkError as exc:
         _record_failure(ctx, user.user_id, step, exc.suffix)
         raise
-    if not user.enabled:
+    if _blocked(user):
         _record_failure(ctx, user.user_id, step, "account_disabled")
         raise AccountDisabled("activation link of a disabled account")
     return payload, user
@@ -546,6 +585,10 @@ def _first(user: DirectoryUser, attribute: str) -> str | None:
 
 def _answers_stored(user: DirectoryUser) -> bool:
     return has_answers(_first(user, ANSWERS_ATTRIBUTE))
+
+
+def _next_step(user: DirectoryUser) -> ActivationStep:
+    return ActivationStep.PASSWORD if _answers_stored(user) else ActivationStep.QUESTIONS
 
 
 def _require_stored(user: DirectoryUser, attribute: str) -> None:

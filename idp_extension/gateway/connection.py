@@ -29,8 +29,12 @@ def bootstrap_admin(settings: Settings, realm: str = "master") -> KeycloakAdmin:
     return KeycloakAdmin(connection=connection)
 
 
-def sidecar_admin(settings: Settings, realm: str) -> KeycloakAdmin:
-    """An admin client authenticated as the realm's own sidecar service account."""
+def sidecar_admin(settings: Settings, realm: str, *, pool_size: int | None = None) -> KeycloakAdmin:
+    """An admin client authenticated as the realm's own sidecar service account.
+
+    ``pool_size``: HTTP connections kept open to Keycloak (default urllib3's 10); give
+    the number of threads that share this client.
+    """
     connection = KeycloakOpenIDConnection(
         server_url=settings.keycloak_url,
         realm_name=realm,
@@ -39,5 +43,6 @@ def sidecar_admin(settings: Settings, realm: str) -> KeycloakAdmin:
         client_secret_key=settings.sidecar_client_secret(realm),
         verify=True,
         timeout=10,
+        pool_maxsize=pool_size,
     )
     return KeycloakAdmin(connection=connection)

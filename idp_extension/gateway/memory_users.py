@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT, DirectoryUser,
-    PasswordRejected,
+    ACTIVATION_STATE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT, RECOVERY_FAILURES,
+    DirectoryUser, PasswordRejected,
 )
 from idp_extension.passwords import random_password
 from idp_extension.payroll import PayrollRecord
@@ -65,6 +65,8 @@ class _Account:
     # Digests of the current password and the earlier ones, newest first.
     passwords: list[str] = field(default_factory=list)
     failures: int = 0
+    # Open Keycloak sessions (what end_sessions ends), counted for tests.
+    sessions: int = 0
 
 
 @dataclass
@@ -148,6 +150,15 @@ class InMemoryUserDirectory:
         with self._lock:
             return len(self._account(uuid).passwords)
 
+    def open_session(self, uuid: str) -> None:
+        """Simulate a login somewhere (a portal): one more session for end_sessions to end."""
+        with self._lock:
+            self._account(uuid).sessions += 1
+
+    def session_count(self, uuid: str) -> int:
+        with self._lock:
+            return self._account(uuid).sessions
+
     def record_failed_logins(self, uuid: str, count: int, *, lock_at: int = 3) -> None:
         """Simulate wrong passwords at the login form (a permanent lockout at ``lock_at``)."""
         with self._lock:
@@ -206,23 +217,53 @@ class InMemoryUserDirectory:
         """Merge ``changes`` into the user's attributes (None deletes a key)."""
         with self._call("update_attributes") as apply:
             account = self._account(uuid)
+            apply(lambda: self._merge(account, changes))
+            return self._user(uuid)
+
+    def set_password_and_attributes(
+        self, uuid: str, password: str, changes: dict[str, list[str] | None]
+    ) -> DirectoryUser:
+        """Set the password and merge ``changes`` together; a refusal changes neither."""
+        with self._call("set_password_and_attributes") as apply:
+            account = self._account(uuid)
+            rejection = self.password_policy(self._user(uuid), password, account.passwords)
+            if rejection:
+                raise PasswordRejected(rejection)
 
             def change() -> None:
-                attributes = account.rep["attributes"]
-                for key, value in changes.items():
-                    if value is None:
-                        attributes.pop(key, None)
-                    else:
-                        attributes[key] = list(value)
-                account.rep["attributes"] = self._declared(attributes)
+                account.passwords.insert(0, _digest(password))
+                self._merge(account, changes)
 
             apply(change)
             return self._user(uuid)
 
-    def set_enabled(self, uuid: str, enabled: bool) -> None:
+    def _merge(self, account: _Account, changes: dict[str, list[str] | None]) -> None:
+        attributes = account.rep["attributes"]
+        for key, value in changes.items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = list(value)
+        account.rep["attributes"] = self._declared(attributes)
+
+    def set_enabled(
+        self, uuid: str, enabled: bool, changes: dict[str, list[str] | None] | None = None
+    ) -> None:
         with self._call("set_enabled") as apply:
             account = self._account(uuid)
-            apply(lambda: account.rep.__setitem__("enabled", enabled))
+
+            def change() -> None:
+                account.rep["enabled"] = enabled
+                if changes:
+                    self._merge(account, changes)
+
+            apply(change)
+
+    def end_sessions(self, uuid: str) -> None:
+        """Sign the user out of every session."""
+        with self._call("end_sessions") as apply:
+            account = self._account(uuid)
+            apply(lambda: setattr(account, "sessions", 0))
 
     def failed_logins(self, uuid: str) -> dict[str, Any]:
         with self._call("failed_logins"):
@@ -231,14 +272,16 @@ class InMemoryUserDirectory:
                     "lastIPFailure": "n/a", "lastFailure": 0}
 
     def unlock(self, uuid: str) -> DirectoryUser:
-        """Clear failed logins and lift a permanent lockout."""
+        """Clear failed logins and lift a permanent lockout or a recovery lock."""
         with self._call("unlock") as apply:
             account = self._account(uuid)
 
             def change() -> None:
                 account.failures = 0
-                if account.rep["attributes"].pop(DISABLED_REASON, None):
+                locked_by_recovery = self._user(uuid).locked_by_recovery
+                if account.rep["attributes"].pop(DISABLED_REASON, None) or locked_by_recovery:
                     account.rep["enabled"] = True
+                account.rep["attributes"].pop(RECOVERY_FAILURES, None)
 
             apply(change)
             return self._user(uuid)
@@ -261,7 +304,9 @@ class InMemoryUserDirectory:
     def _declared(self, attributes: dict[str, list[str]]) -> dict[str, list[str]]:
         if self.declared_attributes is None:
             return attributes
-        return {k: v for k, v in attributes.items() if k in self.declared_attributes}
+        # Keycloak's own lockout marker is not a profile attribute: writes keep it.
+        return {k: v for k, v in attributes.items()
+                if k in self.declared_attributes or k == DISABLED_REASON}
 
 
 class _Call:

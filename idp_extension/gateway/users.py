@@ -23,6 +23,10 @@ PENDING, ACTIVE = "pending", "active"
 # Set by Keycloak itself when brute-force protection locks an account for good.
 DISABLED_REASON = "disabledReason"
 PERMANENT_LOCKOUT = "permanentLockout"
+# Wrong answers to the security questions in recovery (flows/recovery.py). At the limit
+# the sidecar disables the account; only an administrator's unlock lifts that.
+RECOVERY_FAILURES = "ispeks_recovery_failures"
+RECOVERY_FAILURE_LIMIT = 3
 
 T = TypeVar("T")
 
@@ -83,6 +87,19 @@ class DirectoryUser:
     @property
     def permanently_locked(self) -> bool:
         return not self.enabled and _first(self.attributes, DISABLED_REASON) == PERMANENT_LOCKOUT
+
+    @property
+    def recovery_failures(self) -> int:
+        """Wrong answers to the security questions since the last success or unlock."""
+        try:
+            return max(0, int(_first(self.attributes, RECOVERY_FAILURES) or 0))
+        except ValueError:
+            return RECOVERY_FAILURE_LIMIT  # unreadable: treat as locked, never as fresh
+
+    @property
+    def locked_by_recovery(self) -> bool:
+        """True once recovery has refused this account for too many wrong answers."""
+        return self.recovery_failures >= RECOVERY_FAILURE_LIMIT
 
     @classmethod
     def from_representation(cls, rep: dict[str, Any]) -> "DirectoryUser":
@@ -160,28 +177,55 @@ class UserDirectory:
             raise
 
     @_translate_errors
+    def set_password_and_attributes(
+        self, uuid: str, password: str, changes: dict[str, list[str] | None]
+    ) -> DirectoryUser:
+        """Set the password and merge ``changes`` into the attributes in one write.
+
+        One PUT /users/{id} carrying ``credentials`` and ``attributes``: Keycloak 26
+        applies both in one transaction, so a policy refusal (PasswordRejected) changes
+        neither, and no failure leaves one without the other.
+        """
+        rep = self._admin.get_user(uuid)
+        rep["attributes"] = _merged(rep.get("attributes") or {}, changes)
+        rep["credentials"] = [{"type": "password", "value": password, "temporary": False}]
+        try:
+            self._admin.update_user(uuid, _writable(rep))
+        except KeycloakError as exc:
+            # Policy refusals read {"error": "invalidPassword...Message", ...}; other 400s
+            # (an attribute the user profile refuses) are not the password's fault.
+            if exc.response_code == 400 and "invalidPassword" in _error_text(exc):
+                raise PasswordRejected(_error_text(exc)) from None
+            raise
+        return self.get(uuid)
+
+    @_translate_errors
     def update_attributes(self, uuid: str, changes: dict[str, list[str] | None]) -> DirectoryUser:
         """Merge ``changes`` into the user's attributes (None deletes a key).
 
         Keycloak replaces the whole attribute map on update, so read, merge, write.
         """
         rep = self._admin.get_user(uuid)
-        attributes = dict(rep.get("attributes") or {})
-        for key, value in changes.items():
-            if value is None:
-                attributes.pop(key, None)
-            else:
-                attributes[key] = value
-        rep["attributes"] = attributes
+        rep["attributes"] = _merged(rep.get("attributes") or {}, changes)
         self._admin.update_user(uuid, _writable(rep))
         return self.get(uuid)
 
     @_translate_errors
-    def set_enabled(self, uuid: str, enabled: bool) -> None:
-        """Enable or disable the account (an administrator's act)."""
+    def set_enabled(
+        self, uuid: str, enabled: bool, changes: dict[str, list[str] | None] | None = None
+    ) -> None:
+        """Enable or disable the account, merging ``changes`` into its attributes in the
+        same write (e.g. why it was disabled)."""
         rep = self._admin.get_user(uuid)
         rep["enabled"] = enabled
+        if changes:
+            rep["attributes"] = _merged(rep.get("attributes") or {}, changes)
         self._admin.update_user(uuid, _writable(rep))
+
+    @_translate_errors
+    def end_sessions(self, uuid: str) -> None:
+        """Sign the user out of every Keycloak session (POST /users/{id}/logout)."""
+        self._admin.user_logout(uuid)
 
     @_translate_errors
     def failed_logins(self, uuid: str) -> dict[str, Any]:
@@ -189,17 +233,32 @@ class UserDirectory:
 
     @_translate_errors
     def unlock(self, uuid: str) -> DirectoryUser:
-        """Clear failed logins and lift a permanent lockout (an administrator's act)."""
+        """Clear failed logins and lift a permanent lockout or a recovery lock (an
+        administrator's act); the count of wrong security answers starts again."""
         self._admin.clear_bruteforce_attempts_for_user(uuid)
         user = self.get(uuid)
-        if user.permanently_locked:
+        if user.permanently_locked or RECOVERY_FAILURES in user.attributes:
             rep = self._admin.get_user(uuid)
-            rep["enabled"] = True
+            if user.permanently_locked or user.locked_by_recovery:
+                rep["enabled"] = True
             rep["attributes"] = {
-                k: v for k, v in (rep.get("attributes") or {}).items() if k != DISABLED_REASON
+                k: v for k, v in (rep.get("attributes") or {}).items()
+                if k not in (DISABLED_REASON, RECOVERY_FAILURES)
             }
             self._admin.update_user(uuid, _writable(rep))
         return self.get(uuid)
+
+
+def _merged(attributes: dict[str, list[str]], changes: dict[str, list[str] | None]
+            ) -> dict[str, list[str]]:
+    """Return ``attributes`` with ``changes`` applied (None deletes a key)."""
+    merged = dict(attributes)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _writable(rep: dict[str, Any]) -> dict[str, Any]:

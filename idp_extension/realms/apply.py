@@ -8,14 +8,21 @@ touched (except the sidecar's service-account role mappings) and partial import 
 never used: OVERWRITE wipes credentials (keycloak#36408).
 
 Realm JSON flows are honoured only at creation, so existing realms get their browser
-flow compared execution by execution and fixed through the admin API.
+flow compared execution by execution (authenticator configs included) and fixed through
+the admin API. A client's ``authenticationFlowBindingOverrides`` name flows by alias in
+the template; Keycloak wants flow ids, so the plan turns aliases into ids: the existing
+flow's, or for a flow still to be made a deterministic one (``flow_id``) that creation
+then gives it. Protocol mappers are compared by name through their own endpoints (a
+client PUT does not update them).
 
 ``apply_realm``/``apply_states`` run a plan through ``gateway.realm_admin``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -28,9 +35,13 @@ USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
 USER_PROFILE_CONFIG_KEY = "kc.user.profile.config"
 # Sections of the realm JSON that are compared through their own endpoints.
 SEPARATE_SECTIONS = frozenset(
-    {"id", "realm", "clients", "users", "authenticationFlows", "components", "roles",
-     "attributes", "smtpServer"}
+    {"id", "realm", "clients", "users", "authenticationFlows", "authenticatorConfig",
+     "components", "roles", "attributes", "smtpServer"}
 )
+FLOW_OVERRIDES = "authenticationFlowBindingOverrides"
+PROTOCOL_MAPPERS = "protocolMappers"
+# Flows made by provisioning get ids derived from realm and alias (see ``flow_id``).
+FLOW_ID_NAMESPACE = uuid.UUID("5d0c3a52-8f0e-4d53-9a43-6c1f1b7f0e11")
 
 # Operation kinds, run in this order (the browser flow must exist before the realm
 # binds it; the checksum goes last so that a failed run is retried in full).
@@ -38,9 +49,11 @@ CREATE_REALM = "create_realm"
 CREATE_FLOW = "create_flow"
 REBUILD_FLOW = "rebuild_flow"
 SET_REQUIREMENTS = "set_requirements"
+SET_AUTHENTICATOR_CONFIGS = "set_authenticator_configs"
 PUT_USER_PROFILE = "put_user_profile"
 CREATE_CLIENT = "create_client"
 UPDATE_CLIENT = "update_client"
+SYNC_PROTOCOL_MAPPERS = "sync_protocol_mappers"
 SET_CLIENT_ROLES = "set_client_roles"
 UPDATE_REALM = "update_realm"
 
@@ -99,6 +112,10 @@ class Current:
     # Service-account clientId -> {client holding the roles -> direct role names};
     # None if the client or its service account does not exist yet.
     service_account_roles: dict[str, dict[str, list[str]] | None]
+    # Every flow's alias -> its id (GET /authentication/flows).
+    flow_ids: dict[str, str] = field(default_factory=dict)
+    # Authenticator config id -> {"alias", "config"}, for the executions listed above.
+    authenticator_configs: dict[str, dict] = field(default_factory=dict)
 
 
 def _show(value: Any) -> str:
@@ -167,9 +184,14 @@ def diff_smtp(desired: Mapping, current: Mapping, checksum_changed: bool) -> lis
 
 # --- clients --------------------------------------------------------------------------
 
-def diff_clients(desired: Iterable[Mapping], current: Iterable[Mapping]
+def diff_clients(desired: Iterable[Mapping], current: Iterable[Mapping],
+                 flow_aliases: Mapping[str, str] | None = None
                  ) -> tuple[list[Change], list[Operation]]:
-    """Create missing template clients, update changed fields; leave other clients alone."""
+    """Create missing template clients, update changed fields; leave other clients alone.
+
+    ``desired`` carries flow ids in its binding overrides already (``resolve_flow_overrides``);
+    ``flow_aliases`` (id -> alias) only makes the change lines readable.
+    """
     by_client_id = {c["clientId"]: c for c in current}
     changes: list[Change] = []
     operations: list[Operation] = []
@@ -177,22 +199,39 @@ def diff_clients(desired: Iterable[Mapping], current: Iterable[Mapping]
         client_id = want["clientId"]
         have = by_client_id.get(client_id)
         if have is None:
+            # A new client's mappers are created with it.
             changes.append(Change(f"clients.{client_id}", "create"))
             operations.append(Operation(CREATE_CLIENT, client_id, dict(want)))
             continue
-        client_changes = _diff_client(client_id, want, have)
+        client_changes = _diff_client(client_id, want, have, flow_aliases or {})
         if client_changes:
             changes += client_changes
             merged = {**have, **want,
                       "attributes": {**(have.get("attributes") or {}),
                                      **(want.get("attributes") or {})}}
+            if FLOW_OVERRIDES in want:
+                # The template's bindings are the whole list: Keycloak merges the map it
+                # is sent, and removes a binding only when sent one with a null value.
+                merged[FLOW_OVERRIDES] = {
+                    **{binding: None for binding in have.get(FLOW_OVERRIDES) or {}},
+                    **want[FLOW_OVERRIDES]}
+            # Mappers have endpoints of their own; a client PUT leaves them as they are.
+            merged.pop(PROTOCOL_MAPPERS, None)
             operations.append(Operation(UPDATE_CLIENT, have["id"], merged))
+        mapper_changes, mapper_payload = _diff_mappers(
+            client_id, want.get(PROTOCOL_MAPPERS) or [], have.get(PROTOCOL_MAPPERS) or [])
+        if mapper_changes:
+            changes += mapper_changes
+            operations.append(Operation(SYNC_PROTOCOL_MAPPERS, have["id"], mapper_payload))
     return changes, operations
 
 
-def _diff_client(client_id: str, want: Mapping, have: Mapping) -> list[Change]:
+def _diff_client(client_id: str, want: Mapping, have: Mapping,
+                 flow_aliases: Mapping[str, str]) -> list[Change]:
     changes = []
     for key, value in want.items():
+        if key == PROTOCOL_MAPPERS:
+            continue
         if key == "attributes":
             have_attrs = have.get("attributes") or {}
             for name, attr in value.items():
@@ -203,9 +242,70 @@ def _diff_client(client_id: str, want: Mapping, have: Mapping) -> list[Change]:
             if have.get("secret") not in (value, SECRET_MASK):
                 changes.append(Change(f"clients.{client_id}.secret", "update",
                                       SECRET_MASK, SECRET_MASK))
+        elif key == FLOW_OVERRIDES:
+            have_overrides = have.get(FLOW_OVERRIDES) or {}
+            if have_overrides != value:
+                def named(overrides: Mapping[str, str]) -> dict[str, str]:
+                    return {k: flow_aliases.get(v, v) for k, v in overrides.items()}
+                changes.append(Change(f"clients.{client_id}.{key}", "update",
+                                      named(have_overrides), named(value)))
         elif _normalise(value) != _normalise(have.get(key)):
             changes.append(Change(f"clients.{client_id}.{key}", "update", have.get(key), value))
     return changes
+
+
+def _mapper_fields(mapper: Mapping) -> dict:
+    return {k: mapper.get(k) for k in ("protocol", "protocolMapper", "config")}
+
+
+def _diff_mappers(client_id: str, want: Iterable[Mapping], have: Iterable[Mapping]
+                  ) -> tuple[list[Change], dict]:
+    """Compare the template's mappers with the client's by name (others are left alone)."""
+    have_by_name = {m.get("name"): m for m in have}
+    changes: list[Change] = []
+    payload: dict[str, list] = {"create": [], "update": []}
+    for mapper in want:
+        name = mapper["name"]
+        existing = have_by_name.get(name)
+        if existing is None:
+            changes.append(Change(f"clients.{client_id}.protocolMappers.{name}", "add"))
+            payload["create"].append(dict(mapper))
+        elif _mapper_fields(existing) != _mapper_fields(mapper):
+            changes.append(Change(f"clients.{client_id}.protocolMappers.{name}", "update",
+                                  _mapper_fields(existing), _mapper_fields(mapper)))
+            payload["update"].append({**mapper, "id": existing["id"]})
+    return changes, payload
+
+
+def flow_id(realm: str, alias: str) -> str:
+    """Return the id provisioning gives flow ``alias`` of ``realm`` when it creates it.
+
+    Known before the flow exists, so one realm import (or one plan) can bind clients to
+    it. Derived from the realm too: flow ids are unique across the whole server.
+    """
+    return str(uuid.uuid5(FLOW_ID_NAMESPACE, f"{realm}/{alias}"))
+
+
+def resolve_flow_overrides(desired: Mapping, existing_ids: Mapping[str, str]) -> list[dict]:
+    """Return the template's clients with flow aliases in their binding overrides made ids.
+
+    ``existing_ids``: alias -> id of the flows Keycloak has; any other template flow gets
+    ``flow_id`` (the id it is created with).
+    """
+    top_level = {f["alias"] for f in desired.get("authenticationFlows") or [] if f.get("topLevel")}
+    clients = []
+    for client in desired.get("clients") or []:
+        overrides = client.get(FLOW_OVERRIDES)
+        if overrides:
+            unknown = sorted(set(overrides.values()) - top_level)
+            if unknown:
+                raise ValueError(f"client {client['clientId']} is bound to unknown flow(s) "
+                                 f"{unknown}: not top-level flows of the template")
+            client = {**client, FLOW_OVERRIDES: {
+                binding: existing_ids.get(alias) or flow_id(desired["realm"], alias)
+                for binding, alias in overrides.items()}}
+        clients.append(client)
+    return clients
 
 
 # --- user profile ---------------------------------------------------------------------
@@ -251,20 +351,28 @@ def diff_user_profile(desired: Mapping, current: Mapping) -> list[Change]:
 Step = tuple[int, str, str]  # (level, "auth:<provider>" | "flow:<alias>", requirement)
 
 
-def flow_steps(flows: Iterable[Mapping], alias: str, level: int = 0) -> list[Step]:
-    """Flatten a flow of the realm JSON as Keycloak lists its executions."""
+def _flat_executions(flows: Iterable[Mapping], alias: str, level: int = 0) -> list[dict]:
+    """Flatten a flow of the realm JSON in Keycloak's listing order, with config aliases."""
     by_alias = {f["alias"]: f for f in flows}
-    steps: list[Step] = []
+    flat: list[dict] = []
     executions = sorted(by_alias[alias].get("authenticationExecutions", []),
                         key=lambda e: e.get("priority", 0))
     for execution in executions:
         if execution.get("authenticatorFlow"):
             sub = execution["flowAlias"]
-            steps.append((level, f"flow:{sub}", execution["requirement"]))
-            steps += flow_steps(by_alias.values(), sub, level + 1)
+            flat.append({"step": (level, f"flow:{sub}", execution["requirement"]),
+                         "config": None})
+            flat += _flat_executions(by_alias.values(), sub, level + 1)
         else:
-            steps.append((level, f"auth:{execution['authenticator']}", execution["requirement"]))
-    return steps
+            flat.append({"step": (level, f"auth:{execution['authenticator']}",
+                                  execution["requirement"]),
+                         "config": execution.get("authenticatorConfig")})
+    return flat
+
+
+def flow_steps(flows: Iterable[Mapping], alias: str, level: int = 0) -> list[Step]:
+    """Flatten a flow of the realm JSON as Keycloak lists its executions."""
+    return [item["step"] for item in _flat_executions(flows, alias, level)]
 
 
 def execution_steps(executions: Iterable[Mapping]) -> list[Step]:
@@ -277,7 +385,14 @@ def execution_steps(executions: Iterable[Mapping]) -> list[Step]:
     ]
 
 
-def _build_steps(flows: Iterable[Mapping], alias: str) -> list[dict]:
+def authenticator_configs(desired: Mapping) -> dict[str, dict]:
+    """The template's authenticator configs by alias: {"alias", "config"}."""
+    return {c["alias"]: {"alias": c["alias"], "config": dict(c.get("config") or {})}
+            for c in desired.get("authenticatorConfig") or []}
+
+
+def _build_steps(flows: Iterable[Mapping], alias: str,
+                 configs: Mapping[str, dict] | None = None) -> list[dict]:
     # Creation order for the admin API: parent first, then its executions.
     by_alias = {f["alias"]: f for f in flows}
     built: list[dict] = []
@@ -288,10 +403,13 @@ def _build_steps(flows: Iterable[Mapping], alias: str) -> list[dict]:
             built.append({"parent": alias, "subflow": sub["alias"],
                           "description": sub.get("description", ""),
                           "requirement": execution["requirement"]})
-            built += _build_steps(by_alias.values(), sub["alias"])
+            built += _build_steps(by_alias.values(), sub["alias"], configs)
         else:
-            built.append({"parent": alias, "provider": execution["authenticator"],
-                          "requirement": execution["requirement"]})
+            step = {"parent": alias, "provider": execution["authenticator"],
+                    "requirement": execution["requirement"]}
+            if execution.get("authenticatorConfig"):
+                step["config"] = (configs or {})[execution["authenticatorConfig"]]
+            built.append(step)
     return built
 
 
@@ -299,43 +417,64 @@ def _show_steps(steps: list[Step]) -> str:
     return ", ".join(f"{'>' * level}{kind.split(':', 1)[1]}={req}" for level, kind, req in steps)
 
 
-def diff_flows(desired: Mapping, current: Mapping[str, list[dict] | None]
+def diff_flows(desired: Mapping, current: Mapping[str, list[dict] | None],
+               current_configs: Mapping[str, dict] | None = None
                ) -> tuple[list[Change], list[Operation]]:
-    """Compare every top-level flow of the template with Keycloak's executions."""
+    """Compare every top-level flow of the template with Keycloak's executions.
+
+    ``current_configs``: authenticator config id -> {"alias", "config"} of the executions.
+    """
     flows = desired.get("authenticationFlows") or []
+    configs = authenticator_configs(desired)
     changes: list[Change] = []
     operations: list[Operation] = []
     for flow in (f for f in flows if f.get("topLevel")):
         alias = flow["alias"]
-        want = flow_steps(flows, alias)
+        flat = _flat_executions(flows, alias)
+        want = [item["step"] for item in flat]
         executions = current.get(alias)
         if executions is None:
             changes.append(Change(f"flows.{alias}", "create"))
             operations.append(Operation(CREATE_FLOW, alias, {
+                "id": flow_id(desired["realm"], alias),
                 "alias": alias, "description": flow.get("description", ""),
                 "providerId": flow.get("providerId", "basic-flow"),
                 "topLevel": True, "builtIn": False}))
-            operations.append(Operation(REBUILD_FLOW, alias,
-                                        {"delete": [], "steps": _build_steps(flows, alias)}))
+            operations.append(Operation(REBUILD_FLOW, alias, {
+                "delete": [], "steps": _build_steps(flows, alias, configs)}))
             continue
         have = execution_steps(executions)
-        if have == want:
-            continue
-        if [s[:2] for s in have] == [s[:2] for s in want]:
-            fixes = []
-            for execution, (_, kind, requirement) in zip(executions, want):
-                if execution["requirement"] != requirement:
-                    changes.append(Change(f"flows.{alias}.{kind}", "update",
-                                          execution["requirement"], requirement))
-                    fixes.append({"id": execution["id"], "requirement": requirement})
-            operations.append(Operation(SET_REQUIREMENTS, alias, fixes))
-        else:
+        if have != want and [s[:2] for s in have] != [s[:2] for s in want]:
             changes.append(Change(f"flows.{alias}", "rebuild", _show_steps(have),
                                   _show_steps(want)))
-            # Deleting a subflow's execution deletes the subflow with it.
+            # Deleting a subflow's execution deletes the subflow (and configs) with it.
             top_level_ids = [e["id"] for e in executions if e["level"] == 0]
             operations.append(Operation(REBUILD_FLOW, alias, {
-                "delete": top_level_ids, "steps": _build_steps(flows, alias)}))
+                "delete": top_level_ids, "steps": _build_steps(flows, alias, configs)}))
+            continue
+        fixes = []
+        for execution, (_, kind, requirement) in zip(executions, want):
+            if execution["requirement"] != requirement:
+                changes.append(Change(f"flows.{alias}.{kind}", "update",
+                                      execution["requirement"], requirement))
+                fixes.append({"id": execution["id"], "requirement": requirement})
+        if fixes:
+            operations.append(Operation(SET_REQUIREMENTS, alias, fixes))
+        config_fixes = []
+        for execution, item in zip(executions, flat):
+            want_config = configs[item["config"]] if item["config"] else None
+            config_id = execution.get("authenticationConfig")
+            have_config = (current_configs or {}).get(config_id) if config_id else None
+            have_shown = ({"alias": have_config.get("alias"),
+                           "config": have_config.get("config") or {}} if have_config else None)
+            if want_config is not None and have_shown != want_config:
+                changes.append(Change(f"flows.{alias}.{item['step'][1]}.config", "update",
+                                      have_shown, want_config))
+                config_fixes.append({"execution": execution["id"],
+                                     "config_id": config_id if have_config else None,
+                                     **want_config})
+        if config_fixes:
+            operations.append(Operation(SET_AUTHENTICATOR_CONFIGS, alias, config_fixes))
     return changes, operations
 
 
@@ -367,16 +506,30 @@ def diff_service_account_roles(desired_users: Iterable[Mapping],
 
 # --- whole realm ----------------------------------------------------------------------
 
+def creation_payload(desired: Mapping) -> dict:
+    """Return the realm JSON to import: top-level flows get their ``flow_id`` and client
+    binding overrides name those ids (the import keeps both as given)."""
+    payload = copy.deepcopy(dict(desired))
+    for flow in payload.get("authenticationFlows") or []:
+        if flow.get("topLevel"):
+            flow["id"] = flow_id(payload["realm"], flow["alias"])
+    if payload.get("clients"):
+        payload["clients"] = resolve_flow_overrides(payload, {})
+    return payload
+
+
 def plan_create(desired: Mapping) -> Plan:
     """Plan a realm that does not exist yet: create it from the full JSON."""
     return Plan(desired["realm"], create=True, changes=[Change("realm", "create")],
-                operations=[Operation(CREATE_REALM, desired["realm"], dict(desired))])
+                operations=[Operation(CREATE_REALM, desired["realm"],
+                                      creation_payload(desired))])
 
 
 def plan_update(desired: Mapping, current: Current) -> Plan:
     """Plan an existing realm: the changes, and the writes that make it match."""
     plan = Plan(desired["realm"])
-    flow_changes, flow_ops = diff_flows(desired, current.flow_executions)
+    flow_changes, flow_ops = diff_flows(desired, current.flow_executions,
+                                        current.authenticator_configs)
     plan.changes += flow_changes
     plan.operations += flow_ops
 
@@ -387,7 +540,15 @@ def plan_update(desired: Mapping, current: Current) -> Plan:
             plan.changes += profile_changes
             plan.operations.append(Operation(PUT_USER_PROFILE, desired["realm"], want_profile))
 
-    client_changes, client_ops = diff_clients(desired.get("clients") or [], current.clients)
+    # Flows Keycloak has keep their ids; missing ones are created above with flow_id.
+    existing = {alias: current.flow_ids[alias] for alias, executions
+                in current.flow_executions.items()
+                if executions is not None and alias in current.flow_ids}
+    names = {flow_id(desired["realm"], f["alias"]): f["alias"]
+             for f in desired.get("authenticationFlows") or [] if f.get("topLevel")}
+    names.update({flow: alias for alias, flow in current.flow_ids.items()})
+    client_changes, client_ops = diff_clients(
+        resolve_flow_overrides(desired, existing), current.clients, names)
     plan.changes += client_changes
     plan.operations += client_ops
 

@@ -11,7 +11,9 @@ from flask_wtf.csrf import CSRFProtect
 from idp_extension.i18n import MessageCatalog
 from idp_extension.settings import Settings, load_settings
 from idp_extension.tenants import Tenant, load_tenants
-from idp_extension.web import portal, root
+from idp_extension.web import (
+    activation, coming_soon, first_login, portal, recovery, root, settings, site_key,
+)
 from idp_extension.web.error_pages import init_error_handlers
 from idp_extension.web.language import init_language
 from idp_extension.web.ratelimit import apply_rate_limits, init_rate_limiting
@@ -25,7 +27,11 @@ MAX_FORM_BYTES = 64 * 1024
 _DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
 # Flows' blueprints, nested under /<realm>/ (later work appends here).
-REALM_BLUEPRINTS: tuple[Blueprint, ...] = (portal.bp,)
+# coming_soon stays last: its placeholder pages give way to the real flows' routes.
+REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
+    activation.bp, first_login.bp, portal.bp, site_key.bp, recovery.bp, settings.bp,
+    coming_soon.bp,
+)
 
 
 def create_app(

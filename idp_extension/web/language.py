@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, request
@@ -44,6 +44,11 @@ def init_language(app: Flask, catalog: MessageCatalog, *, secure_cookie: bool) -
         # Caches must not serve a Malay page to someone who asked for English.
         response.vary.update(("Cookie", "Accept-Language"))
         return response
+
+
+def add_messages(app: Flask, *extra: Mapping[str, Mapping[str, str]]) -> None:
+    """Merge ``extra`` ({locale: {key: text}}, e.g. a flow's MESSAGES) into ``app``'s catalogue."""
+    app.extensions[CATALOG_KEY] = app.extensions[CATALOG_KEY].merged(*extra)
 
 
 def select_locale() -> str:

@@ -41,12 +41,21 @@ def current_limiter() -> Limiter:
     return current_app.extensions[LIMITER_KEY]
 
 
-def rate_limit(limit: str, *, methods: Iterable[str] | None = ("POST",)) -> Callable[[View], View]:
-    """Mark a view to be limited to ``limit`` (e.g. "5 per minute") per client address."""
+def rate_limit(
+    limit: str,
+    *,
+    methods: Iterable[str] | None = ("POST",),
+    key_func: Callable[[], str] | None = None,
+) -> Callable[[View], View]:
+    """Mark a view to be limited to ``limit`` (e.g. "5 per minute") per client address.
+
+    ``key_func`` counts by something else instead (e.g. the account a form names); a
+    view may carry several marks, each counted on its own.
+    """
 
     def mark(view: View) -> View:
         marks = list(getattr(view, _MARK, ()))
-        marks.append((limit, tuple(methods) if methods else None))
+        marks.append((limit, tuple(methods) if methods else None, key_func))
         setattr(view, _MARK, marks)
         return view
 
@@ -60,6 +69,8 @@ def apply_rate_limits(app: Flask) -> None:
         raise RuntimeError("rate limits are already applied to this app")
     app.extensions[_MARK] = True
     for endpoint, view in list(app.view_functions.items()):
-        for limit, methods in getattr(view, _MARK, ()):
-            view = limiter.limit(limit, methods=list(methods) if methods else None)(view)
+        for limit, methods, key_func in getattr(view, _MARK, ()):
+            view = limiter.limit(
+                limit, methods=list(methods) if methods else None, key_func=key_func
+            )(view)
         app.view_functions[endpoint] = view

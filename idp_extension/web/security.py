@@ -72,7 +72,8 @@ def init_security(app: Flask, settings: Settings) -> None:
         headers["Referrer-Policy"] = "no-referrer"
         headers["Permissions-Policy"] = PERMISSIONS_POLICY
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        # Kept if already set: gallery images are embedded by Keycloak's login page.
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         if request.endpoint != "static":
             # Pages may show personal data (name, ID, masked email): never keep a copy.
             headers["Cache-Control"] = "no-store"

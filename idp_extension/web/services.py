@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping
 
 from flask import Flask, current_app
 
 from idp_extension.audit import AuditLog, audit_log_from_settings
+from idp_extension.flows.ports import (
+    Clock, OneTimeClaims, SystemClock, UserDirectoryPort, claims_from_uri,
+)
+from idp_extension.gateway.directories import KeycloakDirectories
 from idp_extension.mail.sender import MailSender, mail_sender_from_settings
 from idp_extension.settings import Settings
 from idp_extension.tenants import Tenant
@@ -21,12 +25,20 @@ class Services:
 
     audit: AuditLog
     mail: MailSender
+    # realm -> that realm's user directory; None: Keycloak as the app's settings say.
+    directories: Callable[[str], UserDirectoryPort] | None = None
+    # First-caller-wins markers all workers share; None: in the settings' rate-limit store.
+    claims: OneTimeClaims | None = None
+    # Link expiry and request padding read this clock (tests move it).
+    clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
         """Build the production services ``settings`` describe."""
         return cls(
-            audit=audit_log_from_settings(settings), mail=mail_sender_from_settings(settings)
+            audit=audit_log_from_settings(settings), mail=mail_sender_from_settings(settings),
+            directories=KeycloakDirectories(settings),
+            claims=claims_from_uri(settings.ratelimit_storage_uri),
         )
 
 
@@ -48,7 +60,12 @@ def tenants_by_realm(tenants: Mapping[str, Tenant] | Iterable[Tenant]) -> dict[s
 def init_services(
     app: Flask, settings: Settings, tenants: Mapping[str, Tenant], services: Services
 ) -> None:
-    """Attach settings, tenants and services to ``app``."""
+    """Attach settings, tenants and services to ``app`` (missing ones from ``settings``)."""
+    if services.directories is None:
+        services = replace(services, directories=KeycloakDirectories(settings))
+    if services.claims is None:
+        # One store per app: claims only mean something if every request shares them.
+        services = replace(services, claims=claims_from_uri(settings.ratelimit_storage_uri))
     app.extensions[EXTENSION_KEY] = AppContext(settings, dict(tenants), services)
 
 

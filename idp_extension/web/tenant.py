@@ -35,7 +35,8 @@ def flow_links(tenant: Tenant, base_path: str) -> list[FlowLink]:
         if tenant.onboarding is Onboarding.ACTIVATION_LINK
         else FlowLink("landing.first_login", f"{base_path}first-login")
     )
-    return [onboarding, FlowLink("landing.recovery", f"{base_path}recovery")]
+    return [onboarding, FlowLink("landing.recovery", f"{base_path}recovery"),
+            FlowLink("landing.settings", f"{base_path}settings/")]
 
 
 def build_tenant_blueprint(children: Iterable[Blueprint] = ()) -> Blueprint:

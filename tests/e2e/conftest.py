@@ -59,6 +59,8 @@ def screenshot(artifacts_dir, request):
     """Save a full-page screenshot under test-artifacts/<test name>/<step>.png."""
     folder = artifacts_dir / re.sub(r"[^\w.-]+", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.png"):  # a previous run's pages would mix with this run's
+        stale.unlink()
     counter = iter(range(1, 1000))
 
     def take(page, step: str) -> Path:

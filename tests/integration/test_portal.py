@@ -144,6 +144,8 @@ def test_sign_in_shows_the_dashboard_and_log_keluar_ends_both_sessions(settings,
     assert dashboard.headers["Cache-Control"] == "no-store"
     assert "<h1>Dashboard</h1>" in text
     assert record.name in text and record.user_id in text and "Pahang" in text
+    # The portal client's mapper puts the payroll department into the ID token.
+    assert f'<dd data-field="department">{record.department}</dd>' in text
     for item in ("Status Bayaran", "Penyata Gaji", "Penyata Tahunan", "Log Keluar"):
         assert item in text
     assert keycloak_has_session(browser, settings, "pahang", sidecar.url)

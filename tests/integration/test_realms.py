@@ -30,6 +30,15 @@ EXPECTED_FLOW = [
     (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
     (1, "auth:auth-username-password-form", "REQUIRED"),
 ]
+EXPECTED_PORTAL_FLOW = [
+    (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
+    (1, "auth:auth-cookie", "ALTERNATIVE"),
+    (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
+    (2, "auth:auth-username-password-form", "REQUIRED"),
+    (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
+    (1, "auth:conditional-user-attribute", "REQUIRED"),
+    (1, "auth:deny-access-authenticator", "REQUIRED"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +89,33 @@ def test_realm_settings_read_back(settings_, state):
 def test_browser_flow_is_the_single_username_password_form(settings_, state):
     kc = _admin(settings_, state)
 
-    assert kc.get_realm(state)["browserFlow"] == "ispeks-browser"
+    assert kc.get_realm(state)["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser")
     assert execution_steps(executions) == EXPECTED_FLOW
     assert not any(e.get("providerId") == "auth-username-form" for e in executions)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_default_flow_refuses_pending_accounts_and_only_the_sidecar_skips_that(settings_, state):
+    kc = _admin(settings_, state)
+    flows = {f["alias"]: f["id"] for f in kc.get_authentication_flows()}
+    executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
+
+    assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
+    configs = {e["providerId"]: kc.get_authenticator_config(e["authenticationConfig"])["config"]
+               for e in executions if e.get("authenticationConfig")}
+    assert configs["conditional-user-attribute"]["attribute_name"] == "ispeks_activation_state"
+    assert configs["conditional-user-attribute"]["attribute_expected_value"] == "pending"
+    assert configs["deny-access-authenticator"] == {"denyErrorMessage": "ispeksAccountNotActivated"}
+    clients = {c["clientId"]: c for c in kc.get_clients()}
+    assert clients["ispeks-sidecar"]["authenticationFlowBindingOverrides"] == {
+        "browser": flows["ispeks-browser"]}
+    for portal in load_values(settings_.realm_templates_dir, state)["portal_clients"]:
+        client = clients[portal["client_id"]]
+        assert not client.get("authenticationFlowBindingOverrides")
+        (mapper,) = [m for m in client["protocolMappers"] if m["name"] == "department"]
+        assert mapper["config"]["user.attribute"] == "department"
+        assert mapper["config"]["id.token.claim"] == "true"
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -354,6 +386,71 @@ def test_requirement_drift_is_fixed_in_place(settings_, johor):
     assert execution_steps(after) == EXPECTED_FLOW
     # Fixed in place: the same executions, not a rebuilt flow.
     assert {e["id"] for e in after} >= {cookie["id"], forms["id"]}
+
+
+def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor):
+    """Before first login: no portal flow, no sidecar binding, no department mapper."""
+    templates, _ = johor
+    kc = _admin(settings_, "johor")
+    kc.update_realm("johor", {"browserFlow": "ispeks-browser"})
+    portal_flow = next(f for f in kc.get_authentication_flows()
+                       if f["alias"] == "ispeks-browser-portal")
+    kc.delete_authentication_flow(portal_flow["id"])
+    for client in kc.get_clients():
+        if client["clientId"] == "ispeks-sidecar":
+            # A null value removes a binding (an empty map would leave it as it is).
+            kc.update_client(client["id"], {**client,
+                                            "authenticationFlowBindingOverrides": {"browser": None}})
+        for mapper in client.get("protocolMappers") or []:
+            if mapper["name"] == "department":
+                kc.remove_client_mapper(client["id"], mapper["id"])
+
+    upgraded = apply_realm(settings_, "johor", templates_dir=templates)
+    again = apply_realm(settings_, "johor", templates_dir=templates)
+
+    assert {change.path for change in upgraded.changes} == {
+        "flows.ispeks-browser-portal", "realm.browserFlow",
+        "clients.ispeks-sidecar.authenticationFlowBindingOverrides",
+        "clients.portal-ispeks.protocolMappers.department"}  # johor has one portal client
+    assert again.summary() == "no changes"
+    assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
+    executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
+    assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
+    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 2
+
+
+def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(settings_, johor):
+    templates, _ = johor
+    kc = _admin(settings_, "johor")
+    plain = next(f["id"] for f in kc.get_authentication_flows() if f["alias"] == "ispeks-browser")
+    portal = next(c for c in kc.get_clients() if c["clientId"] == "portal-ispeks")
+    kc.update_client(portal["id"], {**portal, "authenticationFlowBindingOverrides": {
+        "browser": plain}})
+
+    result = apply_realm(settings_, "johor", templates_dir=templates)
+
+    assert [change.path for change in result.changes] == [
+        "clients.portal-ispeks.authenticationFlowBindingOverrides"]
+    assert kc.get_client(portal["id"])["authenticationFlowBindingOverrides"] == {}
+    assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
+
+
+def test_changed_authenticator_config_is_fixed_in_place(settings_, johor):
+    templates, _ = johor
+    kc = _admin(settings_, "johor")
+    condition = next(e for e in kc.get_authentication_flow_executions("ispeks-browser-portal")
+                     if e.get("providerId") == "conditional-user-attribute")
+    config = kc.get_authenticator_config(condition["authenticationConfig"])
+    config["config"]["not"] = "true"  # would refuse everyone BUT pending users
+    kc.update_authenticator_config(config, config["id"])
+
+    result = apply_realm(settings_, "johor", templates_dir=templates)
+
+    assert [change.path for change in result.changes] == [
+        "flows.ispeks-browser-portal.auth:conditional-user-attribute.config"]
+    fixed = kc.get_authenticator_config(condition["authenticationConfig"])
+    assert fixed["config"]["not"] == "false"
+    assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
 
 
 def test_values_change_is_applied_and_only_that(settings_, johor):

@@ -62,7 +62,8 @@ def _wait_until_serving(process: subprocess.Popen, base: str, log_path) -> None:
         try:
             requests.get(f"{base}/healthz", timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Refused before the bind, or read timeout while the worker still imports.
             time.sleep(0.2)
     pytest.fail(f"gunicorn did not answer within {START_TIMEOUT}s:\n{log_path.read_text()}")
 

@@ -424,6 +424,108 @@ def test_link_of_a_disabled_account_is_refused(world):
     assert caught.value.http_status == 403
 
 
+# -- a pending account locked by strangers (three wrong passwords) ---------------------
+
+
+def test_pending_user_locked_by_strangers_still_gets_a_link(world):
+    user = world.pending()
+    world.directory.record_failed_logins(user.id, 3)
+    assert world.directory.get(user.id).permanently_locked
+
+    outcome = request_link(world.ctx(), user.user_id)
+
+    assert outcome == LinkRequested(mask_email(user.email))
+    assert world.mail.last().to == user.email
+    assert world.audit.entries[-1]["details"] == {"result": "sent"}
+
+
+def test_locked_pending_user_activates_and_the_lockout_is_lifted(world):
+    user = world.pending()
+    world.directory.record_failed_logins(user.id, 3)
+    token = world.request(user.user_id)
+
+    assert open_link(world.ctx(), token).step is ActivationStep.QUESTIONS
+    set_security_questions(world.ctx(), token, ANSWERS)
+    assert world.directory.get(user.id).permanently_locked, "nothing is lifted before the end"
+    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+
+    after = world.directory.get(user.id)
+    assert after.enabled and not after.permanently_locked
+    assert world.directory.failed_logins(user.id)["numFailures"] == 0
+    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+    assert after.activation_state == ACTIVE
+    assert world.audit.events()[-2:] == ["account:unlocked", "account:activation:completed"]
+    assert world.audit.entries[-2]["details"] == {"step": "activation", "reason": "activation_link"}
+
+
+def test_a_refused_password_leaves_the_lockout_in_place(world):
+    user = world.pending()
+    world.directory.record_failed_logins(user.id, 3)
+    token = world.request(user.user_id)
+    set_security_questions(world.ctx(), token, ANSWERS)
+
+    with pytest.raises(PasswordRulesFailed):
+        complete(world.ctx(), token, "Malaysia@2024", "Malaysia@2024")
+
+    assert world.directory.get(user.id).permanently_locked
+    assert "unlock" not in world.directory.calls
+
+
+def test_keycloak_down_while_unlocking_changes_nothing_visible_and_a_retry_works(world):
+    user = world.pending()
+    world.directory.record_failed_logins(user.id, 3)
+    token = world.request(user.user_id)
+    set_security_questions(world.ctx(), token, ANSWERS)
+    world.directory.fail_next("unlock")
+
+    with pytest.raises(KeycloakUnavailable):
+        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
+    assert world.directory.get(user.id).permanently_locked
+
+    done = complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+
+    assert done.flow.step is ActivationStep.COMPLETED
+    assert world.directory.get(user.id).enabled
+    assert len(world.events("account:activation:completed")) == 1
+
+
+def test_an_active_locked_user_gets_a_decoy_and_stays_locked(world):
+    user, token = world.at_password_step()
+    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    world.directory.record_failed_logins(user.id, 3)
+    sent = len(world.mail.sent)
+
+    outcome = request_link(world.ctx(), user.user_id)
+
+    assert len(world.mail.sent) == sent and MASK_SHAPE.match(outcome.masked_email)
+    assert world.directory.get(user.id).permanently_locked
+
+
+def test_a_pending_user_disabled_by_state_it_gets_a_decoy_even_after_failed_logins(world):
+    user = world.pending()
+    world.directory.set_enabled(user.id, False)
+
+    request_link(world.ctx(), user.user_id)
+
+    assert world.mail.sent == []
+    assert world.audit.entries[-1]["details"] == {"result": "ignored", "reason": "disabled"}
+
+
+def test_current_flow_verifies_without_recording_an_opening(world):
+    user, token = world.at_password_step()
+    recorded = len(world.audit.entries)
+
+    flow = activation.current_flow(world.ctx(), token)
+
+    assert flow.step is ActivationStep.PASSWORD and flow.user_uuid == user.id
+    assert len(world.audit.entries) == recorded
+    world.clock.advance(minutes=31)
+    with pytest.raises(LinkExpired):
+        activation.current_flow(world.ctx(), token)
+    assert world.audit.entries[-1]["details"] == {"step": "page", "reason": "link_expired"}
+
+
 def test_link_of_a_deleted_user_is_used_up(world):
     user = world.pending()
     token = world.request(user.user_id)

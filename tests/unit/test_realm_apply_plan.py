@@ -36,6 +36,7 @@ def desired(settings) -> dict:
 def _executions(desired: dict, alias: str) -> list[dict]:
     """What GET /authentication/flows/{alias}/executions answers for the template's flow."""
     rows = []
+    configs = _config_refs(desired, alias)
     for number, (level, kind, requirement) in enumerate(
             flow_steps(desired["authenticationFlows"], alias)):
         what, name = kind.split(":", 1)
@@ -45,8 +46,26 @@ def _executions(desired: dict, alias: str) -> list[dict]:
             row.update(authenticationFlow=True, displayName=name, flowId=f"flow-{number}")
         else:
             row.update(providerId=name, displayName=name.title())
+        if configs[number]:
+            row.update(authenticationConfig=f"config-{configs[number]}")
         rows.append(row)
     return rows
+
+
+def _config_refs(desired: dict, alias: str) -> list[str | None]:
+    """The config alias of each flattened execution of the template's flow (or None)."""
+    by_alias = {f["alias"]: f for f in desired["authenticationFlows"]}
+    refs: list[str | None] = []
+    for execution in sorted(by_alias[alias]["authenticationExecutions"],
+                            key=lambda e: e["priority"]):
+        refs.append(execution.get("authenticatorConfig"))
+        if execution.get("authenticatorFlow"):
+            refs += _config_refs(desired, execution["flowAlias"])
+    return refs
+
+
+def _top_level(desired: dict) -> list[str]:
+    return [f["alias"] for f in desired["authenticationFlows"] if f["topLevel"]]
 
 
 def keycloak_view(desired: dict) -> Current:
@@ -61,19 +80,31 @@ def keycloak_view(desired: dict) -> Current:
     if realm["smtpServer"].get("password"):
         realm["smtpServer"]["password"] = SECRET_MASK
     clients = [{"id": "account-uuid", "clientId": "account", "publicClient": True}]
+    flow_ids = {alias: f"flow-id-{alias}" for alias in _top_level(desired)}
+    flow_ids["browser"] = "flow-id-builtin-browser"
     for number, client in enumerate(desired["clients"]):
         view = copy.deepcopy(client)
         view.update(id=f"client-{number}", surrogateAuthRequired=False, notBefore=0,
                     redirectUris=list(reversed(client["redirectUris"])))
         view["attributes"] = {**client["attributes"], "realm_client": "false"}
+        # Keycloak stores flow ids, and gives every mapper an id.
+        view["authenticationFlowBindingOverrides"] = {
+            binding: flow_ids[alias]
+            for binding, alias in client.get("authenticationFlowBindingOverrides", {}).items()}
+        view["protocolMappers"] = [{**mapper, "id": f"mapper-{number}-{i}"}
+                                   for i, mapper in enumerate(view.get("protocolMappers", []))]
         clients.append(view)
     profile = copy.deepcopy(A.desired_user_profile(desired))
     profile["attributes"][0]["annotations"] = {}
     return Current(
         realm=realm, clients=clients, user_profile=profile,
-        flow_executions={"ispeks-browser": _executions(desired, "ispeks-browser")},
+        flow_executions={alias: _executions(desired, alias) for alias in _top_level(desired)},
         service_account_roles={"ispeks-sidecar": {
             "realm-management": ["view-users", "manage-users", "query-users"]}},
+        flow_ids=flow_ids,
+        authenticator_configs={
+            f"config-{c['alias']}": {"id": f"config-{c['alias']}", **copy.deepcopy(c)}
+            for c in desired["authenticatorConfig"]},
     )
 
 
@@ -197,7 +228,11 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
 
     plan = plan_update(desired, current)
 
-    assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW, A.UPDATE_REALM]
+    # The sidecar's binding follows the flow to its new (deterministic) id.
+    assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW, A.UPDATE_CLIENT, A.UPDATE_REALM]
+    assert plan.operations[0].payload["id"] == A.flow_id("pahang", "ispeks-browser")
+    assert plan.operations[2].payload["authenticationFlowBindingOverrides"] == {
+        "browser": A.flow_id("pahang", "ispeks-browser")}
     assert plan.operations[1].payload == {"delete": [], "steps": [
         {"parent": "ispeks-browser", "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
         {"parent": "ispeks-browser", "subflow": "ispeks-browser-forms",
@@ -205,7 +240,7 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
         {"parent": "ispeks-browser-forms", "provider": "auth-username-password-form",
          "requirement": "REQUIRED"},
     ]}
-    assert plan.operations[2].payload == {"browserFlow": "ispeks-browser"}
+    assert plan.operations[3].payload == {"browserFlow": "ispeks-browser-portal"}
 
 
 def test_changed_requirement_is_fixed_in_place(desired):
@@ -308,7 +343,8 @@ def test_new_realm_is_created_from_the_full_json(desired):
     plan = plan_create(desired)
 
     assert plan.create and [c.line() for c in plan.changes] == ["realm: create"]
-    assert plan.operations == [A.Operation(A.CREATE_REALM, "pahang", desired)]
+    assert plan.operations == [A.Operation(A.CREATE_REALM, "pahang",
+                                           A.creation_payload(desired))]
 
 
 def test_apply_result_summaries():
@@ -321,3 +357,126 @@ def test_apply_result_summaries():
         "would be updated: 2 changes")
     assert ApplyResult("pahang", False, (change,)).lines() == [
         "realm.rememberMe: True -> False"]
+
+
+# --- flows bound by id, authenticator configs, protocol mappers --------------------------
+
+def test_creation_gives_flows_known_ids_and_binds_clients_by_id(desired):
+    payload = A.creation_payload(desired)
+
+    flows = {f["alias"]: f for f in payload["authenticationFlows"]}
+    assert flows["ispeks-browser"]["id"] == A.flow_id("pahang", "ispeks-browser")
+    assert flows["ispeks-browser-portal"]["id"] == A.flow_id("pahang", "ispeks-browser-portal")
+    assert "id" not in flows["ispeks-browser-forms"]  # subflows get Keycloak's ids
+    sidecar = next(c for c in payload["clients"] if c["clientId"] == "ispeks-sidecar")
+    assert sidecar["authenticationFlowBindingOverrides"] == {
+        "browser": A.flow_id("pahang", "ispeks-browser")}
+    # Flow ids are unique across the server: another realm gets other ids.
+    assert A.flow_id("kelantan", "ispeks-browser") != A.flow_id("pahang", "ispeks-browser")
+    # The rendered template itself is left as it was (by alias).
+    assert next(c for c in desired["clients"] if c["clientId"] == "ispeks-sidecar")[
+        "authenticationFlowBindingOverrides"] == {"browser": "ispeks-browser"}
+
+
+def test_lost_binding_is_put_back_with_the_existing_flows_id(desired):
+    current = keycloak_view(desired)
+    sidecar = next(c for c in current.clients if c["clientId"] == "ispeks-sidecar")
+    sidecar["authenticationFlowBindingOverrides"] = {}
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        "clients.ispeks-sidecar.authenticationFlowBindingOverrides: {} -> "
+        "{'browser': 'ispeks-browser'}"]
+    (op,) = plan.operations
+    assert op.kind == A.UPDATE_CLIENT
+    assert op.payload["authenticationFlowBindingOverrides"] == {
+        "browser": "flow-id-ispeks-browser"}
+
+
+def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(desired):
+    current = keycloak_view(desired)
+    portal = next(c for c in current.clients if c["clientId"] == "portal-ispeks")
+    portal["authenticationFlowBindingOverrides"] = {"browser": "flow-id-ispeks-browser"}
+
+    plan = plan_update(desired, current)
+
+    assert [c.line() for c in plan.changes] == [
+        "clients.portal-ispeks.authenticationFlowBindingOverrides: "
+        "{'browser': 'ispeks-browser'} -> {}"]
+    (op,) = plan.operations
+    assert op.payload["authenticationFlowBindingOverrides"] == {"browser": None}
+
+
+def test_binding_to_a_flow_the_template_lacks_is_refused(desired):
+    desired["clients"][0]["authenticationFlowBindingOverrides"] = {"browser": "browser"}
+
+    with pytest.raises(ValueError, match="unknown flow"):
+        plan_update(desired, keycloak_view(desired))
+
+
+def test_changed_and_missing_authenticator_configs_are_fixed_in_place(desired):
+    current = keycloak_view(desired)
+    current.authenticator_configs["config-ispeks-pending-user"]["config"][
+        "attribute_expected_value"] = "active"
+    executions = current.flow_executions["ispeks-browser-portal"]
+    deny = next(e for e in executions if e.get("providerId") == "deny-access-authenticator")
+    del deny["authenticationConfig"]
+
+    plan = plan_update(desired, current)
+
+    assert [c.path for c in plan.changes] == [
+        "flows.ispeks-browser-portal.auth:conditional-user-attribute.config",
+        "flows.ispeks-browser-portal.auth:deny-access-authenticator.config"]
+    (op,) = plan.operations
+    assert (op.kind, op.target) == (A.SET_AUTHENTICATOR_CONFIGS, "ispeks-browser-portal")
+    changed, created = op.payload
+    assert changed["config_id"] == "config-ispeks-pending-user"
+    assert changed["config"]["attribute_expected_value"] == "pending"
+    assert created == {"execution": deny["id"], "config_id": None,
+                       "alias": "ispeks-deny-pending",
+                       "config": {"denyErrorMessage": "ispeksAccountNotActivated"}}
+
+
+def test_rebuilt_flow_brings_its_authenticator_configs(desired):
+    current = keycloak_view(desired)
+    current.flow_executions["ispeks-browser-portal"] = None
+
+    plan = plan_update(desired, current)
+
+    rebuild = next(op for op in plan.operations if op.kind == A.REBUILD_FLOW)
+    configured = {s["provider"]: s["config"]["alias"] for s in rebuild.payload["steps"]
+                  if "config" in s}
+    assert configured == {"conditional-user-attribute": "ispeks-pending-user",
+                          "deny-access-authenticator": "ispeks-deny-pending"}
+    assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW]
+
+
+def test_mappers_are_compared_by_name_and_others_left_alone(desired):
+    current = keycloak_view(desired)
+    portal = next(c for c in current.clients if c["clientId"] == "portal-ispeks")
+    main = next(c for c in current.clients if c["clientId"] == "ispeks-main")
+    portal["protocolMappers"] = [{"id": "foreign", "name": "someone-elses",
+                                  "protocol": "openid-connect", "config": {}}]
+    main["protocolMappers"][0]["config"]["id.token.claim"] = "false"
+
+    plan = plan_update(desired, current)
+
+    assert sorted(c.line().split(":")[0] for c in plan.changes) == [
+        "clients.ispeks-main.protocolMappers.department",
+        "clients.portal-ispeks.protocolMappers.department"]
+    by_target = {op.target: op for op in plan.operations}
+    assert {op.kind for op in plan.operations} == {A.SYNC_PROTOCOL_MAPPERS}
+    assert by_target[main["id"]].payload["update"][0]["id"] == main["protocolMappers"][0]["id"]
+    assert by_target[main["id"]].payload["update"][0]["config"]["id.token.claim"] == "true"
+    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["department"]
+
+
+def test_client_update_leaves_mappers_to_their_own_endpoint(desired):
+    current = keycloak_view(desired)
+    portal = next(c for c in current.clients if c["clientId"] == "portal-ispeks")
+    portal["directAccessGrantsEnabled"] = True
+
+    (op,) = plan_update(desired, current).operations
+
+    assert op.kind == A.UPDATE_CLIENT and "protocolMappers" not in op.payload

@@ -128,13 +128,53 @@ def test_state_carries_its_names_and_settings_as_string_attributes(settings, sta
 def test_browser_flow_is_the_single_username_password_form(settings, state):
     realm = render_realm(settings, state, TEMPLATES)
 
-    assert realm["browserFlow"] == "ispeks-browser"
+    assert realm["browserFlow"] == "ispeks-browser-portal"
     assert flow_steps(realm["authenticationFlows"], "ispeks-browser") == [
         (0, "auth:auth-cookie", "ALTERNATIVE"),
         (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
         (1, "auth:auth-username-password-form", "REQUIRED"),
     ]
     assert "auth-username-form" not in json.dumps(realm["authenticationFlows"])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+
+    assert flow_steps(realm["authenticationFlows"], "ispeks-browser-portal") == [
+        (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
+        (1, "auth:auth-cookie", "ALTERNATIVE"),
+        (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
+        (2, "auth:auth-username-password-form", "REQUIRED"),
+        (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
+        (1, "auth:conditional-user-attribute", "REQUIRED"),
+        (1, "auth:deny-access-authenticator", "REQUIRED"),
+    ]
+    configs = {c["alias"]: c["config"] for c in realm["authenticatorConfig"]}
+    assert configs["ispeks-pending-user"]["attribute_name"] == "ispeks_activation_state"
+    assert configs["ispeks-pending-user"]["attribute_expected_value"] == "pending"
+    assert configs["ispeks-pending-user"]["not"] == "false"
+    assert configs["ispeks-deny-pending"] == {"denyErrorMessage": "ispeksAccountNotActivated"}
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    # Only the sidecar (first login) signs pending users in.
+    assert clients.pop("ispeks-sidecar")["authenticationFlowBindingOverrides"] == {
+        "browser": "ispeks-browser"}
+    # Portals keep the realm's default flow: apply removes any binding made by hand.
+    assert all(c["authenticationFlowBindingOverrides"] == {} for c in clients.values())
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_portal_clients_put_the_department_in_their_tokens(settings, state):
+    clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
+
+    assert "protocolMappers" not in clients.pop("ispeks-sidecar")
+    for client in clients.values():
+        (mapper,) = client["protocolMappers"]
+        assert mapper["protocolMapper"] == "oidc-usermodel-attribute-mapper"
+        assert mapper["config"]["user.attribute"] == "department"
+        assert mapper["config"]["claim.name"] == "department"
+        assert all(mapper["config"][f"{kind}.claim"] == "true"
+                   for kind in ("id.token", "access.token", "userinfo.token"))
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -1,0 +1,189 @@
+"""Import N synthetic payroll users into one realm; print users/s against a baseline.
+
+Everything real, on loopback: Keycloak with a temporary data folder, one state's realm
+applied, a CSV written with N made-up people (valid MyKad numbers, both date formats,
+some IDs with dashes), then:
+
+1. the importer, end to end (``ispeks-idp users import``'s code: read the CSV, read
+   Keycloak, create in batches);
+2. the baseline on a sample of other people: one ``POST /users`` per user, same payload;
+3. for scale, a small sample created in batches but with a plain random password that
+   Keycloak hashes itself (what the unknown-hash credential avoids);
+4. the same file again, which must change nothing (reads every user back).
+
+Run: ``python -m bench.import_users [--users 100000] [--baseline-sample 500]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import secrets
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from idp_extension.demo_users import DEPARTMENTS, FATHER_NAMES, GIVEN_NAMES, PLACE_CODES
+from idp_extension.gateway.bulk_users import CREATE_BATCH, CREATE_WORKERS, BulkUsers
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.importing.payroll_csv import read_payroll_file
+from idp_extension.importing.run import import_payroll
+from idp_extension.keycloak_server import (
+    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, find_java_home, free_port,
+)
+from idp_extension.passwords import random_password
+from idp_extension.payroll import PayrollRecord, normalise_mykad
+from idp_extension.realms.apply import apply_realm
+from idp_extension.settings import Settings, load_settings
+from idp_extension.tenants import Tenant, load_tenant
+
+BIRTH_SPAN_DAYS = 365 * 40  # born 1960-1999
+FEMALE = {"AMINAH", "HARLINA", "JAMILAH", "LATIFAH", "NURUL AIN", "SALMAH", "WARDAH"}
+
+
+def fast_people(tenant: Tenant, count: int, offset: int = 0) -> list[PayrollRecord]:
+    """Return ``count`` distinct made-up people, fast (no random draws, no validation).
+
+    Person ``i`` is born on day ``i mod span`` and gets serial ``i div span``, so IDs
+    never repeat below 146 million people.
+    """
+    place = PLACE_CODES.get(tenant.realm, "14")
+    domain = tenant.email_domains[0]
+    mail_domain = domain if domain.count(".") >= 2 else f"{tenant.realm}.{domain}"
+    start = date(1960, 1, 1)
+    people = []
+    for i in range(offset, offset + count):
+        born = start + timedelta(days=i % BIRTH_SPAN_DAYS)
+        given = GIVEN_NAMES[i % len(GIVEN_NAMES)]
+        father = FATHER_NAMES[(i // len(GIVEN_NAMES)) % len(FATHER_NAMES)]
+        people.append(PayrollRecord(
+            user_id=f"{born:%y%m%d}{place}{i // BIRTH_SPAN_DAYS:04d}",
+            name=f"{given} {'BINTI' if given in FEMALE else 'BIN'} {father}",
+            email=f"{given.split()[0].lower()}.{i}@{mail_domain}",
+            department=DEPARTMENTS[i % len(DEPARTMENTS)],
+            registration_date=datetime(2026, 1, 1, 9, 0) + timedelta(minutes=i),
+        ))
+    return people
+
+
+def check_ids(people: list[PayrollRecord]) -> None:
+    """Fail early if the fast generator made an ID the importer would reject."""
+    step = max(1, len(people) // 1000)
+    for person in people[::step] + people[-1:]:
+        normalise_mykad(person.user_id)
+    assert len({p.user_id for p in people}) == len(people)
+
+
+def write_csv(path: Path, people: list[PayrollRecord]) -> None:
+    """Write the payroll file as state IT would get it (mixed ID and date styles)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "name", "email", "department", "registration_date"])
+        for i, p in enumerate(people):
+            user_id = p.user_id
+            if i % 3 == 0:
+                user_id = f"{user_id[:6]}-{user_id[6:8]}-{user_id[8:]}"
+            when = (p.registration_date.strftime("%d/%m/%Y %I:%M:%S %p") if i % 2
+                    else p.registration_date.isoformat(timespec="seconds"))
+            writer.writerow([user_id, p.name, p.email, p.department, when])
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path) -> None:
+    tenant = load_tenant(settings.realm_templates_dir, state)
+    sizes = (args.users, args.baseline_sample, args.hash_sample)
+    everyone = fast_people(tenant, sum(sizes))
+    check_ids(everyone)
+    people = everyone[:args.users]
+    baseline = everyone[args.users:args.users + args.baseline_sample]
+    hashed = everyone[args.users + args.baseline_sample:]
+    path = workdir / "payroll.csv"
+    write_csv(path, people)
+    store = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
+                      workers=args.workers)
+
+    began = time.perf_counter()
+    parsed = read_payroll_file(path, tenant)
+    parse_seconds = time.perf_counter() - began
+    summary = import_payroll(parsed, store)
+    seconds = time.perf_counter() - began
+    counts = (summary.created, len(summary.rejected), len(summary.failed))
+    assert counts == (args.users, 0, 0), summary.problems()[:5]
+    ours = rate(args.users, seconds)
+    print(f"importer: {args.users} users in {seconds:.1f} s = {ours:.0f} users/s "
+          f"(CSV read and checked in {parse_seconds:.1f} s; batches of {args.batch_size}, "
+          f"{args.workers} in flight)", flush=True)
+
+    began = time.perf_counter()
+    outcome = store.create_pending_one_per_request(baseline)
+    seconds = time.perf_counter() - began
+    assert len(outcome.created) == len(baseline), outcome.failed[:3]
+    base = rate(len(baseline), seconds)
+    print(f"baseline (one POST /users per user, same payload): {len(baseline)} users in "
+          f"{seconds:.1f} s = {base:.0f} users/s", flush=True)
+    print(f"ratio: {ours / base:.1f}x the baseline", flush=True)
+
+    if hashed:
+        plain = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
+                          workers=args.workers, credential=lambda: {
+                              "type": "password", "value": random_password(32), "temporary": False})
+        began = time.perf_counter()
+        outcome = plain.create_pending(hashed)
+        seconds = time.perf_counter() - began
+        assert len(outcome.created) == len(hashed), outcome.failed[:3]
+        print(f"for scale, batched but Keycloak hashing a random password per user: "
+              f"{len(hashed)} users in {seconds:.1f} s = {rate(len(hashed), seconds):.0f} users/s",
+              flush=True)
+
+    if args.rerun:
+        began = time.perf_counter()
+        again = import_payroll(read_payroll_file(path, tenant), store)
+        seconds = time.perf_counter() - began
+        assert (again.created, again.updated, again.unchanged) == (0, 0, args.users), again
+        print(f"same file again (reads every user back, writes nothing): {args.users} rows in "
+              f"{seconds:.1f} s = {rate(args.users, seconds):.0f} rows/s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--baseline-sample", type=int, default=500)
+    parser.add_argument("--hash-sample", type=int, default=100,
+                        help="users created with Keycloak hashing a password (0: skip)")
+    parser.add_argument("--state", default="melaka")
+    parser.add_argument("--batch-size", type=int, default=CREATE_BATCH)
+    parser.add_argument("--workers", type=int, default=CREATE_WORKERS)
+    parser.add_argument("--no-rerun", dest="rerun", action="store_false",
+                        help="skip importing the same file a second time")
+    args = parser.parse_args()
+
+    base = load_settings()
+    secret = secrets.token_urlsafe(24)
+    java_home = find_java_home(base.java_home)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = KeycloakServer(
+            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp) / "keycloak",
+            admin_client_id="bench-bootstrap", admin_client_secret=secret,
+            http_port=free_port(), management_port=free_port(),
+            themes_dir=base.themes_dir, java_home=str(java_home),
+        ).start()
+        try:
+            settings = base.with_overrides(keycloak_url=server.url,
+                                           admin_client_id="bench-bootstrap",
+                                           admin_client_secret=secret)
+            apply_realm(settings, args.state)
+            print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK {java_home.name}, "
+                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+                  f"realm {args.state}", flush=True)
+            run(settings, args.state, args, Path(tmp))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

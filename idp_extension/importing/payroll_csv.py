@@ -1,0 +1,276 @@
+"""Read a payroll export (CSV) into valid rows and rejections with their line numbers.
+
+Columns (header row, any order, case and spaces ignored; extra columns are ignored):
+``id`` (MyKad, with or without dashes), ``name``, ``email``, ``department``,
+``registration_date``. Malay headers work too (``no_kp``, ``nama``, ``emel``,
+``jabatan``, ``tarikh_pendaftaran``).
+
+A row is rejected, with every reason found, when its ID is not a valid MyKad number, a
+value is missing, the email is malformed or outside the state's domains, the name holds
+characters the realm's user profile refuses, a value is longer than the profile allows,
+or the registration date cannot be read. **Duplicates**: an ID on more than one line is
+rejected on *every* such line, because nothing tells which line is right (keeping the
+first would let a line order decide whose mailbox receives the activation link); the
+user already in Keycloak, if any, is left as it is until the file is fixed.
+
+Line numbers are the file's own (the header is line 1), so state IT can open the file
+at the reported line.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable
+
+from idp_extension.payroll import InvalidUserId, PayrollRecord, normalise_mykad
+from idp_extension.realms.profile import PAYROLL_ATTRIBUTES, user_profile_config
+from idp_extension.tenants import Tenant
+
+COLUMNS = ("id", "name", "email", "department", "registration_date")
+ALIASES = {
+    "id": "id", "user_id": "id", "mykad": "id", "no_kp": "id", "no_kad_pengenalan": "id",
+    "name": "name", "nama": "name",
+    "email": "email", "official_email": "email", "emel": "email", "emel_rasmi": "email",
+    "department": "department", "jabatan": "department",
+    "registration_date": "registration_date", "tarikh_pendaftaran": "registration_date",
+    "tarikh_daftar": "registration_date",
+}
+# Stored registration dates are Malaysian local time without an offset (as the
+# manuals show them); an offset in the file is converted to it.
+MALAYSIA = timezone(timedelta(hours=8))
+# The manuals' own format ("14/09/2020 11:50:04 AM") and its near relatives.
+DMY_FORMATS = ("%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p", "%d/%m/%Y %H:%M:%S",
+               "%d/%m/%Y %H:%M", "%d/%m/%Y")
+DATE_HINT = "use 2026-01-31, 2026-01-31T09:00:00 or 31/01/2026 09:00:00 AM"
+# Keycloak's person-name-prohibited-characters validator (on firstName in
+# realms/profile.py): a name it refuses could be created by partial import, which skips
+# validation, but every later update of that user (activation too) would fail.
+PROHIBITED_NAME_CHARS = frozenset('<>&"$%!#?§;*~/\\|^=[]{}()')
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
+
+
+class PayrollFileError(ValueError):
+    """The file cannot be read as a payroll export at all (no header, missing column)."""
+
+
+@dataclass(frozen=True)
+class PayrollRow:
+    """One valid row and the line it came from."""
+
+    line: int
+    record: PayrollRecord
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One skipped row: its line, the ID as written, and every reason."""
+
+    line: int
+    raw_id: str
+    reasons: tuple[str, ...]
+
+    def message(self) -> str:
+        """Return e.g. ``line 7 (900101-06-1234): missing name; email outside ...``."""
+        shown = f" ({self.raw_id})" if self.raw_id else ""
+        return f"line {self.line}{shown}: {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """Every data row of the file, either valid or rejected."""
+
+    rows: tuple[PayrollRow, ...]
+    rejections: tuple[Rejection, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + len(self.rejections)
+
+
+def _max_length(name: str) -> int:
+    for attribute in user_profile_config()["attributes"]:
+        if attribute["name"] == name:
+            return attribute["validations"]["length"]["max"]
+    return PAYROLL_ATTRIBUTES[name][0]
+
+
+def _name_rule_active() -> bool:
+    first_name = next(a for a in user_profile_config()["attributes"] if a["name"] == "firstName")
+    return "person-name-prohibited-characters" in first_name["validations"]
+
+
+MAX_NAME = _max_length("firstName")
+MAX_EMAIL = _max_length("email")
+MAX_DEPARTMENT = _max_length("department")
+CHECK_NAME_CHARS = _name_rule_active()
+
+
+def squeeze(value: str | None) -> str:
+    """Return ``value`` trimmed, with inner runs of whitespace made one space."""
+    return " ".join((value or "").split())
+
+
+def parse_registration_date(raw: str) -> datetime:
+    """Read an ISO date/datetime or the manuals' ``dd/mm/yyyy hh:mm:ss AM``; raise ValueError."""
+    text = squeeze(raw)
+    if not text:
+        raise ValueError("empty")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        for pattern in DMY_FORMATS:
+            try:
+                value = datetime.strptime(text.upper(), pattern)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(text) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(MALAYSIA).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def _check_id(raw: str, reasons: list[str]) -> str | None:
+    if not raw:
+        reasons.append("missing ID")
+        return None
+    try:
+        return normalise_mykad(raw)
+    except InvalidUserId as exc:
+        digits = re.sub(r"\D", "", raw)
+        hint = " (a leading zero lost in a spreadsheet?)" if len(digits) == 11 else ""
+        reasons.append(f"malformed ID: {exc}{hint}")
+        return None
+
+
+def _check_name(name: str, reasons: list[str]) -> None:
+    if not name:
+        reasons.append("missing name")
+    elif len(name) > MAX_NAME:
+        reasons.append(f"name longer than {MAX_NAME} characters")
+    elif CHECK_NAME_CHARS and (bad := sorted(set(name) & PROHIBITED_NAME_CHARS)):
+        reasons.append(f"name contains characters Keycloak refuses: {' '.join(bad)}")
+
+
+def _check_email(email: str, tenant: Tenant, reasons: list[str]) -> None:
+    if not email:
+        reasons.append("missing email")
+    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
+        reasons.append(f"malformed email {email!r}")
+    elif not tenant.allows_email(email):
+        domains = ", ".join(tenant.email_domains)
+        reasons.append(f"email {email!r} outside {tenant.realm}'s domains ({domains})")
+
+
+def _check_department(department: str, reasons: list[str]) -> None:
+    if not department:
+        reasons.append("missing department")
+    elif len(department) > MAX_DEPARTMENT:
+        reasons.append(f"department longer than {MAX_DEPARTMENT} characters")
+
+
+def _check_date(raw: str, reasons: list[str]) -> datetime | None:
+    if not squeeze(raw):
+        reasons.append("missing registration date")
+        return None
+    try:
+        return parse_registration_date(raw)
+    except ValueError:
+        reasons.append(f"unreadable registration date {squeeze(raw)!r} ({DATE_HINT})")
+        return None
+
+
+def _header(fields: list[str]) -> dict[str, int]:
+    """Map each known column to its index; raise PayrollFileError if one is missing."""
+    positions: dict[str, int] = {}
+    for index, field in enumerate(fields):
+        key = re.sub(r"[\s\-]+", "_", field.strip().lower())
+        column = ALIASES.get(key)
+        if column and column not in positions:
+            positions[column] = index
+    missing = [c for c in COLUMNS if c not in positions]
+    if missing:
+        raise PayrollFileError(
+            f"line 1: missing column(s) {', '.join(missing)}; the header must name "
+            f"{', '.join(COLUMNS)}"
+        )
+    return positions
+
+
+def _rows(lines: Iterable[str]) -> Iterable[tuple[int, list[str]]]:
+    """Yield (first line number, fields) of every non-empty record, header included."""
+    reader = csv.reader(lines)
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise PayrollFileError(f"line {start}: not readable as CSV: {exc}") from None
+        if any(f.strip() for f in fields):
+            yield start, fields
+
+
+def parse_payroll_csv(lines: Iterable[str], tenant: Tenant) -> ParsedFile:
+    """Read CSV ``lines`` (header first) into valid rows and rejections."""
+    records = _rows(lines)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise PayrollFileError("the file is empty: no header row") from None
+    positions = _header(header)
+    candidates: list[tuple[int, str, str | None, list[str], PayrollRecord | None]] = []
+    for line, fields in records:
+        value = {c: (fields[i] if i < len(fields) else "") for c, i in positions.items()}
+        raw_id = value["id"].strip()
+        reasons: list[str] = []
+        user_id = _check_id(raw_id, reasons)
+        name, email = squeeze(value["name"]), squeeze(value["email"]).lower()
+        department = squeeze(value["department"])
+        _check_name(name, reasons)
+        _check_email(email, tenant, reasons)
+        _check_department(department, reasons)
+        registered = _check_date(value["registration_date"], reasons)
+        record = None
+        if not reasons:
+            record = PayrollRecord(user_id, name, email, department, registered)
+        candidates.append((line, raw_id, user_id, reasons, record))
+    return _without_duplicates(candidates)
+
+
+def _without_duplicates(candidates) -> ParsedFile:
+    """Reject every line whose ID appears on another line too."""
+    lines_of: dict[str, list[int]] = defaultdict(list)
+    for line, _, user_id, _, _ in candidates:
+        if user_id:
+            lines_of[user_id].append(line)
+    rows, rejections = [], []
+    for line, raw_id, user_id, reasons, record in candidates:
+        others = [n for n in lines_of.get(user_id or "", []) if n != line]
+        if others:
+            listed = ", ".join(str(n) for n in others)
+            plural = "s" if len(others) > 1 else ""
+            reasons = reasons + [f"duplicate ID {user_id}: also on line{plural} {listed}"]
+        if reasons:
+            rejections.append(Rejection(line, raw_id, tuple(reasons)))
+        else:
+            rows.append(PayrollRow(line, record))
+    return ParsedFile(tuple(rows), tuple(rejections))
+
+
+def read_payroll_file(path: Path | str, tenant: Tenant) -> ParsedFile:
+    """Read a payroll CSV file (UTF-8, with or without Excel's byte-order mark)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return parse_payroll_csv(handle, tenant)
+    except UnicodeDecodeError as exc:
+        raise PayrollFileError(
+            f"{path}: not UTF-8 text ({exc.reason}); save the export as CSV UTF-8"
+        ) from None

@@ -1,0 +1,303 @@
+"""Forgotten password pages ("Lupa Kata Laluan") under ``/<realm>/recovery``, every state.
+
+::
+
+    GET  /recovery                   the ID form
+    POST /recovery                   request_link → one confirmation for every valid ID
+    GET  /recovery/link/<token>      open_link → token into a cookie → 303 /questions
+    GET  /recovery/questions         two of the user's security questions
+    POST /recovery/questions         answer_questions → proof into the cookie → 303 /password
+    GET  /recovery/password          the new password (live checklist), "sign out everywhere"
+    POST /recovery/password          complete → "log in again" (cookie deleted)
+
+The views are thin: ``flows.recovery`` decides. As in activation, the link's token leaves
+the URL at the first GET and lives in a signed HttpOnly cookie scoped to this path until
+the link expires, together with the proof of the answers once they were right; every
+request hands both back to the flow, which verifies them again against Keycloak.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from flask import (
+    Blueprint, Response, current_app, make_response, redirect, render_template, request,
+    url_for,
+)
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from idp_extension import errors
+from idp_extension.flows import activation as activation_flow
+from idp_extension.flows import answers, password_rules
+from idp_extension.flows import recovery as flow
+from idp_extension.flows.activation import (
+    InvalidUserIdError, PasswordRejectedByPolicy, PasswordRulesFailed,
+)
+from idp_extension.flows.notifications import MALAYSIA
+from idp_extension.flows.ports import Clock
+from idp_extension.flows.recovery import (
+    AnswersRequired, LinkMissing, RecoveryContext, RecoveryFlow, RecoveryLocked, WrongAnswers,
+)
+from idp_extension.flows.tokens import LinkError, LinkTampered
+from idp_extension.gateway.errors import KeycloakUnavailable
+from idp_extension.web.activation import (
+    LINKS_PER_ADDRESS, REQUESTS_PER_ADDRESS, REQUESTS_PER_ID, STEPS_PER_ADDRESS, login_url,
+)
+from idp_extension.web.language import add_messages, current_locale
+from idp_extension.web.page_messages import load_page_messages
+from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.security import is_https
+from idp_extension.web.services import current_services, current_settings
+from idp_extension.web.tenant import current_tenant
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("recovery", __name__, url_prefix="/recovery")
+
+COOKIE_NAME = "ispeks_recovery"
+COOKIE_SALT = "ispeks:recovery-cookie"
+# Wrong answers lock the account after three: the limit per address only slows scripts.
+ANSWERS_PER_ADDRESS = "10 per minute"
+
+
+@bp.record_once
+def _add_messages(state: Any) -> None:
+    add_messages(state.app, load_page_messages("recovery"), load_page_messages("self_service"),
+                 flow.MESSAGES, password_rules.MESSAGES, answers.MESSAGES)
+
+
+# -- collaborators ----------------------------------------------------------------------
+
+
+def flow_context() -> RecoveryContext:
+    """The recovery flow's collaborators for the current request's realm."""
+    services = current_services()
+    tenant = current_tenant()
+    return RecoveryContext.from_settings(
+        current_settings(), tenant, directory=services.directories(tenant.realm),
+        mailer=services.mail, audit=services.audit, claims=services.claims,
+        clock=services.clock,
+    )
+
+
+def _id_rate_limit_key() -> str:
+    # The activation flow's key: one mailbox gets a few emails, whichever flow sends them.
+    return activation_flow.id_rate_limit_key(
+        current_settings().secret_key, current_tenant().realm, request.form.get("user_id", ""))
+
+
+# -- the cookie: the link's token, then also the answers' proof -------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=COOKIE_SALT)
+
+
+def _cookie_path() -> str:
+    return url_for(".request_form")
+
+
+def _keep(response: Response, token: str, proof: str | None, expires_at: datetime,
+          clock: Clock) -> None:
+    seconds = int((expires_at - clock.now()).total_seconds())
+    response.set_cookie(
+        COOKIE_NAME, _serializer().dumps({"t": token, "p": proof}), max_age=max(1, seconds),
+        path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
+        httponly=True, samesite="Lax",
+    )
+
+
+def _forget(response: Response) -> None:
+    response.delete_cookie(
+        COOKIE_NAME, path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
+        httponly=True, samesite="Lax",
+    )
+
+
+def _held() -> tuple[str, str | None]:
+    """The token of the link this browser followed, and the answers' proof if any."""
+    raw = request.cookies.get(COOKIE_NAME)
+    if not raw:
+        raise LinkMissing(flow.PURPOSE, "no recovery cookie")
+    try:
+        held = _serializer().loads(raw)
+    except BadSignature:
+        raise LinkTampered(flow.PURPOSE, "recovery cookie with a bad signature") from None
+    token = held.get("t") if isinstance(held, dict) else None
+    proof = held.get("p") if isinstance(held, dict) else None
+    if not isinstance(token, str):
+        raise LinkTampered(flow.PURPOSE, "recovery cookie without a token")
+    return token, proof if isinstance(proof, str) else None
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+@bp.get("")
+def request_form() -> str:
+    """"Lupa Kata Laluan": ask for the user ID."""
+    return render_template("recovery/request.html", user_id="", field_errors={},
+                           login_url=login_url())
+
+
+@bp.post("")
+@rate_limit(REQUESTS_PER_ADDRESS)
+@rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
+def request_submit() -> Response | tuple[str, int] | str:
+    """Email a link to an eligible account; show the same confirmation for every valid ID."""
+    raw_id = request.form.get("user_id", "")
+    try:
+        outcome = flow.request_link(flow_context(), raw_id, current_locale())
+    except InvalidUserIdError as exc:
+        page = render_template("recovery/request.html", user_id=raw_id[:32],
+                               field_errors=exc.field_errors, login_url=login_url())
+        return page, exc.http_status
+    return render_template("recovery/sent.html", masked_email=outcome.masked_email,
+                           login_url=login_url())
+
+
+@bp.get("/link/<token>")
+@rate_limit(LINKS_PER_ADDRESS, methods=("GET",))
+def follow_link(token: str) -> Response:
+    """Check the emailed link, keep its token in a cookie, go to the questions."""
+    ctx = flow_context()
+    try:
+        opened = flow.open_link(ctx, token)
+    except (errors.IspeksError, KeycloakUnavailable):
+        raise
+    except Exception as exc:
+        # The generic handler would log this request's path, and the path holds the token.
+        log.exception("opening a recovery link failed")
+        raise errors.InternalError(f"opening a link: {type(exc).__name__}") from None
+    response = redirect(url_for(".questions"), 303)
+    _keep(response, token, None, opened.expires_at, ctx.clock)
+    return response
+
+
+@bp.get("/questions")
+def questions() -> Response | str:
+    """Two of the user's three security questions (the same two for the link's life)."""
+    token, proof = _held()
+    current = flow.current_flow(flow_context(), token, proof)
+    if current.step is flow.RecoveryStep.PASSWORD:
+        return redirect(url_for(".password"), 303)
+    return _questions_page(current)
+
+
+@bp.post("/questions")
+@rate_limit(ANSWERS_PER_ADDRESS)
+def save_answers() -> Response | tuple[str, int]:
+    """Check the answers: right → the password step; wrong → count, and lock at three."""
+    ctx = flow_context()
+    token, _ = _held()
+    # Fields are named after the questions ("answer_<id>"); the flow reads only its two.
+    given = {key[len("answer_"):]: value for key, value in request.form.items()
+             if key.startswith("answer_")}
+    try:
+        accepted = flow.answer_questions(ctx, token, given, current_locale())
+    except WrongAnswers as exc:
+        return _questions_page(flow.current_flow(ctx, token), error=exc), exc.http_status
+    response = redirect(url_for(".password"), 303)
+    _keep(response, token, accepted.proof, accepted.flow.expires_at, ctx.clock)
+    return response
+
+
+@bp.get("/password")
+def password() -> Response | str:
+    """The new password: the checklist, "Tunjuk Kata Laluan", and "sign out everywhere"."""
+    token, proof = _held()
+    current = flow.current_flow(flow_context(), token, proof)
+    if current.step is not flow.RecoveryStep.PASSWORD:
+        return redirect(url_for(".questions"), 303)
+    return _password_page(current)
+
+
+@bp.post("/password")
+@rate_limit(STEPS_PER_ADDRESS)
+def save_password() -> Response | tuple[str, int]:
+    """Set the password, end the other sessions if asked, then "log in again"."""
+    ctx = flow_context()
+    token, proof = _held()
+    end_others = request.form.get("end_sessions") == "on"
+    try:
+        done = flow.complete(ctx, token, proof, request.form.get("password", ""),
+                             request.form.get("confirm", ""), end_other_sessions=end_others,
+                             locale=current_locale())
+    except AnswersRequired:
+        return redirect(url_for(".questions"), 303)
+    except PasswordRulesFailed as exc:
+        keys = [failure.message_key for failure in exc.failures]
+        return _password_error(ctx, token, proof, keys, exc.field_errors, exc.http_status,
+                               end_others)
+    except PasswordRejectedByPolicy as exc:
+        return _password_error(ctx, token, proof, [exc.reason_key], exc.field_errors,
+                               exc.http_status, end_others)
+    response = make_response(render_template(
+        "recovery/done.html", flow=done.flow, sessions_ended=done.sessions_ended,
+        unlocked=done.unlocked, login_url=login_url()))
+    _forget(response)
+    return response
+
+
+@bp.errorhandler(LinkError)
+def link_error(error: LinkError) -> Response:
+    """An unusable link: say why, and offer to ask for a new one."""
+    page = render_template("recovery/problem.html", error=error, request_again=True,
+                           login_url=login_url())
+    response = make_response(page, error.http_status)
+    _forget(response)
+    return response
+
+
+@bp.errorhandler(RecoveryLocked)
+@bp.errorhandler(flow.AccountBlocked)
+def blocked(error: errors.IspeksError) -> Response:
+    """Locked or blocked: nothing to retry here; the helpdesk (in the footer) can help."""
+    page = render_template("recovery/problem.html", error=error, request_again=False,
+                           login_url=login_url())
+    response = make_response(page, error.http_status)
+    _forget(response)
+    return response
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _expires(current: RecoveryFlow) -> str:
+    return f"{current.expires_at.astimezone(MALAYSIA):%I:%M %p}"
+
+
+def _questions_page(current: RecoveryFlow, *, error: WrongAnswers | None = None) -> str:
+    tenant = current_tenant()
+    locale = current_locale()
+    asked = []
+    for question_id in current.question_ids:
+        question = tenant.question(question_id)
+        asked.append((question_id, question.text(locale) if question else question_id))
+    return render_template(
+        "recovery/questions.html", flow=current, asked=asked, error=error,
+        expires_at=_expires(current), max_answer=answers.MAX_ANSWER_LENGTH,
+        login_url=login_url(),
+    )
+
+
+def _password_page(current: RecoveryFlow, *, field_errors: Mapping[str, str] | None = None,
+                   error_keys: Sequence[str] = (), end_sessions: bool = True) -> str:
+    return render_template(
+        "recovery/password.html", flow=current, expires_at=_expires(current),
+        field_errors=dict(field_errors or {}), error_keys=list(error_keys),
+        checklist=[rule for rule in password_rules.RULES if rule.checklist],
+        rules=password_rules.rules_as_data(), max_password=password_rules.MAX_LENGTH,
+        end_sessions=end_sessions, login_url=login_url(),
+    )
+
+
+def _password_error(ctx: RecoveryContext, token: str, proof: str | None,
+                    message_keys: Sequence[str], field_errors: Mapping[str, str], status: int,
+                    end_sessions: bool) -> tuple[str, int]:
+    current = flow.current_flow(ctx, token, proof)
+    page = _password_page(current, field_errors=field_errors,
+                          error_keys=list(dict.fromkeys(message_keys)), end_sessions=end_sessions)
+    return page, status

@@ -1,0 +1,174 @@
+"""An in-process sidecar wired to the session's real Keycloak and SMTP inbox, and a browser.
+
+The app runs in Flask's test client (CSRF on) with the production collaborators: each
+realm's sidecar service account, SMTP to the session's inbox, a JSON-lines audit file.
+Only the clock is the test's: the real one, which a test may move forward (links
+expire, logins grow stale). A ``Browser`` is one person: a cookie jar for the sidecar
+(requests to the sidecar's public URL go to the in-process app, whose public URL is the
+session's, so Keycloak's redirect URIs accept it) and one for Keycloak (real HTTP).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import timedelta
+from typing import Iterable, Mapping
+
+import requests
+
+from idp_extension.audit import JsonLinesAuditLog
+from idp_extension.demo_users import synthetic_people
+from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
+from idp_extension.flows.ports import MemoryClaims, SystemClock
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.directories import KeycloakDirectories
+from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, DirectoryUser, UserDirectory
+from idp_extension.mail.sender import mail_sender_from_settings
+from idp_extension.payroll import PayrollRecord
+from idp_extension.tenants import Tenant, load_tenants
+from idp_extension.web import Services, create_app
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
+ANSWERS = {"mother_name": "Siti Aishah", "first_car": "Kancil merah", "favourite_colour": "Hijau"}
+
+
+class MovableClock(SystemClock):
+    """The real clock (padding really sleeps), which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self):
+        return super().now() + self.offset
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset.total_seconds()
+
+
+class Stack:
+    """One in-process sidecar wired to the session's Keycloak and SMTP inbox."""
+
+    def __init__(self, settings, inbox, audit_path, *,
+                 tenants: Mapping[str, Tenant] | None = None) -> None:
+        self.settings = settings
+        self.inbox = inbox
+        self.audit_path = audit_path
+        self.clock = MovableClock()
+        self.tenants = dict(tenants or load_tenants(settings.realm_templates_dir))
+        self.app = create_app(settings, tenants=self.tenants, services=Services(
+            audit=JsonLinesAuditLog(audit_path), mail=mail_sender_from_settings(settings),
+            directories=KeycloakDirectories(settings),
+            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
+
+    def admin(self, realm: str) -> UserDirectory:
+        return UserDirectory(bootstrap_admin(self.settings), realm)
+
+    def person(self, realm: str, seed: str) -> PayrollRecord:
+        return synthetic_people(self.tenants[realm], 1, seed=seed)[0]
+
+    def active(self, realm: str, seed: str, password: str,
+               extra: Mapping[str, list[str]] | None = None) -> tuple[PayrollRecord, DirectoryUser]:
+        """A new activated user (a synthetic person) with a password and three answers."""
+        record = self.person(realm, seed)
+        admin = self.admin(realm)
+        user, created = admin.register_pending(record)
+        assert created, f"seed {seed!r} must make a new person"
+        admin.set_password(user.id, password)
+        admin.update_attributes(user.id, {
+            ACTIVATION_STATE: [ACTIVE],
+            ANSWERS_ATTRIBUTE: [hash_answers(list(ANSWERS.items()))], **(extra or {})})
+        return record, admin.get(user.id)
+
+    def browser(self) -> "Browser":
+        return Browser(self)
+
+    def audit(self) -> list[dict]:
+        if not self.audit_path.exists():
+            return []
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
+
+    def events(self, *names: str) -> list[dict]:
+        return [e for e in self.audit() if not names or e["event"] in names]
+
+    def messages_since(self, mark: int) -> list:
+        return [m for m in self.inbox.messages() if m.id > mark]
+
+    def sessions(self, realm: str, uuid: str) -> list[dict]:
+        """The user's Keycloak sessions, as the admin console lists them."""
+        return bootstrap_admin(self.settings, realm).get_sessions(uuid)
+
+
+class Page:
+    """One answer, from the sidecar or from Keycloak, in one shape."""
+
+    def __init__(self, status: int, location: str | None, body: str, headers=None) -> None:
+        self.status = status
+        self.location = location
+        self.body = body
+        self.text = html.unescape(body)
+        self.headers = headers or {}
+
+
+class Browser:
+    """One person's browser: a cookie jar for the sidecar and one for Keycloak."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.sidecar = stack.app.test_client()
+        self.keycloak = requests.Session()
+
+    def get(self, url: str) -> Page:
+        return self._send("GET", url)
+
+    def post(self, url: str, data: dict) -> Page:
+        return self._send("POST", url, data)
+
+    def _send(self, method: str, url: str, data: dict | None = None) -> Page:
+        public = self.stack.settings.sidecar_public_url
+        if url.startswith("/") or url.startswith(public):
+            path = url[len(public):] if url.startswith(public) else url
+            answer = self.sidecar.open(path, method=method, data=data)
+            return Page(answer.status_code, answer.headers.get("Location"),
+                        answer.get_data(as_text=True), answer.headers)
+        # Keycloak marks its cookies Secure even on http://127.0.0.1 (browsers accept that
+        # on loopback; requests does not).
+        for cookie in self.keycloak.cookies:
+            cookie.secure = False
+        answer = self.keycloak.request(method, url, data=data, allow_redirects=False, timeout=30)
+        return Page(answer.status_code, answer.headers.get("Location"), answer.text, answer.headers)
+
+    def follow(self, page: Page, limit: int = 10) -> Page:
+        """Follow redirects (across the sidecar and Keycloak) until a page answers."""
+        for _ in range(limit):
+            if page.status not in (301, 302, 303, 307, 308) or not page.location:
+                return page
+            page = self.get(page.location)
+        raise AssertionError("too many redirects")
+
+    def csrf(self, path: str) -> str:
+        return CSRF.search(self.get(path).body).group(1)
+
+    def submit(self, path: str, data: dict) -> Page:
+        """Post a sidecar form with the CSRF token of its page."""
+        return self.post(path, {**data, "csrf_token": self.csrf(path)})
+
+    def login_form(self, page: Page, username: str, password: str) -> Page:
+        """Post Keycloak's login form shown on ``page``; return Keycloak's answer."""
+        assert page.status == 200, page.text[:500]
+        action = LOGIN_FORM.search(page.body)
+        assert action, f"no login form: {page.text[:500]}"
+        return self.post(html.unescape(action.group(1)),
+                         {"username": username, "password": password})
+
+
+def same_shape(pages: Iterable[str], *patterns: re.Pattern) -> bool:
+    """True if the pages are the same once every match of ``patterns`` is blanked."""
+    shapes = set()
+    for body in pages:
+        for pattern in patterns:
+            body = pattern.sub("*", body)
+        shapes.add(body)
+    return len(shapes) == 1

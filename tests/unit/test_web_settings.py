@@ -1,0 +1,302 @@
+"""The security settings pages over in-memory services and a stand-in for Keycloak's OIDC.
+
+The real code flow (PKCE, tokens, prompt=login, RP-initiated logout) is exercised against
+the real Keycloak in tests/integration/test_settings_http.py; here a fake client answers
+the same calls, so that the pages' decisions can be checked one by one.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from argon2 import PasswordHasher
+
+from idp_extension.audit import MemoryAuditLog
+from idp_extension.demo_users import synthetic_people
+from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
+from idp_extension.flows.first_login import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
+from idp_extension.flows.ports import ManualClock, MemoryClaims
+from idp_extension.flows.site_key import SiteKeyContext, look_up
+from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from idp_extension.gateway.oidc import LoginRequest, OidcError, Tokens
+from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
+from idp_extension.mail.sender import MemoryMailSender
+from idp_extension.realms.profile import attribute_names
+from idp_extension.settings import load_settings
+from idp_extension.tenants import load_tenants
+from idp_extension.web import Services, create_app
+from idp_extension.web import settings as pages
+from idp_extension.web import site_key as site_key_pages
+from idp_extension.web.tenant import current_tenant
+
+SETTINGS = load_settings({}).with_overrides(
+    secret_key="unit-test-secret-key-0123456789abcdef", sidecar_public_url="http://sidecar.test")
+TENANTS = load_tenants(SETTINGS.realm_templates_dir)
+OLD_PASSWORD = "Lama#Kata-Laluan1"
+NEW_PASSWORD = "Tiga#Ekor-Kucing9"
+ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
+           ("favourite_colour", "Hijau")]
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+KEYCLOAK = "https://keycloak.test"
+
+
+class FakeKeycloak:
+    """Answers OidcClient's calls; ``signs_in`` decides who the next callback is."""
+
+    def __init__(self, site: "Site") -> None:
+        self.site = site
+        self.started: list[dict] = []
+        self.ended: list[str] = []
+        self.signs_in = None  # (user, auth_time offset in seconds from "now")
+
+    def client(self) -> "FakeClient":
+        return FakeClient(self)
+
+
+class FakeClient:
+    def __init__(self, keycloak: FakeKeycloak) -> None:
+        self.keycloak = keycloak
+        # Like the real client: the issuer of the realm in the request's URL.
+        self.issuer = f"{KEYCLOAK}/realms/{current_tenant().realm}"
+
+    def begin_login(self, locale=None, prompt=None, max_age=None, scope="openid"):
+        self.keycloak.started.append({"prompt": prompt, "max_age": max_age})
+        query = f"state=s{len(self.keycloak.started)}&prompt={prompt}&max_age={max_age}"
+        return LoginRequest(f"{self.issuer}/protocol/openid-connect/auth?{query}",
+                            f"s{len(self.keycloak.started)}", "n", "v" * 43, max_age)
+
+    def finish_login(self, request: LoginRequest, query) -> Tokens:
+        if query.get("state") != request.state:
+            raise OidcError("state_mismatch")
+        user, offset = self.keycloak.signs_in
+        auth_time = int(self.keycloak.site.clock.now().timestamp()) + offset
+        claims = {"iss": self.issuer, "sub": user.id, "preferred_username": user.user_id,
+                  "auth_time": auth_time}
+        return Tokens("id-token-of-" + user.user_id, "access", "refresh", claims, claims)
+
+    def logout_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str:
+        return (f"{self.issuer}/protocol/openid-connect/logout?id_token_hint={id_token_hint}"
+                f"&post_logout_redirect_uri={post_logout_redirect_uri}")
+
+    def end_session(self, refresh_token: str) -> None:
+        self.keycloak.ended.append(refresh_token)
+
+
+class Site:
+    def __init__(self, monkeypatch, realm: str = "melaka") -> None:
+        self.realm = realm
+        self.clock = ManualClock()
+        self.mail = MemoryMailSender()
+        self.audit = MemoryAuditLog()
+        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
+        self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
+            audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
+            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
+        self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+        self.client = self.app.test_client()
+        self.keycloak = FakeKeycloak(self)
+        monkeypatch.setattr(pages, "oidc_client", self.keycloak.client)
+        self.people = synthetic_people(TENANTS[realm], 3, seed="web-settings")
+        self.base = f"/{realm}/settings"
+
+    def active(self, index: int = 0):
+        user, _ = self.directory.register_pending(self.people[index])
+        self.directory.update_attributes(user.id, {
+            ACTIVATION_STATE: [ACTIVE], ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS, FAST_HASHER)],
+            PHRASE_ATTRIBUTE: ["Pelangi di Bukit Hijau"], IMAGE_ATTRIBUTE: ["hibiscus"]})
+        self.directory.set_password(user.id, OLD_PASSWORD)
+        return self.directory.get(user.id)
+
+    def callback(self, user, *, auth_offset: int = 0):
+        """Come back from Keycloak as ``user`` for the login started last."""
+        self.keycloak.signs_in = (user, auth_offset)
+        return self.client.get(f"{self.base}/callback?state=s{len(self.keycloak.started)}&code=c")
+
+    def sign_in(self, user):
+        start = self.client.get(f"{self.base}/")
+        assert start.status_code == 302 and start.headers["Location"].startswith(KEYCLOAK)
+        back = self.callback(user)
+        assert back.status_code == 303 and back.headers["Location"] == f"{self.base}/"
+        return back
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def site(monkeypatch) -> Site:
+    return Site(monkeypatch)
+
+
+def test_the_settings_start_with_a_keycloak_login_without_prompt(site):
+    start = site.client.get(f"{site.base}/")
+    assert start.status_code == 302
+    assert site.keycloak.started == [{"prompt": None, "max_age": None}]
+
+
+def test_after_signing_in_the_user_sees_their_details(site):
+    user = site.active()
+    site.sign_in(user)
+    page = site.client.get(f"{site.base}/")
+    body = text(page)
+    assert page.status_code == 200
+    for words in ("Tetapan Akaun", "Maklumat Pengguna", user.user_id, user.name, user.email,
+                  site.people[0].department, "Tarikh Pendaftaran", "Pelangi di Bukit Hijau",
+                  "Tukar Kata Laluan", "Soalan Keselamatan", "Frasa Rahsia dan Imej Online",
+                  "Log Keluar"):
+        assert words in body, words
+    assert "id-token-of" not in body
+
+
+def test_a_pending_account_is_refused_and_its_keycloak_session_ended(site):
+    pending, _ = site.directory.register_pending(site.people[1])
+    site.client.get(f"{site.base}/")
+    refused = site.callback(pending)
+    assert refused.status_code == 403 and "Akaun anda belum diaktifkan" in text(refused)
+    assert site.keycloak.ended == ["refresh"]
+    assert site.client.get(f"{site.base}/").status_code == 302  # not signed in
+
+
+def test_a_callback_without_a_pending_login_is_refused(site):
+    user = site.active()
+    site.keycloak.signs_in = (user, 0)
+    answer = site.client.get(f"{site.base}/callback?state=forged&code=c")
+    assert answer.status_code == 400 and "Log Masuk Tidak Berjaya" in text(answer)
+
+
+def test_changing_with_a_stale_login_sends_to_keycloak_with_prompt_login_and_changes_nothing(site):
+    user = site.active()
+    site.sign_in(user)
+    site.clock.advance(minutes=5, seconds=1)
+
+    posted = site.client.post(f"{site.base}/password",
+                              data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+
+    assert posted.status_code == 303
+    assert posted.headers["Location"] == f"{site.base}/reauth?next=password"
+    assert site.directory.password_matches(user.id, OLD_PASSWORD) and site.mail.sent == []
+    reauth = site.client.get(posted.headers["Location"])
+    query = parse_qs(urlsplit(reauth.headers["Location"]).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["300"]
+    # Keycloak asked for the password: back to the form, which now works.
+    back = site.callback(user)
+    assert back.headers["Location"] == f"{site.base}/password"
+    assert site.client.get(f"{site.base}/password").status_code == 200
+    done = site.client.post(f"{site.base}/password",
+                            data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert done.status_code == 303 and done.headers["Location"] == f"{site.base}/"
+    assert site.directory.password_matches(user.id, NEW_PASSWORD)
+    assert "Kata laluan anda telah berjaya ditukar." in text(site.client.get(f"{site.base}/"))
+
+
+def test_a_reauthentication_that_was_not_fresh_is_refused(site):
+    user = site.active()
+    site.sign_in(user)
+    site.clock.advance(minutes=10)
+    site.client.get(f"{site.base}/reauth?next=questions")
+    # Keycloak reused an old session instead of asking for the password.
+    stale = site.callback(user, auth_offset=-600)
+    assert stale.status_code == 400
+
+
+def test_a_stale_login_opens_no_change_form(site):
+    user = site.active()
+    site.sign_in(user)
+    site.clock.advance(minutes=6)
+    for page, name in (("password", "password"), ("questions", "questions"),
+                       ("secret-phrase", "site_key")):
+        answer = site.client.get(f"{site.base}/{page}")
+        assert answer.headers["Location"] == f"{site.base}/reauth?next={name}"
+    assert site.client.get(f"{site.base}/").status_code == 200  # viewing is fine
+
+
+def test_the_password_page_explains_why_no_old_password_is_asked(site):
+    user = site.active()
+    site.sign_in(user)
+    body = text(site.client.get(f"{site.base}/password"))
+    assert "Kata laluan semasa anda telah disahkan di halaman log masuk" in body
+    assert 'name="old_password"' not in body
+    assert "Kata Laluan Baru" in body and "Sah Kata Laluan Baru" in body
+    assert 'id="password-form"' in body and "data-rules=" in body
+
+
+def test_the_current_password_is_refused_with_keycloak_s_reason(site):
+    user = site.active()
+    site.sign_in(user)
+    refused = site.client.post(f"{site.base}/password",
+                               data={"password": OLD_PASSWORD, "confirm": OLD_PASSWORD})
+    assert refused.status_code == 400
+    assert "Kata laluan ini telah digunakan baru-baru ini." in text(refused)
+
+
+def test_changing_the_questions(site):
+    user = site.active()
+    site.sign_in(user)
+    form = text(site.client.get(f"{site.base}/questions"))
+    assert re.search(r'<option value="mother_name" selected>', form)
+    bad = site.client.post(f"{site.base}/questions", data={
+        "question_1": "first_pet", "answer_1": "Comel", "question_2": "first_pet",
+        "answer_2": "Tompok", "question_3": "birth_town", "answer_3": "Kuantan"})
+    assert bad.status_code == 400 and "Comel" not in bad.get_data(as_text=True)
+    good = site.client.post(f"{site.base}/questions", data={
+        "question_1": "first_pet", "answer_1": "Comel", "question_2": "favourite_food",
+        "answer_2": "Nasi lemak", "question_3": "birth_town", "answer_3": "Kuantan"})
+    assert good.status_code == 303
+    assert "Soalan keselamatan anda telah berjaya ditukar." in text(site.client.get(f"{site.base}/"))
+    assert site.mail.last().subject.startswith("Soalan Keselamatan iSPEKS Telah Ditukar")
+
+
+def test_changing_the_phrase_shows_on_the_login_page_at_once(site):
+    user = site.active()
+    site.sign_in(user)
+    cache = site.app.extensions[site_key_pages.CACHE_KEY]
+    ctx = SiteKeyContext(TENANTS["melaka"], site.directory, SETTINGS.secret_key, min_seconds=0,
+                         cache=cache)
+    assert look_up(ctx, user.user_id).phrase == "Pelangi di Bukit Hijau"  # now cached
+
+    changed = site.client.post(f"{site.base}/secret-phrase",
+                               data={"phrase": "Bulan di Tasik Biru", "image": "moon"})
+
+    assert changed.status_code == 303
+    shown = look_up(ctx, user.user_id)
+    assert (shown.phrase, shown.image.id) == ("Bulan di Tasik Biru", "moon")
+
+
+def test_states_without_phrases_have_no_phrase_page(monkeypatch):
+    site = Site(monkeypatch, "pahang")
+    user = site.active()
+    site.sign_in(user)
+    assert site.client.get(f"{site.base}/secret-phrase").status_code == 404
+    assert "Frasa Rahsia dan Imej Online" not in text(site.client.get(f"{site.base}/"))
+
+
+def test_log_keluar_ends_both_sessions(site):
+    user = site.active()
+    site.sign_in(user)
+    out = site.client.post(f"{site.base}/logout")
+    location = out.headers["Location"]
+    assert out.status_code == 303 and location.startswith(f"{KEYCLOAK}/realms/melaka/protocol/openid-connect/logout")
+    assert f"id_token_hint=id-token-of-{user.user_id}" in location
+    assert "post_logout_redirect_uri=http://sidecar.test/melaka/settings/signed-out" in location
+    assert site.client.get(f"{site.base}/").status_code == 302  # the sidecar forgot the sign-in
+    assert "Anda telah log keluar" in text(site.client.get(f"{site.base}/signed-out"))
+    assert [e["event"] for e in site.audit.entries][-1] == "account:settings:signed_out"
+
+
+def test_a_sign_in_of_another_state_does_not_count(monkeypatch):
+    melaka = Site(monkeypatch, "melaka")
+    user = melaka.active()
+    melaka.sign_in(user)
+    assert melaka.client.get("/selangor/settings/").status_code == 302
+
+
+def test_the_sign_in_lapses_after_30_minutes(site):
+    user = site.active()
+    site.sign_in(user)
+    site.clock.advance(timedelta(minutes=31).total_seconds())
+    assert site.client.get(f"{site.base}/").status_code == 302
