@@ -11,6 +11,10 @@ some IDs with dashes), then:
    Keycloak hashes itself (what the unknown-hash credential avoids);
 4. the same file again, which must change nothing (reads every user back).
 
+Each figure comes with the Keycloak server's CPU time per user, read from /proc: wall-clock
+rates depend on what else the machine runs (the importer needs CPU, the one-at-a-time
+baseline mostly waits), CPU per user does not.
+
 Run: ``python -m bench.import_users [--users 100000] [--baseline-sample 500]``.
 """
 
@@ -94,7 +98,52 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path) -> None:
+class ServerCpu:
+    """CPU seconds used so far by the Keycloak JVM (a child of kc.sh), from /proc."""
+
+    def __init__(self, server: KeycloakServer) -> None:
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._pids = [server.process.pid] + self._children(server.process.pid)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        try:
+            found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(child) for child in found]
+
+    def seconds(self) -> float:
+        total = 0
+        for pid in self._pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / self._tick
+
+
+class Measured:
+    """Wall time and server CPU of one step."""
+
+    def __init__(self, cpu: ServerCpu) -> None:
+        self._cpu = cpu
+
+    def __enter__(self) -> "Measured":
+        self._wall, self._server = time.perf_counter(), self._cpu.seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.server_seconds = self._cpu.seconds() - self._server
+
+    def per_user_ms(self, count: int) -> float:
+        return 1000 * self.server_seconds / count
+
+
+def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
+        cpu: ServerCpu) -> None:
     tenant = load_tenant(settings.realm_templates_dir, state)
     sizes = (args.users, args.baseline_sample, args.hash_sample)
     everyone = fast_people(tenant, sum(sizes))
@@ -107,46 +156,47 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path)
     store = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
                       workers=args.workers)
 
-    began = time.perf_counter()
-    parsed = read_payroll_file(path, tenant)
-    parse_seconds = time.perf_counter() - began
-    summary = import_payroll(parsed, store)
-    seconds = time.perf_counter() - began
+    with Measured(cpu) as step:
+        began = time.perf_counter()
+        parsed = read_payroll_file(path, tenant)
+        parse_seconds = time.perf_counter() - began
+        summary = import_payroll(parsed, store)
     counts = (summary.created, len(summary.rejected), len(summary.failed))
     assert counts == (args.users, 0, 0), summary.problems()[:5]
-    ours = rate(args.users, seconds)
-    print(f"importer: {args.users} users in {seconds:.1f} s = {ours:.0f} users/s "
-          f"(CSV read and checked in {parse_seconds:.1f} s; batches of {args.batch_size}, "
-          f"{args.workers} in flight)", flush=True)
+    ours, ours_cpu = rate(args.users, step.seconds), step.per_user_ms(args.users)
+    print(f"importer: {args.users} users in {step.seconds:.1f} s = {ours:.0f} users/s, "
+          f"server CPU {ours_cpu:.2f} ms/user (CSV read and checked in {parse_seconds:.1f} s; "
+          f"batches of {args.batch_size}, {args.workers} in flight)", flush=True)
 
-    began = time.perf_counter()
-    outcome = store.create_pending_one_per_request(baseline)
-    seconds = time.perf_counter() - began
+    with Measured(cpu) as step:
+        outcome = store.create_pending_one_per_request(baseline)
     assert len(outcome.created) == len(baseline), outcome.failed[:3]
-    base = rate(len(baseline), seconds)
+    base, base_cpu = rate(len(baseline), step.seconds), step.per_user_ms(len(baseline))
     print(f"baseline (one POST /users per user, same payload): {len(baseline)} users in "
-          f"{seconds:.1f} s = {base:.0f} users/s", flush=True)
-    print(f"ratio: {ours / base:.1f}x the baseline", flush=True)
+          f"{step.seconds:.1f} s = {base:.0f} users/s, server CPU {base_cpu:.2f} ms/user",
+          flush=True)
+    print(f"ratio: {ours / base:.1f}x the baseline's users/s; "
+          f"{base_cpu / ours_cpu:.1f}x less server CPU per user", flush=True)
 
     if hashed:
         plain = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
                           workers=args.workers, credential=lambda: {
                               "type": "password", "value": random_password(32), "temporary": False})
-        began = time.perf_counter()
-        outcome = plain.create_pending(hashed)
-        seconds = time.perf_counter() - began
+        with Measured(cpu) as step:
+            outcome = plain.create_pending(hashed)
         assert len(outcome.created) == len(hashed), outcome.failed[:3]
         print(f"for scale, batched but Keycloak hashing a random password per user: "
-              f"{len(hashed)} users in {seconds:.1f} s = {rate(len(hashed), seconds):.0f} users/s",
-              flush=True)
+              f"{len(hashed)} users in {step.seconds:.1f} s = "
+              f"{rate(len(hashed), step.seconds):.0f} users/s, "
+              f"server CPU {step.per_user_ms(len(hashed)):.1f} ms/user", flush=True)
 
     if args.rerun:
-        began = time.perf_counter()
-        again = import_payroll(read_payroll_file(path, tenant), store)
-        seconds = time.perf_counter() - began
-        assert (again.created, again.updated, again.unchanged) == (0, 0, args.users), again
+        with Measured(cpu) as step:
+            again = import_payroll(read_payroll_file(path, tenant), store)
+        assert (again.created, again.updated, again.unchanged) == (0, 0, args.users), again.line()
         print(f"same file again (reads every user back, writes nothing): {args.users} rows in "
-              f"{seconds:.1f} s = {rate(args.users, seconds):.0f} rows/s", flush=True)
+              f"{step.seconds:.1f} s = {rate(args.users, step.seconds):.0f} rows/s, "
+              f"server CPU {step.per_user_ms(args.users):.2f} ms/row", flush=True)
 
 
 def main() -> None:
@@ -180,7 +230,7 @@ def main() -> None:
             print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK {java_home.name}, "
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
                   f"realm {args.state}", flush=True)
-            run(settings, args.state, args, Path(tmp))
+            run(settings, args.state, args, Path(tmp), ServerCpu(server))
         finally:
             server.stop()
 

@@ -34,6 +34,7 @@ from idp_extension.tenants import load_tenants
 from idp_extension.web import Services, create_app
 from idp_extension.web.activation import COOKIE_NAME
 from tests.support.oidc_login import decode_jwt_claims, login
+from tests.support.lockout import wait_until_locked
 
 PASSWORD = "Tiga#Ekor-Kucing9"
 ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
@@ -508,7 +509,7 @@ def test_a_pending_user_locked_by_strangers_activates_and_signs_in(stack, seed):
     for _ in range(3):
         login(stack.settings.keycloak_url, "pahang", record.user_id, "Teka#Salah-Kata9")
     admin = stack.admin("pahang")
-    assert admin.find(record.user_id).permanently_locked
+    wait_until_locked(admin, admin.find(record.user_id).id)
 
     visitor = stack.visitor()
     visitor.at_password_step(record)

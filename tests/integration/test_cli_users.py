@@ -20,6 +20,7 @@ from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.passwords import random_password
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
+from tests.support.lockout import wait_until_locked
 from tests.support.oidc_login import login
 
 
@@ -41,6 +42,7 @@ def test_unlock_command_restores_login_and_writes_an_audit_event(
     directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
     for _ in range(3):
         login(settings.keycloak_url, "selangor", record.user_id, "Salah-Kata-Laluan1")
+    wait_until_locked(directory, user.id)
     assert login(settings.keycloak_url, "selangor", record.user_id, password).status == 200
 
     listed = _run(settings, "users", "list", "--state", "selangor", "--locked")

@@ -37,6 +37,7 @@ from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web import Services, create_app
 from tests.support.oidc_login import decode_jwt_claims, login
+from tests.support.lockout import wait_until_locked
 
 NEW_PASSWORD = "Tiga#Ekor-Kucing9"
 FORM = {"question_1": "mother_name", "answer_1": "Siti Aishah",
@@ -471,6 +472,7 @@ def test_three_wrong_passwords_lock_until_the_administrator_unlocks(stack, seed)
 
     for _ in range(3):
         assert browser.keycloak_login(record.user_id, "Salah-Kata-Laluan1").status == 200
+    wait_until_locked(stack.admin("melaka"), user.id)
     assert browser.keycloak_login(record.user_id, temporary).status == 200, "locked"
     assert stack.admin("melaka").get(user.id).permanently_locked
     # A locked account gets no new temporary password either: "Pentadbir Sistem".

@@ -11,6 +11,7 @@ from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.passwords import random_password
 from idp_extension.tenants import load_tenants
+from tests.support.lockout import wait_for_failures, wait_until_locked
 from tests.support.oidc_login import decode_jwt_claims, login
 
 STATES = ["pahang", "kelantan", "selangor", "melaka"]
@@ -79,12 +80,13 @@ def test_two_failures_do_not_lock_but_three_do_until_an_admin_unlocks(settings, 
 
     for _ in range(2):
         assert login(kc, "melaka", user.user_id, "Salah-Kata-Laluan1").status == 200
+    wait_for_failures(directory, user.id, 2)
     assert login(kc, "melaka", user.user_id, password).status == 302, "2 strikes must not lock"
 
     for _ in range(3):
         assert login(kc, "melaka", user.user_id, "Salah-Kata-Laluan1").status == 200
+    wait_until_locked(directory, user.id)
     assert login(kc, "melaka", user.user_id, password).status == 200, "3 strikes must lock"
-    assert directory.get(user.id).permanently_locked
 
     unlocked = directory.unlock(user.id)
 
@@ -100,9 +102,13 @@ def test_wrong_password_gets_one_answer_for_unknown_pending_locked_disabled_and_
     pending = next(a for a in demo_accounts[state] if not a.password)
     _, active, _ = _active_user(settings, tenants, state, "enumeration-active")
     _, locked, _ = _active_user(settings, tenants, state, "enumeration-locked")
-    for _ in range(3):
+    # Only the answer to a locked account matters here (the strike count is tested
+    # above), so keep failing until Keycloak has recorded the lock.
+    for _ in range(6):
         login(kc, state, locked.user_id, "Salah-Kata-Laluan1")
-    assert directory.get(locked.id).permanently_locked
+        if directory.get(locked.id).permanently_locked:
+            break
+    wait_until_locked(directory, locked.id)
     _, disabled, _ = _active_user(settings, tenants, state, "enumeration-disabled")
     directory.set_enabled(disabled.id, False)
 
