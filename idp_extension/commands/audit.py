@@ -31,24 +31,23 @@ def format_entry(entry: dict[str, Any]) -> str:
     return "  ".join(parts + ([shown] if shown else []))
 
 
-def _entry(line: str, realm: str) -> dict[str, Any] | None:
+def _entry(line: bytes, realm: str) -> dict[str, Any] | None:
     """Return the event on ``line`` if it is one of ``realm``'s (bad lines are skipped)."""
     try:
-        entry = json.loads(line)
+        entry = json.loads(line.decode("utf-8", "replace"))
     except ValueError:
         return None  # a line cut by a crash or a rotation: not an event
     return entry if isinstance(entry, dict) and entry.get("realm") == realm else None
 
 
-def _complete_lines(handle: IO[str]) -> Iterator[tuple[str, int]]:
-    """Yield each complete line and the offset after it; stop before a partial line."""
-    while True:
-        start = handle.tell()
-        line = handle.readline()
-        if not line.endswith("\n"):
-            handle.seek(start)
-            return
-        yield line, handle.tell()
+def _complete_lines(handle: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Yield each complete line and the byte offset after it; stop before a partial line."""
+    offset = handle.tell()
+    for line in handle:
+        if not line.endswith(b"\n"):
+            return  # still being written: read again on the next poll
+        offset += len(line)
+        yield line, offset
 
 
 def last_entries(path: Path, realm: str, count: int) -> tuple[list[dict[str, Any]], int]:
@@ -57,7 +56,7 @@ def last_entries(path: Path, realm: str, count: int) -> tuple[list[dict[str, Any
         return [], 0
     newest: deque[dict[str, Any]] = deque(maxlen=max(count, 0))
     offset = 0
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open("rb") as handle:
         for line, offset in _complete_lines(handle):
             entry = _entry(line, realm)
             if entry is not None and count:
@@ -83,7 +82,7 @@ def follow_entries(path: Path, realm: str, offset: int, *, poll: float = POLL_SE
             offset = 0
         identity = (stat.st_ino, stat.st_dev)
         if stat.st_size > offset:
-            with path.open(encoding="utf-8", errors="replace") as handle:
+            with path.open("rb") as handle:
                 handle.seek(offset)
                 for line, offset in _complete_lines(handle):
                     entry = _entry(line, realm)

@@ -405,7 +405,10 @@ class BulkUsers:
 
     def _update_one(self, update: UserUpdate) -> WriteFailure | None:
         user_id = update.record.user_id
-        rep = self._get_by_uuid(update.uuid)  # fresh: the sidecar may have written since
+        # Read afresh: the sidecar may have written since the import's read. Keycloak has
+        # no conditional PUT, so a sidecar write in the milliseconds between this GET
+        # and the PUT could still be lost; payroll changes are rare, the window short.
+        rep = self._get_by_uuid(update.uuid)
         if rep is None:
             return WriteFailure(user_id, "deleted during the import")
         response = self._send("put", f"{self._users}/{update.uuid}", "update user",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import statistics
 from dataclasses import replace
 
 import pytest
@@ -190,8 +189,12 @@ def test_an_imported_user_has_a_password_hashed_like_keycloaks_own(
     assert ours == keycloaks
 
 
-def _median_login_seconds(settings, directory, users, rounds: int = 5) -> dict[str, float]:
-    """Time wrong-password logins, interleaved; clear the failures after each round."""
+def _fastest_login_seconds(settings, users, rounds: int = 7) -> dict[str, float]:
+    """Time wrong-password logins, interleaved; clear the failures after each round.
+
+    The fastest of several tries: a busy machine only ever adds time, so the minimum is
+    the closest to what the check itself costs.
+    """
     admin = bootstrap_admin(settings, STATE)
     seconds: dict[str, list[float]] = {kind: [] for kind in users}
     for _ in range(rounds):
@@ -199,7 +202,7 @@ def _median_login_seconds(settings, directory, users, rounds: int = 5) -> dict[s
             seconds[kind].append(login(settings.keycloak_url, STATE, user.user_id, WRONG).seconds)
         for user in users.values():
             admin.clear_bruteforce_attempts_for_user(user.id)
-    return {kind: statistics.median(values) for kind, values in seconds.items()}
+    return {kind: min(values) for kind, values in seconds.items()}
 
 
 def test_a_wrong_password_for_an_imported_user_takes_as_long_as_for_a_registered_one(
@@ -217,9 +220,9 @@ def test_a_wrong_password_for_an_imported_user_takes_as_long_as_for_a_registered
                for kind, u in users.items()}
     assert len({(a.status, a.error) for a in answers.values()}) == 1
 
-    median = _median_login_seconds(settings, directory, users)
+    fastest = _fastest_login_seconds(settings, users)
 
-    gap = median["registered"] - median["no_credential"]
-    assert gap > 0.01, f"no measurable hashing cost to compare against: {median}"
+    gap = fastest["registered"] - fastest["no_credential"]
+    assert gap > 0.01, f"no measurable hashing cost to compare against: {fastest}"
     # The imported user answers like a user with a real hash, not like one without.
-    assert abs(median["imported"] - median["registered"]) < gap / 2, median
+    assert abs(fastest["imported"] - fastest["registered"]) < gap / 2, fastest
