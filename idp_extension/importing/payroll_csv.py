@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Iterable
 
 from idp_extension.payroll import InvalidUserId, PayrollRecord, normalise_mykad
-from idp_extension.realms.profile import PAYROLL_ATTRIBUTES, user_profile_config
+from idp_extension.realms.profile import (
+    PAYROLL_ATTRIBUTES, PERSON_NAME_PATTERN, PROHIBITED_NAME_CHARS, user_profile_config,
+)
 from idp_extension.tenants import Tenant
 
 COLUMNS = ("id", "name", "email", "department", "registration_date")
@@ -47,10 +49,6 @@ MALAYSIA = timezone(timedelta(hours=8))
 DMY_FORMATS = ("%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p", "%d/%m/%Y %H:%M:%S",
                "%d/%m/%Y %H:%M", "%d/%m/%Y")
 DATE_HINT = "use 2026-01-31, 2026-01-31T09:00:00 or 31/01/2026 09:00:00 AM"
-# Keycloak's person-name-prohibited-characters validator (on firstName in
-# realms/profile.py): a name it refuses could be created by partial import, which skips
-# validation, but every later update of that user (activation too) would fail.
-PROHIBITED_NAME_CHARS = frozenset('<>&"$%!#?§;*~/\\|^=[]{}()')
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
 
 
@@ -99,15 +97,13 @@ def _max_length(name: str) -> int:
     return PAYROLL_ATTRIBUTES[name][0]
 
 
-def _name_rule_active() -> bool:
-    first_name = next(a for a in user_profile_config()["attributes"] if a["name"] == "firstName")
-    return "person-name-prohibited-characters" in first_name["validations"]
-
-
 MAX_NAME = _max_length("firstName")
 MAX_EMAIL = _max_length("email")
 MAX_DEPARTMENT = _max_length("department")
-CHECK_NAME_CHARS = _name_rule_active()
+# The user profile's name pattern (realms/profile.py): a name it refuses could be
+# created by partial import, which skips validation, but every later update of that
+# user (activation too) would fail.
+NAME_RULE = re.compile(PERSON_NAME_PATTERN)
 
 
 def squeeze(value: str | None) -> str:
@@ -154,8 +150,13 @@ def _check_name(name: str, reasons: list[str]) -> None:
         reasons.append("missing name")
     elif len(name) > MAX_NAME:
         reasons.append(f"name longer than {MAX_NAME} characters")
-    elif CHECK_NAME_CHARS and (bad := sorted(set(name) & PROHIBITED_NAME_CHARS)):
-        reasons.append(f"name contains characters Keycloak refuses: {' '.join(bad)}")
+    elif not NAME_RULE.fullmatch(name):
+        bad = sorted({c for c in name if c in PROHIBITED_NAME_CHARS or not c.isprintable()})
+        reasons.append(f"name contains characters Keycloak refuses: {' '.join(map(_shown, bad))}")
+
+
+def _shown(character: str) -> str:
+    return character if character.isprintable() else repr(character)
 
 
 def _check_email(email: str, tenant: Tenant, reasons: list[str]) -> None:

@@ -37,6 +37,18 @@ PAYROLL_ATTRIBUTES: dict[str, tuple[int, str]] = {
     "registration_date": (32, "Tarikh Pendaftaran / Registration date"),
 }
 
+# Keycloak's person-name-prohibited-characters list without "/": Malaysian names carry
+# "A/L", "A/P", "S/O" and "D/O", which that validator refuses. Control characters are
+# refused too. The payroll import checks the same set before writing.
+PROHIBITED_NAME_CHARS = frozenset('<>&"$%!#?§;*~\\|^=[]{}()')
+# A Java regex and a Python one alike: the whole name, none of the characters above.
+PERSON_NAME_PATTERN = (
+    "^[^" + "".join("\\" + c if c in "\\[]^" else c for c in sorted(PROHIBITED_NAME_CHARS))
+    + "\\x00-\\x1F\\x7F]+$"
+)
+PERSON_NAME_VALIDATIONS = {"pattern": {"pattern": PERSON_NAME_PATTERN,
+                                       "error-message": "error-person-name-invalid-character"}}
+
 
 def _attribute(name: str, permissions: dict[str, list[str]], max_length: int,
                display_name: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -63,10 +75,8 @@ def user_profile_config() -> dict[str, Any]:
         # stop the user at Keycloak's unthemed "update profile" page.
         _attribute("email", USER_EDITABLE, 255, validations={"email": {}}),
         # Payroll provides one full name: it goes to firstName, lastName stays optional.
-        _attribute("firstName", USER_EDITABLE, 255,
-                   validations={"person-name-prohibited-characters": {}}),
-        _attribute("lastName", USER_EDITABLE, 255,
-                   validations={"person-name-prohibited-characters": {}}),
+        _attribute("firstName", USER_EDITABLE, 255, validations=PERSON_NAME_VALIDATIONS),
+        _attribute("lastName", USER_EDITABLE, 255, validations=PERSON_NAME_VALIDATIONS),
     ]
     attributes += [
         _attribute(name, USER_VISIBLE_ADMIN_EDIT, size, label, group="user-metadata")

@@ -168,6 +168,27 @@ def test_reimport_keeps_the_password_the_sidecar_attributes_and_everyone_absent(
     assert directory.find(absent.user_id) is not None  # not in the second file, not deleted
 
 
+def test_names_with_a_slash_are_imported_and_survive_later_updates(
+    audited, settings, tenant, directory, tmp_path
+):
+    person, other = synthetic_people(tenant, 2, seed="import-slash")
+    slashed = "RAJU A/L MUTHUSAMY"
+    path = write_csv(tmp_path / "payroll.csv", [row(person, name=slashed)])
+
+    assert run_import(audited, path).exit_code == 0
+    user = directory.find(person.user_id)
+    # A full, validated update (what activation does): the profile's name rule passes.
+    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    assert (directory.get(user.id).name, directory.get(user.id).activation_state) == (
+        slashed, ACTIVE)
+    # ... and still refuses what Keycloak's own person-name rule refuses.
+    admin = bootstrap_admin(settings, STATE)
+    directory.register_pending(other)
+    refused = directory.find(other.user_id)
+    with pytest.raises(Exception, match="error-person-name-invalid-character"):
+        admin.update_user(refused.id, {"firstName": "ALI <script>", "email": other.email})
+
+
 def _credential_data(settings, uuid: str) -> dict:
     admin = bootstrap_admin(settings, STATE)
     (credential,) = admin.get_credentials(uuid)

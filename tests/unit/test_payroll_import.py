@@ -136,11 +136,21 @@ def test_a_lost_leading_zero_gets_a_hint(melaka):
 
 def test_names_keycloak_would_refuse_later_are_rejected_now(melaka):
     # Partial import does not validate; a later update (activation) would fail.
-    parsed = parse(HEADER + f'{ID_A},"Raju A/L Muthu",r@melaka.gov.my,D,2026-01-05\n'
-                            f"{ID_B},Ali @ Abu,a@melaka.gov.my,D,2026-01-05\n", melaka)
+    parsed = parse(HEADER + f'{ID_A},"Raju <Muthu>",r@melaka.gov.my,D,2026-01-05\n'
+                            f"{ID_B},Ali @ Abu,a@melaka.gov.my,D,2026-01-05\n"
+                            f"{ID_C},Siti\x01Aminah,s@melaka.gov.my,D,2026-01-05\n", melaka)
 
-    assert reasons_by_line(parsed)[2] == ("name contains characters Keycloak refuses: /",)
+    assert reasons_by_line(parsed)[2] == ("name contains characters Keycloak refuses: < >",)
+    assert reasons_by_line(parsed)[4] == ("name contains characters Keycloak refuses: '\\x01'",)
     assert [r.record.name for r in parsed.rows] == ["Ali @ Abu"]
+
+
+def test_malaysian_names_with_a_slash_are_taken(melaka):
+    parsed = parse(HEADER + f'{ID_A},"Raju A/L Muthu",r@melaka.gov.my,D,2026-01-05\n'
+                            f'{ID_B},"Kavitha A/P Raman",k@melaka.gov.my,D,2026-01-05\n', melaka)
+
+    assert parsed.rejections == ()
+    assert [r.record.name for r in parsed.rows] == ["Raju A/L Muthu", "Kavitha A/P Raman"]
 
 
 def test_values_longer_than_the_user_profile_allows_are_rejected(melaka):
