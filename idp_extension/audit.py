@@ -59,6 +59,8 @@ class AuditEvent(str, enum.Enum):
     SETTINGS_SIGNED_OUT = "account:settings:signed_out"
     ACCOUNT_LOCKED = "account:locked"
     ACCOUNT_UNLOCKED = "account:unlocked"
+    ACCOUNT_DISABLED = "account:disabled"
+    ACCOUNT_ENABLED = "account:enabled"
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
 

@@ -13,8 +13,8 @@ from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT, DirectoryUser,
-    UserDirectory,
+    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
+    RECOVERY_FAILURE_LIMIT, RECOVERY_FAILURES, DirectoryUser, UserDirectory,
 )
 from idp_extension.importing.payroll_csv import PayrollFileError, read_payroll_file
 from idp_extension.importing.progress import TerminalProgress
@@ -25,10 +25,6 @@ from idp_extension.tenants import Onboarding, Tenant, list_states, load_tenant
 
 # Exit status of an import that skipped or could not write some rows (the rest is in).
 EXIT_ROWS_SKIPPED = 3
-# Until audit.py declares them, disabling and enabling are recorded as lock / unlock
-# events with details action="disabled" / "enabled".
-EVENT_DISABLED = AuditEvent.__members__.get("ACCOUNT_DISABLED", AuditEvent.ACCOUNT_LOCKED)
-EVENT_ENABLED = AuditEvent.__members__.get("ACCOUNT_ENABLED", AuditEvent.ACCOUNT_UNLOCKED)
 
 
 def _check_state(settings: Settings, state: str) -> None:
@@ -93,7 +89,8 @@ def users() -> None:
 @click.argument("user_id")
 @click.pass_obj
 def unlock(settings: Settings, state: str, user_id: str) -> None:
-    """Lift a lockout after three wrong passwords (Pentadbir Sistem's act)."""
+    """Lift a lockout: three wrong passwords, or three wrong security answers in
+    password recovery (Pentadbir Sistem's act)."""
     directory = _directory(settings, state)
     user_id = _user_id(user_id)
     try:
@@ -111,7 +108,8 @@ def unlock(settings: Settings, state: str, user_id: str) -> None:
 @click.option("--state", required=True, help="The state's realm, e.g. pahang.")
 @click.option("--pending", "which", flag_value="pending", help="Not yet activated.")
 @click.option("--active", "which", flag_value="active", help="Activated.")
-@click.option("--locked", "which", flag_value="locked", help="Locked after 3 wrong passwords.")
+@click.option("--locked", "which", flag_value="locked",
+              help="Locked after 3 wrong passwords or 3 wrong security answers.")
 @click.pass_obj
 def list_users(settings: Settings, state: str, which: str | None) -> None:
     """List users by state: --pending, --active or --locked."""
@@ -120,7 +118,7 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
     directory = _directory(settings, state)
     try:
         if which == "locked":
-            found = directory.search(DISABLED_REASON, PERMANENT_LOCKOUT)
+            found = _locked(directory)
         else:
             found = directory.search(ACTIVATION_STATE, PENDING if which == "pending" else ACTIVE)
     except GatewayError as exc:
@@ -128,6 +126,14 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
     for user in sorted(found, key=lambda u: u.user_id):
         click.echo(f"{user.user_id}\t{user.name}\t{user.email}")
     click.echo(f"{len(found)} {which} user(s) in {state}.", err=True)
+
+
+def _locked(directory: UserDirectory) -> list[DirectoryUser]:
+    """Users Keycloak locked for wrong passwords or recovery locked for wrong answers."""
+    by_password = directory.search(DISABLED_REASON, PERMANENT_LOCKOUT)
+    by_answers = [u for u in directory.search(RECOVERY_FAILURES, str(RECOVERY_FAILURE_LIMIT))
+                  if not u.enabled and u.locked_by_recovery]
+    return list({u.id: u for u in by_password + by_answers}.values())
 
 
 @users.command("import")
@@ -261,7 +267,7 @@ def disable(settings: Settings, state: str, reason: str, user_id: str) -> None:
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     audit_log_from_settings(settings).record(
-        EVENT_DISABLED, realm=state, subject=user_id, actor="cli", action="disabled",
+        AuditEvent.ACCOUNT_DISABLED, realm=state, subject=user_id, actor="cli",
         reason=reason or None,
     )
     click.echo(f"{user_id} disabled in {state}; their sessions are ended.")
@@ -286,6 +292,6 @@ def enable(settings: Settings, state: str, user_id: str) -> None:
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     audit_log_from_settings(settings).record(
-        EVENT_ENABLED, realm=state, subject=user_id, actor="cli", action="enabled",
+        AuditEvent.ACCOUNT_ENABLED, realm=state, subject=user_id, actor="cli",
     )
     click.echo(f"{user_id} enabled in {state}.")

@@ -16,7 +16,9 @@ from idp_extension.audit import JsonLinesAuditLog
 from idp_extension.cli import main
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
+from idp_extension.gateway.users import (
+    ACTIVATION_STATE, ACTIVE, RECOVERY_FAILURE_LIMIT, RECOVERY_FAILURES, UserDirectory,
+)
 from idp_extension.passwords import random_password
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
@@ -57,6 +59,33 @@ def test_unlock_command_restores_login_and_writes_an_audit_event(
     events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "account:unlocked"
     assert events[-1]["subject"] == record.user_id
+
+
+def test_an_account_locked_by_recovery_answers_is_listed_and_unlocked(
+    provisioned_realms, settings, tmp_path
+):
+    settings = settings.with_overrides(audit_log_path=tmp_path / "audit.jsonl")
+    tenant = load_tenant(settings.realm_templates_dir, "pahang")
+    directory = UserDirectory(bootstrap_admin(settings), "pahang")
+    record = synthetic_people(tenant, 1, seed="cli-recovery-lock")[0]
+    user, _ = directory.register_pending(record)
+    password = random_password()
+    directory.set_password(user.id, password)
+    # What flows/recovery.py writes at the third wrong answer.
+    directory.set_enabled(user.id, False, {ACTIVATION_STATE: [ACTIVE],
+                                           RECOVERY_FAILURES: [str(RECOVERY_FAILURE_LIMIT)]})
+
+    listed = _run(settings, "users", "list", "--state", "pahang", "--locked")
+    assert record.user_id in listed.output
+    assert _run(settings, "users", "enable", "--state", "pahang", record.user_id).exit_code != 0
+
+    assert _run(settings, "users", "unlock", "--state", "pahang", record.user_id).exit_code == 0
+
+    unlocked = directory.get(user.id)
+    assert unlocked.enabled and unlocked.recovery_failures == 0
+    assert login(settings.keycloak_url, "pahang", record.user_id, password).status == 302
+    assert record.user_id not in _run(settings, "users", "list", "--state", "pahang",
+                                      "--locked").output
 
 
 def test_unlock_of_an_unknown_id_fails_clearly(provisioned_realms, settings):
@@ -149,7 +178,7 @@ def test_disable_stops_login_and_enable_restores_it(provisioned_realms, settings
     assert refused.status != 302
     event = _events(tmp_path / "audit.jsonl")[-1]
     assert event["subject"] == record.user_id
-    assert (event["details"]["action"], event["details"]["reason"]) == ("disabled", "bersara")
+    assert (event["event"], event["details"]["reason"]) == ("account:disabled", "bersara")
     # "unlock" is for lockouts: it does not undo an administrator's disabling.
     _run(settings, "users", "unlock", "--state", "melaka", record.user_id)
     assert directory.get(user.id).enabled is False
@@ -158,7 +187,7 @@ def test_disable_stops_login_and_enable_restores_it(provisioned_realms, settings
 
     assert enabled.exit_code == 0, enabled.output
     assert login(settings.keycloak_url, "melaka", record.user_id, password).status == 302
-    assert _events(tmp_path / "audit.jsonl")[-1]["details"]["action"] == "enabled"
+    assert _events(tmp_path / "audit.jsonl")[-1]["event"] == "account:enabled"
 
 
 def _log_events(path, *entries) -> None:
