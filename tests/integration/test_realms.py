@@ -14,10 +14,13 @@ import requests
 from click.testing import CliRunner
 
 from idp_extension.commands.realms import realms
+from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin, sidecar_admin
+from idp_extension.gateway.users import UserDirectory
+from idp_extension.passwords import random_password
 from idp_extension.realms.apply import apply_realm, apply_states, execution_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES, attribute_names
-from idp_extension.tenants import load_values
+from idp_extension.tenants import load_tenant, load_values
 from tests.support.oidc_login import decode_jwt_claims, login
 from tests.unit.test_realm_render import JOHOR, POLICY, VERSION_LABELS
 
@@ -78,7 +81,7 @@ def test_realm_settings_read_back(settings_, state):
     assert realm["registrationAllowed"] is False and realm["resetPasswordAllowed"] is False
     assert realm["rememberMe"] is False and realm["editUsernameAllowed"] is False
     assert realm["eventsEnabled"] and realm["adminEventsEnabled"]
-    assert realm["adminEventsDetailsEnabled"]
+    assert realm["adminEventsDetailsEnabled"] is False
     assert realm["smtpServer"]["host"] == settings_.smtp_host
     assert realm["attributes"]["ispeks.versionLabel"] == VERSION_LABELS[state]
     questions = json.loads(realm["attributes"]["ispeks.securityQuestions"])
@@ -466,3 +469,20 @@ def test_values_change_is_applied_and_only_that(settings_, johor):
     assert attributes["ispeks.versionLabel"] == "Versi 10.0"
     assert attributes["ispeks.stateName"] == "Johor"  # the other attributes survive
     assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
+
+
+def test_admin_events_record_a_user_change_without_its_secrets(settings_):
+    tenant = load_tenant(settings_.realm_templates_dir, "melaka")
+    directory = UserDirectory(bootstrap_admin(settings_), "melaka")
+    user, _ = directory.register_pending(synthetic_people(tenant, 1, seed="admin-events")[0])
+    phrase = "FRASA " + secrets.token_hex(8)
+    answers = json.dumps([{"q": "pet", "h": "$argon2id$v=19$" + secrets.token_hex(8)}])
+
+    directory.set_password_and_attributes(user.id, random_password(), {
+        "ispeks_secret_phrase": [phrase], "ispeks_security_answers": [answers]})
+
+    mine = [e for e in _write_events(settings_, "melaka")
+            if e.get("resourcePath") == f"users/{user.id}"]
+    assert {e["operationType"] for e in mine} >= {"CREATE", "UPDATE"}
+    stored = json.dumps(mine)
+    assert phrase not in stored and answers not in stored and "$argon2id$" not in stored
