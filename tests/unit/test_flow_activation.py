@@ -37,6 +37,7 @@ from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import Settings
 from idp_extension.tenants import load_tenant
+from tests.support.tokens import with_flipped_signature
 
 SECRET = "unit-test-secret-key-0123456789abcdef"
 PUBLIC_URL = "https://sidecar.example.test"
@@ -365,10 +366,7 @@ def test_expired_link_cannot_complete_either(world):
 
 def _tamper(token: str) -> list[str]:
     payload, _, signature = token.rpartition(".")
-    # Flip the first character: the last one of base64 carries padding bits, and a
-    # change there can decode to the very same signature bytes.
-    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
-    return [payload + "." + flipped, token[:-4], token + "x", "not-a-token", "",
+    return [with_flipped_signature(token), token[:-4], token + "x", "not-a-token", "",
             "x" * 5000, payload, "." + signature]
 
 
