@@ -54,6 +54,10 @@ class Settings:
     smtp_password: str = ""
     # Rate-limit counters: memory:// (one process) or redis://host:port in production.
     ratelimit_storage_uri: str = "memory://"
+    # Reverse proxies in front of the sidecar that append X-Forwarded-For/-Proto. With
+    # 0 those headers are ignored (anyone can send them); behind a proxy that stays 0,
+    # every browser has the proxy's address and shares one rate-limit counter.
+    trusted_proxy_hops: int = 0
     audit_log_path: Path | None = None
     realm_templates_dir: Path = PROJECT_ROOT / "realm-templates"
     themes_dir: Path = PROJECT_ROOT / "themes"
@@ -105,6 +109,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_SMTP_USER": ("smtp_user", str),
     "ISPEKS_SMTP_PASSWORD": ("smtp_password", str),
     "ISPEKS_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str),
+    "ISPEKS_TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", int),
     "ISPEKS_AUDIT_LOG": ("audit_log_path", Path),
     "ISPEKS_REALM_TEMPLATES_DIR": ("realm_templates_dir", Path),
     "ISPEKS_THEMES_DIR": ("themes_dir", Path),

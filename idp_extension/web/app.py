@@ -7,6 +7,7 @@ from typing import Iterable, Mapping
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp_extension.i18n import MessageCatalog
 from idp_extension.settings import Settings, load_settings
@@ -60,6 +61,11 @@ def create_app(
         WTF_CSRF_SSL_STRICT=False,
     )
     app.json.ensure_ascii = False
+    if settings.trusted_proxy_hops > 0:
+        # The client's address (rate limits, logs) and scheme as the proxy saw them;
+        # only the last ``hops`` X-Forwarded-For entries are believed, not spoofed ones.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     init_services(app, settings, tenants_by_realm(tenants), services)
     init_language(
         app, MessageCatalog.load(MESSAGES_DIR), secure_cookie=is_https(settings.sidecar_public_url)

@@ -237,19 +237,26 @@ def test_cache_is_bounded():
 
 # --- the endpoint -----------------------------------------------------------------------
 
-@pytest.fixture
-def app():
+def _app(settings):
     directory = _directory()
     services = Services(audit=MemoryAuditLog(), mail=MemoryMailSender(),
                         directories=lambda realm: directory)
-    app = create_app(SETTINGS, tenants=TENANTS, services=services)
+    app = create_app(settings, tenants=TENANTS, services=services)
     app.extensions[web_site_key.MIN_SECONDS_KEY] = 0.0
     app.extensions["test.directory"] = directory
     return app
 
 
-def _post(client, realm="selangor", user_id=ACTIVE_ID, origin=KEYCLOAK_ORIGIN, **kwargs):
+@pytest.fixture
+def app():
+    return _app(SETTINGS)
+
+
+def _post(client, realm="selangor", user_id=ACTIVE_ID, origin=KEYCLOAK_ORIGIN,
+          forwarded_for=None, **kwargs):
     headers = {"Accept": "application/json"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
     if origin:
         headers["Origin"] = origin
     return client.post(f"/{realm}/site-key", data={"id": user_id}, headers=headers, **kwargs)
@@ -318,6 +325,31 @@ def test_rate_limit_answers_429_readable_by_the_page_and_counts_per_address(app)
     assert refused.headers["Access-Control-Allow-Origin"] == KEYCLOAK_ORIGIN
     assert refused.headers.get("Retry-After")
     assert _post(client, environ_base={"REMOTE_ADDR": "10.0.0.8"}).status_code == 200
+
+
+def _exhaust_and_probe(app, first_address: str, second_address: str) -> tuple[int, int]:
+    """Spend one X-Forwarded-For's allowance from the proxy's address, then probe another."""
+    client = app.test_client()
+    limit = int(web_site_key.RATE_LIMIT.split()[0])
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for _ in range(limit):
+        _post(client, environ_base=proxy, forwarded_for=first_address)
+    over = _post(client, environ_base=proxy, forwarded_for=first_address)
+    other = _post(client, environ_base=proxy, forwarded_for=second_address)
+    return over.status_code, other.status_code
+
+
+def test_behind_a_trusted_proxy_each_browser_has_its_own_limit():
+    app = _app(SETTINGS.with_overrides(trusted_proxy_hops=1))
+
+    assert _exhaust_and_probe(app, "203.0.113.5", "203.0.113.6") == (429, 200)
+
+
+def test_without_a_trusted_proxy_forwarded_addresses_are_ignored():
+    # Else a client could claim a new address per request and never be limited.
+    app = _app(SETTINGS)
+
+    assert _exhaust_and_probe(app, "203.0.113.5", "203.0.113.6") == (429, 429)
 
 
 def test_keycloak_outage_is_a_503(app):
