@@ -132,11 +132,17 @@ class Measured:
 
     def __enter__(self) -> "Measured":
         self._wall, self._server = time.perf_counter(), self._cpu.seconds()
+        self._client = time.process_time()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._wall
         self.server_seconds = self._cpu.seconds() - self._server
+        self.client_seconds = time.process_time() - self._client
+
+    def busy_cores(self) -> float:
+        """CPU cores kept busy by Keycloak and this process together, on average."""
+        return (self.server_seconds + self.client_seconds) / self.seconds
 
     def per_user_ms(self, count: int) -> float:
         return 1000 * self.server_seconds / count
@@ -165,7 +171,9 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
     assert counts == (args.users, 0, 0), summary.problems()[:5]
     ours, ours_cpu = rate(args.users, step.seconds), step.per_user_ms(args.users)
     print(f"importer: {args.users} users in {step.seconds:.1f} s = {ours:.0f} users/s, "
-          f"server CPU {ours_cpu:.2f} ms/user (CSV read and checked in {parse_seconds:.1f} s; "
+          f"server CPU {ours_cpu:.2f} ms/user, importer CPU "
+          f"{1000 * step.client_seconds / args.users:.2f} ms/user, {step.busy_cores():.1f} of "
+          f"{os.cpu_count()} cores busy (CSV read and checked in {parse_seconds:.1f} s; "
           f"batches of {args.batch_size}, {args.workers} in flight)", flush=True)
 
     with Measured(cpu) as step:
@@ -173,8 +181,8 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
     assert len(outcome.created) == len(baseline), outcome.failed[:3]
     base, base_cpu = rate(len(baseline), step.seconds), step.per_user_ms(len(baseline))
     print(f"baseline (one POST /users per user, same payload): {len(baseline)} users in "
-          f"{step.seconds:.1f} s = {base:.0f} users/s, server CPU {base_cpu:.2f} ms/user",
-          flush=True)
+          f"{step.seconds:.1f} s = {base:.0f} users/s, server CPU {base_cpu:.2f} ms/user, "
+          f"{step.busy_cores():.1f} cores busy", flush=True)
     print(f"ratio: {ours / base:.1f}x the baseline's users/s; "
           f"{base_cpu / ours_cpu:.1f}x less server CPU per user", flush=True)
 
