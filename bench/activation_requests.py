@@ -31,7 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from idp_extension.demo_users import synthetic_people
-from idp_extension.flows.activation import DEFAULT_MIN_REQUEST_SECONDS
+from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from idp_extension.keycloak_server import (

@@ -34,26 +34,22 @@ import enum
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Mapping, Sequence
 
-from argon2 import PasswordHasher
-
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.errors import BadRequest, InternalError, IspeksError
 from idp_extension.flows.answers import (
-    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, has_answers, hash_answers, validate_choices,
+    ANSWERS_ATTRIBUTE, has_answers, hash_answers, validate_choices,
 )
+from idp_extension.flows.emailed_link import EmailedLinkContext, answered_after_the_floor
 from idp_extension.flows.masking import decoy_masked_email, mask_email
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
-from idp_extension.flows.ports import (
-    Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
-)
 from idp_extension.flows.tokens import (
-    LinkError, LinkPayload, LinkSigner, LinkUsedOrSuperseded, check_current, nonce_attribute,
+    LinkError, LinkPayload, LinkUsedOrSuperseded, check_current, nonce_attribute,
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
@@ -63,17 +59,12 @@ from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.render import compose_email
 from idp_extension.payroll import InvalidUserId, normalise_mykad
-from idp_extension.settings import Settings
-from idp_extension.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "activation"
 NONCE_ATTRIBUTE = nonce_attribute(PURPOSE)
 EMAIL_TEMPLATE = "activation"
-# Long enough to cover the real path (lookup, SMTP, attribute write) at its usual pace,
-# so that a decoy answer takes as long as a real one (ASVS 6.3.8).
-DEFAULT_MIN_REQUEST_SECONDS = 0.35
 # Claims outlive the link a little, so that no clock skew between workers reopens one.
 CLAIM_MARGIN_SECONDS = 60
 
@@ -226,49 +217,11 @@ MESSAGES["en"].update({
 # -- records ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ActivationContext:
-    """Everything the verbs need for one realm; build one per request, cheaply."""
+class ActivationContext(EmailedLinkContext):
+    """Activation's context: links to ``/<realm>/activation`` (Langkah 2 asks again)."""
 
-    tenant: Tenant
-    secret_key: str
-    # The sidecar's public base URL (settings.sidecar_public_url): links in emails.
-    public_url: str
-    directory: UserDirectoryPort
-    mailer: MailSender
-    audit: AuditLog
-    # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
-    claims: OneTimeClaims
-    clock: Clock = field(default_factory=SystemClock)
-    min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
-    answer_hasher: PasswordHasher = DEFAULT_HASHER
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, tenant: Tenant, **services: Any
-    ) -> "ActivationContext":
-        """Build a context from the app's settings plus its services (directory, ...)."""
-        return cls(tenant=tenant, secret_key=settings.secret_key,
-                   public_url=settings.sidecar_public_url, **services)
-
-    @property
-    def realm(self) -> str:
-        return self.tenant.realm
-
-    @property
-    def link_lifetime(self) -> timedelta:
-        return timedelta(minutes=self.tenant.activation_link_minutes)
-
-    def signer(self) -> LinkSigner:
-        return LinkSigner(self.secret_key, PURPOSE, self.link_lifetime, self.clock)
-
-    def link_url(self, token: str) -> str:
-        """The link in the email; the token is in the path, never the query string."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/activation/link/{token}"
-
-    def request_url(self) -> str:
-        """The page where a new link is requested (Langkah 2)."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/activation"
+    purpose: ClassVar[str] = PURPOSE
+    page: ClassVar[str] = "activation"
 
 
 @dataclass(frozen=True)
@@ -313,13 +266,7 @@ def request_link(ctx: ActivationContext, raw_id: str, locale: str = "ms") -> Lin
     except InvalidUserId:
         raise InvalidUserIdError() from None
     locale = normalize_locale(locale) or DEFAULT_LOCALE
-    started = ctx.clock.monotonic()
-    try:
-        return _request_link(ctx, user_id, locale)
-    finally:
-        # Real sends and decoys leave after the same minimum time.
-        elapsed = ctx.clock.monotonic() - started
-        ctx.clock.sleep(max(0.0, ctx.min_request_seconds - elapsed))
+    return answered_after_the_floor(ctx, lambda: _request_link(ctx, user_id, locale))
 
 
 def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:

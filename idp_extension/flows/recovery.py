@@ -65,29 +65,26 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Mapping, NoReturn
+from datetime import datetime
+from typing import Any, ClassVar, Mapping, NoReturn
 
-from argon2 import PasswordHasher
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.errors import InternalError, IspeksError
 from idp_extension.flows.activation import (
-    CLAIM_MARGIN_SECONDS, DEFAULT_MIN_REQUEST_SECONDS, InvalidUserIdError, LinkRequested,
+    CLAIM_MARGIN_SECONDS, InvalidUserIdError, LinkRequested,
     PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed, format_email_date,
 )
 from idp_extension.flows.answers import (
-    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, has_answers, stored_question_ids, verify_answer,
+    ANSWERS_ATTRIBUTE, has_answers, stored_question_ids, verify_answer,
 )
+from idp_extension.flows.emailed_link import EmailedLinkContext, answered_after_the_floor
 from idp_extension.flows.masking import decoy_masked_email, mask_email
 from idp_extension.flows.notifications import MALAYSIA, notify
 from idp_extension.flows.password_rules import check_password, keycloak_reason_key
-from idp_extension.flows.ports import (
-    Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
-)
 from idp_extension.flows.tokens import (
-    LinkError, LinkPayload, LinkSigner, LinkUsedOrSuperseded, check_current, nonce_attribute,
+    LinkError, LinkMissing, LinkPayload, LinkUsedOrSuperseded, check_current, nonce_attribute,
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
@@ -97,8 +94,6 @@ from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.render import compose_email
 from idp_extension.payroll import InvalidUserId, normalise_mykad
-from idp_extension.settings import Settings
-from idp_extension.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +158,6 @@ class AnswerCheckBusy(IspeksError):
     http_status = 409
 
 
-class LinkMissing(LinkError):
-    """A recovery page was opened without following an emailed link first."""
-
-    suffix = "link_missing"
-
-
 # The sentences behind the codes this module raises (``<code>.title``: the heading).
 MESSAGES: dict[str, dict[str, str]] = {
     "ms": {
@@ -221,47 +210,11 @@ MESSAGES: dict[str, dict[str, str]] = {
 # -- records ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RecoveryContext:
-    """Everything the verbs need for one realm; build one per request, cheaply."""
+class RecoveryContext(EmailedLinkContext):
+    """Recovery's context: links to ``/<realm>/recovery`` ("Lupa Kata Laluan")."""
 
-    tenant: Tenant
-    secret_key: str
-    # The sidecar's public base URL (settings.sidecar_public_url): links in emails.
-    public_url: str
-    directory: UserDirectoryPort
-    mailer: MailSender
-    audit: AuditLog
-    # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
-    claims: OneTimeClaims
-    clock: Clock = field(default_factory=SystemClock)
-    min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
-    answer_hasher: PasswordHasher = DEFAULT_HASHER
-
-    @classmethod
-    def from_settings(cls, settings: Settings, tenant: Tenant, **services: Any) -> "RecoveryContext":
-        """Build a context from the app's settings plus its services (directory, ...)."""
-        return cls(tenant=tenant, secret_key=settings.secret_key,
-                   public_url=settings.sidecar_public_url, **services)
-
-    @property
-    def realm(self) -> str:
-        return self.tenant.realm
-
-    @property
-    def link_lifetime(self) -> timedelta:
-        return timedelta(minutes=self.tenant.activation_link_minutes)
-
-    def signer(self) -> LinkSigner:
-        return LinkSigner(self.secret_key, PURPOSE, self.link_lifetime, self.clock)
-
-    def link_url(self, token: str) -> str:
-        """The link in the email; the token is in the path, never the query string."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/recovery/link/{token}"
-
-    def request_url(self) -> str:
-        """The "Lupa Kata Laluan" page, where a new link is asked for."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/recovery"
+    purpose: ClassVar[str] = PURPOSE
+    page: ClassVar[str] = "recovery"
 
 
 @dataclass(frozen=True)
@@ -311,13 +264,7 @@ def request_link(ctx: RecoveryContext, raw_id: str, locale: str = "ms") -> LinkR
     except InvalidUserId:
         raise InvalidUserIdError() from None
     locale = normalize_locale(locale) or DEFAULT_LOCALE
-    started = ctx.clock.monotonic()
-    try:
-        return _request_link(ctx, user_id, locale)
-    finally:
-        # Real sends and decoys leave after the same minimum time.
-        elapsed = ctx.clock.monotonic() - started
-        ctx.clock.sleep(max(0.0, ctx.min_request_seconds - elapsed))
+    return answered_after_the_floor(ctx, lambda: _request_link(ctx, user_id, locale))
 
 
 def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:

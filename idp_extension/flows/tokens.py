@@ -51,6 +51,12 @@ class LinkError(IspeksError):
         super().__init__(detail)
 
 
+class LinkMissing(LinkError):
+    """A flow's page was opened without following its emailed link first (no cookie)."""
+
+    suffix = "link_missing"
+
+
 class LinkTampered(LinkError):
     """The signature, the purpose or the payload does not check out."""
 

@@ -18,35 +18,28 @@ expires; every later request hands it back to the flow's verbs, which verify it 
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 from flask import (
-    Blueprint, Response, current_app, make_response, redirect, render_template, request,
-    url_for,
+    Blueprint, Response, make_response, redirect, render_template, request, url_for,
 )
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp_extension import errors
 from idp_extension.flows import activation as flow
 from idp_extension.flows import answers, password_rules
 from idp_extension.flows.activation import (
-    ActivationContext, ActivationFlow, ActivationStep, InvalidUserIdError,
+    ActivationContext, ActivationFlow, ActivationStep,
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, QuestionsRequired,
 )
-from idp_extension.flows.ports import Clock
 from idp_extension.flows.tokens import LinkError, LinkTampered
-from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.tenants import Onboarding
+from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import rate_limit
-from idp_extension.web.security import is_https
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_tenant
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("activation", __name__, url_prefix="/activation")
 
@@ -62,12 +55,6 @@ STEPS_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
 # The manuals' pages show Malaysian time (UTC+8 all year, no daylight saving).
 MALAYSIA = timezone(timedelta(hours=8), "MYT")
-
-
-class LinkMissing(LinkError):
-    """An activation page was opened without following an emailed link first."""
-
-    suffix = "link_missing"
 
 
 @bp.record_once
@@ -118,39 +105,12 @@ def _id_rate_limit_key() -> str:
 # -- the token cookie -------------------------------------------------------------------
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=COOKIE_SALT)
-
-
-def _cookie_path() -> str:
-    return url_for(".request_form")
-
-
-def _keep_token(response: Response, token: str, expires_at: datetime, clock: Clock) -> None:
-    seconds = int((expires_at - clock.now()).total_seconds())
-    response.set_cookie(
-        COOKIE_NAME, _serializer().dumps(token), max_age=max(1, seconds),
-        path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
-        httponly=True, samesite="Lax",
-    )
-
-
-def _forget_token(response: Response) -> None:
-    response.delete_cookie(
-        COOKIE_NAME, path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
-        httponly=True, samesite="Lax",
-    )
+LINK_COOKIE = LinkCookie(COOKIE_NAME, COOKIE_SALT, flow.PURPOSE)
 
 
 def _token() -> str:
     """The token of the link this browser followed, or raise a LinkError."""
-    raw = request.cookies.get(COOKIE_NAME)
-    if not raw:
-        raise LinkMissing(flow.PURPOSE, "no activation cookie")
-    try:
-        token = _serializer().loads(raw)
-    except BadSignature:
-        raise LinkTampered(flow.PURPOSE, "activation cookie with a bad signature") from None
+    token = LINK_COOKIE.read()
     if not isinstance(token, str):
         raise LinkTampered(flow.PURPOSE, "activation cookie without a token")
     return token
@@ -171,16 +131,8 @@ def request_form() -> str:
 @rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
 def request_submit() -> Response | tuple[str, int] | str:
     """Email a link to a pending user; show the same confirmation for every valid ID."""
-    raw_id = request.form.get("user_id", "")
-    try:
-        outcome = flow.request_link(flow_context(), raw_id, current_locale())
-    except InvalidUserIdError as exc:
-        # The format is public: saying so at once gives nothing away.
-        page = render_template("activation/request.html", user_id=raw_id[:32],
-                               field_errors=exc.field_errors, login_url=login_url())
-        return page, exc.http_status
-    return render_template("activation/sent.html", masked_email=outcome.masked_email,
-                           login_url=login_url())
+    return answer_link_request(flow.request_link, flow_context(), "activation",
+                               login_url=login_url())
 
 
 @bp.get("/link/<token>")
@@ -188,16 +140,9 @@ def request_submit() -> Response | tuple[str, int] | str:
 def follow_link(token: str) -> Response:
     """Langkah 4-5: check the emailed link, keep its token in a cookie, show the account."""
     ctx = flow_context()
-    try:
-        opened = flow.open_link(ctx, token)
-    except (errors.IspeksError, KeycloakUnavailable):
-        raise
-    except Exception as exc:
-        # The generic handler would log this request's path, and the path holds the token.
-        log.exception("opening an activation link failed")
-        raise errors.InternalError(f"opening a link: {type(exc).__name__}") from None
+    opened = open_emailed_link(flow.open_link, ctx, token)
     response = redirect(url_for(".account"), 303)
-    _keep_token(response, token, opened.expires_at, ctx.clock)
+    LINK_COOKIE.keep(response, token, opened.expires_at, ctx.clock)
     return response
 
 
@@ -239,7 +184,7 @@ def save_password() -> Response | tuple[str, int]:
     except PasswordRejectedByPolicy as exc:
         return _password_error(ctx, token, [exc.reason_key], exc.field_errors, exc.http_status)
     response = make_response(_account_page(done.flow))
-    _forget_token(response)
+    LINK_COOKIE.forget(response)
     return response
 
 
@@ -248,7 +193,7 @@ def link_error(error: LinkError) -> Response:
     """An unusable link: say why, and offer to request a new one ("ulangi Langkah 2")."""
     page = render_template("activation/link_error.html", error=error, login_url=login_url())
     response = make_response(page, error.http_status)
-    _forget_token(response)
+    LINK_COOKIE.forget(response)
     return response
 
 

@@ -18,41 +18,35 @@ request hands both back to the flow, which verifies them again against Keycloak.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from flask import (
-    Blueprint, Response, current_app, make_response, redirect, render_template, request,
-    url_for,
+    Blueprint, Response, make_response, redirect, render_template, request, url_for,
 )
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp_extension import errors
 from idp_extension.flows import activation as activation_flow
 from idp_extension.flows import answers, password_rules
 from idp_extension.flows import recovery as flow
 from idp_extension.flows.activation import (
-    InvalidUserIdError, PasswordRejectedByPolicy, PasswordRulesFailed,
+    PasswordRejectedByPolicy, PasswordRulesFailed,
 )
 from idp_extension.flows.notifications import MALAYSIA
 from idp_extension.flows.ports import Clock
 from idp_extension.flows.recovery import (
-    AnswersRequired, LinkMissing, RecoveryContext, RecoveryFlow, RecoveryLocked, WrongAnswers,
+    AnswersRequired, RecoveryContext, RecoveryFlow, RecoveryLocked, WrongAnswers,
 )
 from idp_extension.flows.tokens import LinkError, LinkTampered
-from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.web.activation import (
     LINKS_PER_ADDRESS, REQUESTS_PER_ADDRESS, REQUESTS_PER_ID, STEPS_PER_ADDRESS, login_url,
 )
+from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import rate_limit
-from idp_extension.web.security import is_https
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_tenant
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
 
@@ -91,40 +85,17 @@ def _id_rate_limit_key() -> str:
 # -- the cookie: the link's token, then also the answers' proof -------------------------
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=COOKIE_SALT)
-
-
-def _cookie_path() -> str:
-    return url_for(".request_form")
+LINK_COOKIE = LinkCookie(COOKIE_NAME, COOKIE_SALT, flow.PURPOSE)
 
 
 def _keep(response: Response, token: str, proof: str | None, expires_at: datetime,
           clock: Clock) -> None:
-    seconds = int((expires_at - clock.now()).total_seconds())
-    response.set_cookie(
-        COOKIE_NAME, _serializer().dumps({"t": token, "p": proof}), max_age=max(1, seconds),
-        path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
-        httponly=True, samesite="Lax",
-    )
-
-
-def _forget(response: Response) -> None:
-    response.delete_cookie(
-        COOKIE_NAME, path=_cookie_path(), secure=is_https(current_settings().sidecar_public_url),
-        httponly=True, samesite="Lax",
-    )
+    LINK_COOKIE.keep(response, {"t": token, "p": proof}, expires_at, clock)
 
 
 def _held() -> tuple[str, str | None]:
     """The token of the link this browser followed, and the answers' proof if any."""
-    raw = request.cookies.get(COOKIE_NAME)
-    if not raw:
-        raise LinkMissing(flow.PURPOSE, "no recovery cookie")
-    try:
-        held = _serializer().loads(raw)
-    except BadSignature:
-        raise LinkTampered(flow.PURPOSE, "recovery cookie with a bad signature") from None
+    held = LINK_COOKIE.read()
     token = held.get("t") if isinstance(held, dict) else None
     proof = held.get("p") if isinstance(held, dict) else None
     if not isinstance(token, str):
@@ -147,15 +118,8 @@ def request_form() -> str:
 @rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
 def request_submit() -> Response | tuple[str, int] | str:
     """Email a link to an eligible account; show the same confirmation for every valid ID."""
-    raw_id = request.form.get("user_id", "")
-    try:
-        outcome = flow.request_link(flow_context(), raw_id, current_locale())
-    except InvalidUserIdError as exc:
-        page = render_template("recovery/request.html", user_id=raw_id[:32],
-                               field_errors=exc.field_errors, login_url=login_url())
-        return page, exc.http_status
-    return render_template("recovery/sent.html", masked_email=outcome.masked_email,
-                           login_url=login_url())
+    return answer_link_request(flow.request_link, flow_context(), "recovery",
+                               login_url=login_url())
 
 
 @bp.get("/link/<token>")
@@ -163,14 +127,7 @@ def request_submit() -> Response | tuple[str, int] | str:
 def follow_link(token: str) -> Response:
     """Check the emailed link, keep its token in a cookie, go to the questions."""
     ctx = flow_context()
-    try:
-        opened = flow.open_link(ctx, token)
-    except (errors.IspeksError, KeycloakUnavailable):
-        raise
-    except Exception as exc:
-        # The generic handler would log this request's path, and the path holds the token.
-        log.exception("opening a recovery link failed")
-        raise errors.InternalError(f"opening a link: {type(exc).__name__}") from None
+    opened = open_emailed_link(flow.open_link, ctx, token)
     response = redirect(url_for(".questions"), 303)
     _keep(response, token, None, opened.expires_at, ctx.clock)
     return response
@@ -237,7 +194,7 @@ def save_password() -> Response | tuple[str, int]:
     response = make_response(render_template(
         "recovery/done.html", flow=done.flow, sessions_ended=done.sessions_ended,
         unlocked=done.unlocked, login_url=login_url()))
-    _forget(response)
+    LINK_COOKIE.forget(response)
     return response
 
 
@@ -247,7 +204,7 @@ def link_error(error: LinkError) -> Response:
     page = render_template("recovery/problem.html", error=error, request_again=True,
                            login_url=login_url())
     response = make_response(page, error.http_status)
-    _forget(response)
+    LINK_COOKIE.forget(response)
     return response
 
 
@@ -258,7 +215,7 @@ def blocked(error: errors.IspeksError) -> Response:
     page = render_template("recovery/problem.html", error=error, request_again=False,
                            login_url=login_url())
     response = make_response(page, error.http_status)
-    _forget(response)
+    LINK_COOKIE.forget(response)
     return response
 
 

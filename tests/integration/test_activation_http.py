@@ -22,8 +22,9 @@ import pytest
 
 from idp_extension.audit import JsonLinesAuditLog
 from idp_extension.demo_users import synthetic_mykad, synthetic_people
-from idp_extension.flows.activation import DEFAULT_MIN_REQUEST_SECONDS, NONCE_ATTRIBUTE
+from idp_extension.flows.activation import NONCE_ATTRIBUTE
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE
+from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
 from idp_extension.flows.ports import SystemClock
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.directories import KeycloakDirectories
