@@ -13,7 +13,7 @@ from idp_extension.i18n import MessageCatalog
 from idp_extension.settings import Settings, load_settings
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
-    activation, coming_soon, first_login, portal, recovery, root, settings, site_key,
+    activation, first_login, portal, recovery, root, settings, site_key,
 )
 from idp_extension.web.error_pages import init_error_handlers
 from idp_extension.web.language import init_language
@@ -27,11 +27,9 @@ MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 MAX_FORM_BYTES = 64 * 1024
 _DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
-# Flows' blueprints, nested under /<realm>/ (later work appends here).
-# coming_soon stays last: its placeholder pages give way to the real flows' routes.
+# Flows' blueprints, nested under /<realm>/.
 REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
     activation.bp, first_login.bp, portal.bp, site_key.bp, recovery.bp, settings.bp,
-    coming_soon.bp,
 )
 
 

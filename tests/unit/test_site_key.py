@@ -373,12 +373,9 @@ def test_gallery_images_may_be_embedded_by_the_login_page_other_files_not(app):
     assert _post(client).headers["Cross-Origin-Resource-Policy"] == "same-origin"
 
 
-def test_the_recovery_link_answers_even_before_its_flow_lands(app):
+def test_the_login_pages_forgotten_password_link_opens_recovery(app):
     response = app.test_client().get("/selangor/recovery")
     endpoint, _ = app.url_map.bind("localhost").match("/selangor/recovery")
 
     assert response.status_code == 200
-    if endpoint.startswith("tenant.coming_soon."):
-        body = response.get_data(as_text=True)
-        assert "Perkhidmatan ini belum tersedia" in body
-        assert "This service is not available yet" in body
+    assert endpoint == "tenant.recovery.request_form"
