@@ -20,20 +20,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from idp_extension.audit import JsonLinesAuditLog
 from idp_extension.demo_users import synthetic_mykad, synthetic_people
 from idp_extension.flows.activation import NONCE_ATTRIBUTE
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE
 from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
-from idp_extension.flows.ports import SystemClock
 from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.directories import KeycloakDirectories
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.keycloak_server import free_port
-from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app
 from idp_extension.web.activation import COOKIE_NAME
+from tests.support import inprocess
 from tests.support.oidc_login import decode_jwt_claims, login
 from tests.support.lockout import wait_until_locked
 from tests.support.tokens import with_flipped_signature
@@ -47,52 +42,8 @@ LINK = re.compile(r"https?://\S+?/(?P<realm>[a-z]+)/activation/link/(?P<token>[A
 SENT = "Emel pengaktifan akaun telah dihantar ke emel berdaftar anda :"
 
 
-class MovableClock(SystemClock):
-    """The real clock (padding really sleeps), which a test can move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self):
-        return super().now() + self.offset
-
-
-class Switch:
-    """Hand out the real collaborator, or one pointed at a closed port while ``down``."""
-
-    def __init__(self, up, down) -> None:
-        self.up, self.down_one, self.down = up, down, False
-
-    def current(self):
-        return self.down_one if self.down else self.up
-
-
-class Stack:
-    """One in-process sidecar app wired to the session's Keycloak and SMTP inbox."""
-
-    def __init__(self, settings, inbox, audit_path) -> None:
-        closed = f"http://127.0.0.1:{free_port()}"
-        self.settings = settings
-        self.inbox = inbox
-        self.audit_path = audit_path
-        self.clock = MovableClock()
-        self.keycloak = Switch(KeycloakDirectories(settings),
-                               KeycloakDirectories(settings.with_overrides(keycloak_url=closed)))
-        self.smtp = Switch(mail_sender_from_settings(settings),
-                           mail_sender_from_settings(settings.with_overrides(smtp_port=free_port())))
-        stack = self
-
-        class Mail:
-            def send(self, message):
-                stack.smtp.current().send(message)
-
-        self.app = create_app(settings, services=Services(
-            audit=JsonLinesAuditLog(audit_path), mail=Mail(),
-            directories=lambda realm: self.keycloak.current()(realm), clock=self.clock))
-        self.tenants = load_tenants(settings.realm_templates_dir)
-
-    def admin(self, realm: str) -> UserDirectory:
-        return UserDirectory(bootstrap_admin(self.settings), realm)
+class Stack(inprocess.Stack):
+    """The shared in-process sidecar (tests/support/inprocess.py), with activation's helpers."""
 
     def pending(self, realm: str, seed: str, count: int = 1):
         """Register ``count`` new pending users (synthetic people) and return their records."""
@@ -104,16 +55,8 @@ class Stack:
     def visitor(self, realm: str = "pahang") -> "Visitor":
         return Visitor(self, realm)
 
-    def audit(self) -> list[dict]:
-        if not self.audit_path.exists():
-            return []
-        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
-
     def email_to(self, address: str, after: int):
         return self.inbox.wait_for(to=address, after=after, timeout=15)
-
-    def nothing_sent_since(self, mark: int) -> bool:
-        return not [m for m in self.inbox.messages() if m.id > mark]
 
 
 class Visitor:

@@ -3,7 +3,8 @@
 The app runs in Flask's test client (CSRF on) with the production collaborators: each
 realm's sidecar service account, SMTP to the session's inbox, a JSON-lines audit file.
 Only the clock is the test's: the real one, which a test may move forward (links
-expire, logins grow stale). A ``Browser`` is one person: a cookie jar for the sidecar
+expire, logins grow stale). ``stack.keycloak.down`` / ``stack.smtp.down`` point the app
+at a closed port, for the "Keycloak down" and "SMTP down" paths. A ``Browser`` is one person: a cookie jar for the sidecar
 (requests to the sidecar's public URL go to the in-process app, whose public URL is the
 session's, so Keycloak's redirect URIs accept it) and one for Keycloak (real HTTP).
 """
@@ -25,6 +26,7 @@ from idp_extension.flows.ports import MemoryClaims, SystemClock
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.directories import KeycloakDirectories
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, DirectoryUser, UserDirectory
+from idp_extension.keycloak_server import free_port
 from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.payroll import PayrollRecord
 from idp_extension.tenants import Tenant, load_tenants
@@ -48,19 +50,42 @@ class MovableClock(SystemClock):
         return super().monotonic() + self.offset.total_seconds()
 
 
+class Switch:
+    """Hand out the real collaborator, or one pointed at a closed port while ``down``."""
+
+    def __init__(self, up, down) -> None:
+        self.up, self.down_one, self.down = up, down, False
+
+    def current(self):
+        return self.down_one if self.down else self.up
+
+
+class _SwitchedMail:
+    def __init__(self, smtp: Switch) -> None:
+        self._smtp = smtp
+
+    def send(self, message) -> None:
+        self._smtp.current().send(message)
+
+
 class Stack:
     """One in-process sidecar wired to the session's Keycloak and SMTP inbox."""
 
     def __init__(self, settings, inbox, audit_path, *,
                  tenants: Mapping[str, Tenant] | None = None) -> None:
+        closed = f"http://127.0.0.1:{free_port()}"
         self.settings = settings
         self.inbox = inbox
         self.audit_path = audit_path
         self.clock = MovableClock()
         self.tenants = dict(tenants or load_tenants(settings.realm_templates_dir))
+        self.keycloak = Switch(KeycloakDirectories(settings),
+                               KeycloakDirectories(settings.with_overrides(keycloak_url=closed)))
+        self.smtp = Switch(mail_sender_from_settings(settings),
+                           mail_sender_from_settings(settings.with_overrides(smtp_port=free_port())))
         self.app = create_app(settings, tenants=self.tenants, services=Services(
-            audit=JsonLinesAuditLog(audit_path), mail=mail_sender_from_settings(settings),
-            directories=KeycloakDirectories(settings),
+            audit=JsonLinesAuditLog(audit_path), mail=_SwitchedMail(self.smtp),
+            directories=lambda realm: self.keycloak.current()(realm),
             claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
 
     def admin(self, realm: str) -> UserDirectory:
@@ -95,6 +120,9 @@ class Stack:
 
     def messages_since(self, mark: int) -> list:
         return [m for m in self.inbox.messages() if m.id > mark]
+
+    def nothing_sent_since(self, mark: int) -> bool:
+        return not self.messages_since(mark)
 
     def sessions(self, realm: str, uuid: str) -> list[dict]:
         """The user's Keycloak sessions, as the admin console lists them."""
