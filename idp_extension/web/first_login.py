@@ -306,7 +306,7 @@ def _register_page(registration_flow: flow.FirstLoginFlow, status: int = 200, *,
         questions=current_tenant().security_questions, gallery=GALLERY,
         slots=range(1, QUESTION_SLOTS + 1), rules=password_rules.rules_as_data(),
         checklist=[r for r in password_rules.RULES if r.checklist],
-        max_password=password_rules.MAX_LENGTH,
+        max_password=password_rules.MAX_LENGTH, max_answer=answers.MAX_ANSWER_LENGTH,
         min_phrase=flow.MIN_PHRASE_LENGTH, max_phrase=flow.MAX_PHRASE_LENGTH,
         expires=flow.format_expiry(registration_flow.expires_at, locale),
     ), status

@@ -1,5 +1,6 @@
-"""The shared new-password fields (templates/_password.html) and the messages each flow
-gives them: the macros build keys from a prefix, so no template scan sees them."""
+"""The shared form fields (templates/_password.html, templates/_security_fields.html)
+and the messages each flow gives them: the macros build keys from a prefix, so no
+template scan sees them."""
 
 from __future__ import annotations
 
@@ -44,3 +45,24 @@ def test_every_template_that_uses_the_fields_names_a_known_prefix():
                                text))
 
     assert used and used <= set(FLOWS)
+
+
+QUESTION_PREFIXES = ("first_login.questions", "settings.questions")
+
+
+@pytest.mark.parametrize("prefix", QUESTION_PREFIXES)
+def test_every_message_the_question_pairs_ask_for_exists_in_both_languages(prefix):
+    messages = load_page_messages(prefix.split(".")[0])
+
+    missing = {(f"{prefix}.{key}", locale) for key in ("question", "choose", "answer")
+               for locale in SUPPORTED_LOCALES if not messages[locale].get(f"{prefix}.{key}")}
+
+    assert not missing
+
+
+def test_every_template_that_uses_the_question_pairs_names_a_known_prefix():
+    used = set()
+    for template in TEMPLATES_DIR.rglob("*.html"):
+        used |= set(re.findall(r"""question_pairs\(\s*['"]([a-z_.]+)['"]""", template.read_text()))
+
+    assert used == set(QUESTION_PREFIXES)
