@@ -506,7 +506,7 @@ def _verify(ctx: ActivationContext, token: str, *, step: str) -> tuple[LinkPaylo
         _record_failure(ctx, None, step, "user_gone")
         raise LinkUsedOrSuperseded(PURPOSE, "user not found") from None
     try:
-        check_current(payload, _first(user, NONCE_ATTRIBUTE))
+        check_current(payload, user.first(NONCE_ATTRIBUTE))
         if user.activation_state != PENDING:
             raise LinkUsedOrSuperseded(PURPOSE, "account is no longer pending")
     except LinkError as exc:
@@ -525,13 +525,8 @@ def _record_failure(
                      outcome=Outcome.DENIED, step=step, reason=reason, **details)
 
 
-def _first(user: DirectoryUser, attribute: str) -> str | None:
-    values = user.attributes.get(attribute) or []
-    return values[0] if values else None
-
-
 def _answers_stored(user: DirectoryUser) -> bool:
-    return has_answers(_first(user, ANSWERS_ATTRIBUTE))
+    return has_answers(user.first(ANSWERS_ATTRIBUTE))
 
 
 def _next_step(user: DirectoryUser) -> ActivationStep:
@@ -540,7 +535,7 @@ def _next_step(user: DirectoryUser) -> ActivationStep:
 
 def _require_stored(user: DirectoryUser, attribute: str) -> None:
     # Keycloak silently drops attributes the realm's user profile does not declare.
-    if not _first(user, attribute):
+    if not user.first(attribute):
         raise InternalError(f"{attribute} was not stored: is it declared in the user profile?")
 
 

@@ -539,7 +539,7 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
            locale: str) -> TemporaryPasswordSent:
     expires_at = (ctx.clock.now() + ctx.lifetime).replace(microsecond=0)
     issue = nonce_digest(secrets.token_urlsafe(16))
-    replaced = bool(_first(user, EXPIRES_ATTRIBUTE))
+    replaced = bool(user.first(EXPIRES_ATTRIBUTE))
     password = _set_temporary_password(ctx, user, {
         EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
 
@@ -587,7 +587,7 @@ def _set_temporary_password(ctx: FirstLoginContext, user: DirectoryUser,
             log.warning("temporary password refused by the policy (%s); drawing another",
                         keycloak_reason_key(exc.policy_message))
             continue
-        if _first(stored, ISSUE_ATTRIBUTE) != changes[ISSUE_ATTRIBUTE][0]:
+        if stored.first(ISSUE_ATTRIBUTE) != changes[ISSUE_ATTRIBUTE][0]:
             raise InternalError(f"{ISSUE_ATTRIBUTE} was not stored: declared in the profile?")
         return password
     raise InternalError("the password policy refused three random temporary passwords")
@@ -672,7 +672,7 @@ def complete(
         ctx.claims.release(claim)
         raise
     missing = [name for name in (ANSWERS_ATTRIBUTE, PHRASE_ATTRIBUTE, IMAGE_ATTRIBUTE)
-               if not _first(stored, name)]
+               if not stored.first(name)]
     if stored.activation_state != ACTIVE or missing:
         raise InternalError(f"not stored: {missing or [ACTIVATION_STATE]}; declared in the profile?")
     ctx.audit.record(AuditEvent.FIRST_LOGIN_COMPLETED, realm=ctx.realm, subject=user.user_id,
@@ -744,7 +744,7 @@ def _check(ctx: FirstLoginContext, user: DirectoryUser, *, issue: str | None,
     if not user.enabled:
         _record_refusal(ctx, user.user_id, step, "account_disabled")
         raise AccountDisabled("first login of a disabled account")
-    current_issue = _first(user, ISSUE_ATTRIBUTE)
+    current_issue = user.first(ISSUE_ATTRIBUTE)
     expires_at = _expires_at(user)
     if user.activation_state != PENDING or not current_issue or expires_at is None:
         _record_refusal(ctx, user.user_id, step, "no_temporary_password")
@@ -765,13 +765,8 @@ def _flow(realm: str, user: DirectoryUser, expires_at: datetime, issue: str,
                           email=user.email, step=step, expires_at=expires_at, issue=issue)
 
 
-def _first(user: DirectoryUser, attribute: str) -> str | None:
-    values = user.attributes.get(attribute) or []
-    return values[0] if values else None
-
-
 def _expires_at(user: DirectoryUser) -> datetime | None:
-    value = _first(user, EXPIRES_ATTRIBUTE)
+    value = user.first(EXPIRES_ATTRIBUTE)
     try:
         parsed = datetime.fromisoformat(value) if value else None
     except ValueError:

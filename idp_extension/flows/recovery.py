@@ -273,7 +273,7 @@ def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
         return "unknown"
     if user.activation_state != ACTIVE:
         return "not_active"  # pending: activation or first login, not recovery
-    if not has_answers(_first(user, ANSWERS_ATTRIBUTE)):
+    if not has_answers(user.first(ANSWERS_ATTRIBUTE)):
         return "no_answers"
     if user.locked_by_recovery:
         return "locked_by_recovery"
@@ -327,7 +327,7 @@ def _request_link(ctx: RecoveryContext, user_id: str, locale: str) -> LinkReques
                          outcome=Outcome.FAILURE, result="sent_not_stored",
                          reason="keycloak_unavailable")
         raise
-    if _first(stored, NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
+    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
         raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
@@ -381,7 +381,7 @@ def answer_questions(ctx: RecoveryContext, token: str, answers: Mapping[str, str
         raise AnswerCheckBusy("another answer check of this account is in progress")
     try:
         user = _current_user(ctx, payload, step="questions")
-        stored = _first(user, ANSWERS_ATTRIBUTE)
+        stored = user.first(ANSWERS_ATTRIBUTE)
         asked = chosen_questions(ctx.secret_key, ctx.realm, payload.nonce_digest,
                                  stored_question_ids(stored))
         # Every asked answer is checked, right or wrong, so the time says nothing.
@@ -525,7 +525,7 @@ def _current_user(ctx: RecoveryContext, payload: LinkPayload, *, step: str) -> D
         _record_failure(ctx, user.user_id, step, "locked_by_recovery")
         raise RecoveryLocked("recovery refused after too many wrong answers")
     try:
-        check_current(payload, _first(user, NONCE_ATTRIBUTE))
+        check_current(payload, user.first(NONCE_ATTRIBUTE))
     except LinkError as exc:
         _record_failure(ctx, user.user_id, step, exc.suffix)
         raise
@@ -571,11 +571,6 @@ def _record_failure(ctx: RecoveryContext, subject: str | None, step: str, reason
                      outcome=Outcome.DENIED, step=step, reason=reason, **details)
 
 
-def _first(user: DirectoryUser, attribute: str) -> str | None:
-    values = user.attributes.get(attribute) or []
-    return values[0] if values else None
-
-
 def _local(moment: datetime) -> datetime:
     return moment.astimezone(MALAYSIA)
 
@@ -583,7 +578,7 @@ def _local(moment: datetime) -> datetime:
 def _flow(ctx: RecoveryContext, user: DirectoryUser, payload: LinkPayload, step: RecoveryStep,
           *, attempts_left: int | None = None) -> RecoveryFlow:
     asked = chosen_questions(ctx.secret_key, ctx.realm, payload.nonce_digest,
-                             stored_question_ids(_first(user, ANSWERS_ATTRIBUTE)))
+                             stored_question_ids(user.first(ANSWERS_ATTRIBUTE)))
     left = (RECOVERY_FAILURE_LIMIT - user.recovery_failures) if attempts_left is None else attempts_left
     return RecoveryFlow(
         realm=payload.realm, user_uuid=user.id, user_id=user.user_id, name=user.name,

@@ -262,7 +262,7 @@ def change_questions(ctx: SettingsContext, sign_in: SignIn,
         raise QuestionsInvalid(errors)
     stored = ctx.directory.update_attributes(
         user.id, {ANSWERS_ATTRIBUTE: [hash_answers(choices, ctx.answer_hasher)]})
-    if not _first(stored, ANSWERS_ATTRIBUTE):
+    if not stored.first(ANSWERS_ATTRIBUTE):
         raise InternalError(f"{ANSWERS_ATTRIBUTE} was not stored: declared in the profile?")
     return _changed(ctx, stored, Change.QUESTIONS, locale,
                     question_ids=[question_id for question_id, _ in choices])
@@ -288,10 +288,10 @@ def change_site_key(ctx: SettingsContext, sign_in: SignIn, raw_phrase: str, imag
         errors["image"] = IMAGE_UNKNOWN
     if errors:
         raise SiteKeyInvalid(errors)
-    before = (_first(user, PHRASE_ATTRIBUTE), _first(user, IMAGE_ATTRIBUTE))
+    before = (user.first(PHRASE_ATTRIBUTE), user.first(IMAGE_ATTRIBUTE))
     stored = ctx.directory.update_attributes(
         user.id, {PHRASE_ATTRIBUTE: [phrase], IMAGE_ATTRIBUTE: [image_id]})
-    if (_first(stored, PHRASE_ATTRIBUTE), _first(stored, IMAGE_ATTRIBUTE)) != (phrase, image_id):
+    if (stored.first(PHRASE_ATTRIBUTE), stored.first(IMAGE_ATTRIBUTE)) != (phrase, image_id):
         raise InternalError("phrase or image not stored: declared in the profile?")
     return _changed(ctx, stored, Change.SITE_KEY, locale,
                     phrase_changed=before[0] != phrase, image_changed=before[1] != image_id)
@@ -336,14 +336,9 @@ def _user(ctx: SettingsContext, sign_in: SignIn) -> DirectoryUser:
 
 
 def _is_an_answer(ctx: SettingsContext, user: DirectoryUser, phrase: str) -> bool:
-    stored = _first(user, ANSWERS_ATTRIBUTE)
+    stored = user.first(ANSWERS_ATTRIBUTE)
     return any(verify_answer(stored, q, phrase, ctx.answer_hasher)
                for q in stored_question_ids(stored))
-
-
-def _first(user: DirectoryUser, attribute: str) -> str | None:
-    values = user.attributes.get(attribute) or []
-    return values[0] if values else None
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -357,6 +352,6 @@ def _account(user: DirectoryUser) -> Account:
     return Account(
         user_uuid=user.id, user_id=user.user_id, name=user.name, email=user.email,
         department=user.department, registration_date=_parse_date(user.registration_date),
-        question_ids=tuple(stored_question_ids(_first(user, ANSWERS_ATTRIBUTE))),
-        phrase=_first(user, PHRASE_ATTRIBUTE), image_id=_first(user, IMAGE_ATTRIBUTE),
+        question_ids=tuple(stored_question_ids(user.first(ANSWERS_ATTRIBUTE))),
+        phrase=user.first(PHRASE_ATTRIBUTE), image_id=user.first(IMAGE_ATTRIBUTE),
     )

@@ -136,19 +136,14 @@ def decoy_site_key(secret_key: str, realm: str, user_id: str) -> SiteKey:
     return SiteKey(phrase, image, Source.DECOY)
 
 
-def _first(user: DirectoryUser, key: str) -> str | None:
-    values = user.attributes.get(key) or []
-    return values[0] if values else None
-
-
 def real_site_key(user: DirectoryUser | None, tenant: Tenant) -> SiteKey | None:
     """Return the user's own phrase and image, or None where a decoy must answer."""
     if user is None or not tenant.uses_secret_phrase:
         return None
     if not user.enabled or user.activation_state != ACTIVE:
         return None  # pending, locked for good (disabled), or disabled by an administrator
-    phrase = (_first(user, PHRASE_ATTRIBUTE) or "").strip()
-    image = image_by_id(_first(user, IMAGE_ATTRIBUTE))
+    phrase = (user.first(PHRASE_ATTRIBUTE) or "").strip()
+    image = image_by_id(user.first(IMAGE_ATTRIBUTE))
     if not phrase or image is None:
         return None
     return SiteKey(phrase, image, Source.REAL)

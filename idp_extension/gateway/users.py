@@ -72,6 +72,10 @@ class DirectoryUser:
     enabled: bool
     attributes: dict[str, list[str]] = field(default_factory=dict)
 
+    def first(self, attribute: str) -> str | None:
+        """The first value of ``attribute`` (Keycloak keeps lists), or None."""
+        return _first(self.attributes, attribute)
+
     @property
     def activation_state(self) -> str | None:
         return _first(self.attributes, ACTIVATION_STATE)
