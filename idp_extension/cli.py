@@ -8,7 +8,7 @@ from idp_extension.commands.audit import audit
 from idp_extension.commands.dev import dev
 from idp_extension.commands.realms import realms
 from idp_extension.commands.users import users
-from idp_extension.settings import load_settings
+from idp_extension.settings import SettingsError, load_settings
 
 
 @click.group()
@@ -17,7 +17,10 @@ def main(ctx: click.Context) -> None:
     """iSPEKS Identity: provision state realms, run the stack, manage users."""
     # Tests pass their own settings as ``obj``; the console script reads the environment.
     if ctx.obj is None:
-        ctx.obj = load_settings()
+        try:
+            ctx.obj = load_settings()
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 main.add_command(dev)

@@ -27,6 +27,18 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _count(value: str) -> int:
+    """A whole number, 0 or more (ports, proxy hops)."""
+    text = value.strip()
+    if not text.isdigit():
+        raise ValueError("expected a whole number, 0 or more")
+    return int(text)
+
+
+class SettingsError(ValueError):
+    """An ``ISPEKS_*`` variable holds a value that cannot be used; the message names it."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the CLI, the sidecar and the Keycloak runner are configured with."""
@@ -102,14 +114,14 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_SIDECAR_PUBLIC_URL": ("sidecar_public_url", str),
     "ISPEKS_SECRET_KEY": ("secret_key", str),
     "ISPEKS_SMTP_HOST": ("smtp_host", str),
-    "ISPEKS_SMTP_PORT": ("smtp_port", int),
+    "ISPEKS_SMTP_PORT": ("smtp_port", _count),
     "ISPEKS_SMTP_FROM": ("smtp_from", str),
     "ISPEKS_SMTP_FROM_NAME": ("smtp_from_name", str),
     "ISPEKS_SMTP_STARTTLS": ("smtp_starttls", _bool),
     "ISPEKS_SMTP_USER": ("smtp_user", str),
     "ISPEKS_SMTP_PASSWORD": ("smtp_password", str),
     "ISPEKS_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str),
-    "ISPEKS_TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", int),
+    "ISPEKS_TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", _count),
     "ISPEKS_AUDIT_LOG": ("audit_log_path", Path),
     "ISPEKS_REALM_TEMPLATES_DIR": ("realm_templates_dir", Path),
     "ISPEKS_THEMES_DIR": ("themes_dir", Path),
@@ -125,7 +137,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     values: dict[str, object] = {"cache_dir": _default_cache_dir(env)}
     for name, (attr, convert) in _ENV_FIELDS.items():
         if env.get(name):
-            values[attr] = convert(env[name])
+            try:
+                values[attr] = convert(env[name])
+            except ValueError as exc:
+                raise SettingsError(f"{name}={env[name]!r}: {exc}") from None
     if env.get("ISPEKS_EXTRA_REDIRECT_URIS"):
         values["extra_redirect_uris"] = tuple(
             uri.strip() for uri in env["ISPEKS_EXTRA_REDIRECT_URIS"].split(",") if uri.strip()
