@@ -13,8 +13,7 @@ from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
-    RECOVERY_FAILURE_LIMIT, RECOVERY_FAILURES, DirectoryUser, UserDirectory,
+    ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, UserDirectory, locked_users,
 )
 from idp_extension.importing.payroll_csv import PayrollFileError, read_payroll_file
 from idp_extension.importing.progress import TerminalProgress
@@ -118,7 +117,7 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
     directory = _directory(settings, state)
     try:
         if which == "locked":
-            found = _locked(directory)
+            found = locked_users(directory.search)
         else:
             found = directory.search(ACTIVATION_STATE, PENDING if which == "pending" else ACTIVE)
     except GatewayError as exc:
@@ -126,14 +125,6 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
     for user in sorted(found, key=lambda u: u.user_id):
         click.echo(f"{user.user_id}\t{user.name}\t{user.email}")
     click.echo(f"{len(found)} {which} user(s) in {state}.", err=True)
-
-
-def _locked(directory: UserDirectory) -> list[DirectoryUser]:
-    """Users Keycloak locked for wrong passwords or recovery locked for wrong answers."""
-    by_password = directory.search(DISABLED_REASON, PERMANENT_LOCKOUT)
-    by_answers = [u for u in directory.search(RECOVERY_FAILURES, str(RECOVERY_FAILURE_LIMIT))
-                  if not u.enabled and u.locked_by_recovery]
-    return list({u.id: u for u in by_password + by_answers}.values())
 
 
 @users.command("import")

@@ -253,6 +253,15 @@ class UserDirectory:
         return self.get(uuid)
 
 
+def locked_users(search: Callable[[str, str], list[DirectoryUser]]) -> list[DirectoryUser]:
+    """Users locked out (what ``unlock`` lifts), found with a directory's ``search``: by
+    Keycloak for wrong passwords, or by recovery for wrong security answers."""
+    by_password = search(DISABLED_REASON, PERMANENT_LOCKOUT)
+    by_answers = [u for u in search(RECOVERY_FAILURES, str(RECOVERY_FAILURE_LIMIT))
+                  if not u.enabled and u.locked_by_recovery]
+    return list({u.id: u for u in by_password + by_answers}.values())
+
+
 def _merged(attributes: dict[str, list[str]], changes: dict[str, list[str] | None]
             ) -> dict[str, list[str]]:
     """Return ``attributes`` with ``changes`` applied (None deletes a key)."""
