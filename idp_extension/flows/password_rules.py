@@ -102,6 +102,24 @@ MAX = PasswordRule(
     f"Must not be longer than {MAX_LENGTH} characters.",
     "max_length", MAX_LENGTH,
 )
+# Control characters (Unicode Cc: NUL, TAB, CR, LF, ESC, ...) and the invisible
+# text-direction marks and overrides: typed by nobody on purpose, they make a password
+# that looks different from what it is (a bidi override reorders what the user sees) and
+# that some login forms, terminals or later systems would cut or mangle. Any other
+# Unicode (letters of every script, emoji, spaces) stays allowed.
+BIDI_CONTROLS = frozenset(
+    "\u200e\u200f\u061c"                                      # LRM, RLM, ALM
+    + "".join(chr(c) for c in range(0x202A, 0x202F))        # LRE RLE PDF LRO RLO
+    + "".join(chr(c) for c in range(0x2066, 0x206A))        # LRI RLI FSI PDI
+)
+NO_CONTROL = PasswordRule(
+    "no_control", "password.rule.no_control",
+    "Mesti tidak mengandungi aksara kawalan (seperti baris baharu, tab atau NUL) atau "
+    "aksara arah teks yang tersembunyi.",
+    "Must not contain control characters (such as line breaks, tabs or NUL) or hidden "
+    "text-direction characters.",
+    "server",
+)
 CONFIRM = PasswordRule(
     "confirm", "password.rule.confirm",
     "Ulang Kata Laluan mesti sama dengan Kata Laluan.",
@@ -110,7 +128,7 @@ CONFIRM = PasswordRule(
 )
 
 RULES: tuple[PasswordRule, ...] = (
-    LENGTH, LOWER, UPPER, DIGIT, SPECIAL, NOT_USER_ID, NOT_COMMON, MAX, CONFIRM,
+    LENGTH, LOWER, UPPER, DIGIT, SPECIAL, NOT_USER_ID, NOT_COMMON, MAX, NO_CONTROL, CONFIRM,
 )
 
 # Keycloak's own rejection (its policy is the final word), as message keys.
@@ -183,6 +201,11 @@ _CHECKS = {
 }
 
 
+def has_control_characters(password: str) -> bool:
+    """True if ``password`` holds a control character (Cc) or an invisible bidi control."""
+    return any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in password)
+
+
 def contains_user_id(password: str, user_id: str) -> bool:
     """True if ``password`` is, or contains, ``user_id`` (also written with dashes)."""
     if not user_id:
@@ -239,6 +262,8 @@ def check_password(password: str, confirm: str, user_id: str) -> list[RuleFailur
         broken.append(MAX)
     elif password and is_common_password(password):
         broken.append(NOT_COMMON)
+    if has_control_characters(password):
+        broken.append(NO_CONTROL)
     if password != confirm:
         broken.append(CONFIRM)
     return [RuleFailure(rule.id, rule.message_key) for rule in broken]

@@ -31,7 +31,8 @@ SIDECAR_ATTRIBUTES: dict[str, int] = {
     "ispeks_recovery_failures": 16,
     "ispeks_profile_version": 16,
 }
-# Shown to the user (pages, account console), changed only by state IT or payroll.
+# Shown to the user (pages, account console), changed only by state IT or payroll, like
+# email, firstName and lastName above.
 PAYROLL_ATTRIBUTES: dict[str, tuple[int, str]] = {
     "department": (255, "Jabatan / Department"),
     "registration_date": (32, "Tarikh Pendaftaran / Registration date"),
@@ -71,12 +72,18 @@ def user_profile_config() -> dict[str, Any]:
         # Users cannot rename themselves: editUsernameAllowed is false in the realm.
         _attribute("username", USER_EDITABLE, 255, validations={
             "username-prohibited-characters": {}, "up-username-not-idn-homograph": {}}),
+        # Payroll owns the official email and the name (manual 003: kept in Modul Gaji by
+        # the department): users see them, only admins (payroll import, state IT, the
+        # sidecar's service account) change them. Editable by users, anyone holding a
+        # session could point the email at another mailbox and receive recovery links.
         # Not required: payroll imports may lack it, and a required attribute would
         # stop the user at Keycloak's unthemed "update profile" page.
-        _attribute("email", USER_EDITABLE, 255, validations={"email": {}}),
+        _attribute("email", USER_VISIBLE_ADMIN_EDIT, 255, validations={"email": {}}),
         # Payroll provides one full name: it goes to firstName, lastName stays optional.
-        _attribute("firstName", USER_EDITABLE, 255, validations=PERSON_NAME_VALIDATIONS),
-        _attribute("lastName", USER_EDITABLE, 255, validations=PERSON_NAME_VALIDATIONS),
+        _attribute("firstName", USER_VISIBLE_ADMIN_EDIT, 255,
+                   validations=PERSON_NAME_VALIDATIONS),
+        _attribute("lastName", USER_VISIBLE_ADMIN_EDIT, 255,
+                   validations=PERSON_NAME_VALIDATIONS),
     ]
     attributes += [
         _attribute(name, USER_VISIBLE_ADMIN_EDIT, size, label, group="user-metadata")

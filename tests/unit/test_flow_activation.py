@@ -695,6 +695,8 @@ def test_password_before_the_questions_is_refused(world):
     ("TiadaAksaraKhas99", "special"),
     ("Malaysia@2024", "not_common"),
     ("P@ssw0rd2024!", "not_common"),
+    ("Tiga#Ekor\x00Kucing9", "no_control"),
+    ("Tiga#Ekor\u202eKucing9", "no_control"),
 ])
 def test_each_password_rule_is_checked_on_the_server(world, password, rule):
     user, token = world.at_password_step()
@@ -706,6 +708,12 @@ def test_each_password_rule_is_checked_on_the_server(world, password, rule):
     assert caught.value.field_errors == {"password": f"password.rule.{rule}"}
     assert world.directory.password_count(user.id) == 1
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
+
+
+def test_other_unicode_is_a_good_password(world):
+    user, token = world.at_password_step()
+    complete(world.ctx(), token, "Kuih-Muih🍰Sedap1", "Kuih-Muih🍰Sedap1")
+    assert world.directory.password_matches(user.id, "Kuih-Muih🍰Sedap1")
 
 
 def test_password_containing_the_id_is_refused(world):

@@ -448,6 +448,10 @@ def test_a_second_aktif_finds_the_account_active(world):
     (dict(phrase=NEW_PASSWORD), "phrase", fl.PHRASE_SECRET),
     (dict(phrase=f"kata {NEW_PASSWORD} saya"), "phrase", fl.PHRASE_SECRET),
     (dict(phrase="Kancil Merah"), "phrase", fl.PHRASE_SECRET),  # an answer
+    (dict(password="Tiga#Ekor\u202eKucing9", confirm="Tiga#Ekor\u202eKucing9"), "password",
+     "password.rule.no_control"),
+    (dict(password="Tiga#Ekor\nKucing9", confirm="Tiga#Ekor\nKucing9"), "password",
+     "password.rule.no_control"),
 ])
 def test_form_errors_name_the_field_and_change_nothing(world, changes, field, key):
     user, temporary, flow = world.signed_in()

@@ -96,6 +96,32 @@ def test_the_list_holds_django_s_and_the_malaysian_words():
     assert not any(w.startswith("# ") for w in words)  # the Malay list's comments
 
 
+@pytest.mark.parametrize("character", [
+    "\x00", "\r", "\n", "\t", "\x1b", "\x7f", "\x85",          # Cc: NUL, CR, LF, TAB, ESC, DEL, NEL
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",           # embeddings and overrides
+    "\u2066", "\u2067", "\u2068", "\u2069",                     # isolates
+    "\u200e", "\u200f",                                         # LRM, RLM
+])
+def test_control_and_bidi_characters_are_refused(character):
+    password = f"Tiga#Ekor{character}Kucing9"
+    assert broken(password) == ["no_control"]
+    assert rules.has_control_characters(password)
+
+
+@pytest.mark.parametrize("password", [
+    "Kuih-Muih🍰Sedap1", "ÉCOLE-ÉTÉ-été-2024", "Bunga Raya Ku 2024", "Kata-Laluan-١٢٣",
+    "Nasi\u00a0Lemak#Pedas9",  # a no-break space is a space, not a control character
+    "数据-Sayang-Ku#2024",
+])
+def test_other_unicode_stays_allowed(password):
+    assert broken(password) == []
+
+
+def test_control_rule_speaks_both_languages():
+    assert "aksara kawalan" in rules.MESSAGES["ms"]["password.rule.no_control"]
+    assert "control characters" in rules.MESSAGES["en"]["password.rule.no_control"]
+
+
 def test_confirmation_must_match():
     assert broken(STRONG, STRONG + " ") == ["confirm"]
     assert broken(STRONG, "") == ["confirm"]

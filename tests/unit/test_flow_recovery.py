@@ -453,6 +453,16 @@ def test_a_weak_password_is_refused_before_keycloak_and_the_link_stays_usable(wo
     complete(world.ctx(), token, proof, NEW_PASSWORD, NEW_PASSWORD)
 
 
+@pytest.mark.parametrize("password", ["Tiga#Ekor\r\nKucing9", "Tiga#Ekor\u2066Kucing9"])
+def test_control_characters_are_refused_before_keycloak(world, password):
+    user, token, proof = world.at_password_step()
+    calls = len(world.directory.calls)
+    with pytest.raises(PasswordRulesFailed) as caught:
+        complete(world.ctx(), token, proof, password, password)
+    assert [f.rule for f in caught.value.failures] == ["no_control"]
+    assert "set_password_and_attributes" not in world.directory.calls[calls:]
+
+
 def test_the_current_password_is_refused_by_keycloak_history_and_the_link_stays_usable(world):
     user, token, proof = world.at_password_step()
     with pytest.raises(PasswordRejectedByPolicy) as caught:

@@ -152,6 +152,18 @@ def test_a_weak_or_mismatched_password_is_refused_before_keycloak(world):
     assert world.directory.password_count(user.id) == 2  # the initial one and OLD_PASSWORD
 
 
+@pytest.mark.parametrize("password", ["Tiga#Ekor\tKucing9", "Tiga#Ekor\u200fKucing9"])
+def test_control_characters_are_refused_and_other_unicode_is_not(world, password):
+    user = world.active()
+    with pytest.raises(PasswordRulesFailed) as caught:
+        change_password(world.ctx(), world.sign_in(user), password, password, "ms")
+    assert [f.rule for f in caught.value.failures] == ["no_control"]
+    assert world.directory.password_count(user.id) == 2
+    change_password(world.ctx(), world.sign_in(user), "Kuih-Muih🍰Sedap1", "Kuih-Muih🍰Sedap1",
+                    "ms")
+    assert world.directory.password_matches(user.id, "Kuih-Muih🍰Sedap1")
+
+
 def test_keycloak_history_refuses_the_current_password(world):
     user = world.active()
     with pytest.raises(PasswordRejectedByPolicy) as caught:
