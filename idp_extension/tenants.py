@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from idp_extension.addresses import address_domain
+
 DEFAULTS_FILE = "defaults.toml"
 VALUES_DIR = "values"
 
@@ -63,8 +65,12 @@ class Tenant:
     values_file: Path
 
     def allows_email(self, address: str) -> bool:
-        """True if ``address`` is in one of the state's official domains (or a subdomain)."""
-        _, _, domain = address.strip().lower().rpartition("@")
+        """True if ``address`` is one plain addr-spec in a state's domain (or a subdomain).
+
+        "boss,x@pahang.gov.my" or "evil@example.com, x@pahang.gov.my" end in an allowed
+        domain and are still refused: they are not one address (addresses.py).
+        """
+        domain = address_domain(address.strip())
         return bool(domain) and any(
             domain == allowed or domain.endswith("." + allowed) for allowed in self.email_domains
         )

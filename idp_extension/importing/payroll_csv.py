@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
+from idp_extension.addresses import is_single_addr_spec
 from idp_extension.payroll import InvalidUserId, PayrollRecord, normalise_mykad
 from idp_extension.realms.profile import (
     PAYROLL_ATTRIBUTES, PERSON_NAME_PATTERN, PROHIBITED_NAME_CHARS, user_profile_config,
@@ -49,7 +50,6 @@ MALAYSIA = timezone(timedelta(hours=8))
 DMY_FORMATS = ("%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p", "%d/%m/%Y %H:%M:%S",
                "%d/%m/%Y %H:%M", "%d/%m/%Y")
 DATE_HINT = "use 2026-01-31, 2026-01-31T09:00:00 or 31/01/2026 09:00:00 AM"
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
 
 
 class PayrollFileError(ValueError):
@@ -73,9 +73,13 @@ class Rejection:
     reasons: tuple[str, ...]
 
     def message(self) -> str:
-        """Return e.g. ``line 7 (900101-06-1234): missing name; email outside ...``."""
-        shown = f" ({self.raw_id})" if self.raw_id else ""
-        return f"line {self.line}{shown}: {'; '.join(self.reasons)}"
+        """Return e.g. ``line 7 (900101-06-1234): missing name; email outside ...``.
+
+        Safe to print: the file's own text (an ID cell holding an ANSI escape, a bidi
+        override, a line break) comes out escaped, never acted on by the terminal.
+        """
+        shown = f" ({terminal_safe(self.raw_id)})" if self.raw_id else ""
+        return terminal_safe(f"line {self.line}{shown}: {'; '.join(self.reasons)}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,23 @@ MAX_DEPARTMENT = _max_length("department")
 # created by partial import, which skips validation, but every later update of that
 # user (activation too) would fail.
 NAME_RULE = re.compile(PERSON_NAME_PATTERN)
+
+
+def terminal_safe(text: str) -> str:
+    """Return ``text`` with every unprintable character written as a Python escape.
+
+    Control characters (ESC starts ANSI sequences, CR rewrites a line, C1's CSI), bidi
+    overrides and other invisible format characters become ``\\x1b``, ``\\u202e``, ...;
+    letters of any script and plain spaces stay as they are.
+    """
+    return "".join(c if c == " " or c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(character: str) -> str:
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def squeeze(value: str | None) -> str:
@@ -153,6 +174,12 @@ def _check_name(name: str, reasons: list[str]) -> None:
     elif not NAME_RULE.fullmatch(name):
         bad = sorted({c for c in name if c in PROHIBITED_NAME_CHARS or not c.isprintable()})
         reasons.append(f"name contains characters Keycloak refuses: {' '.join(map(_shown, bad))}")
+    elif not all(c == " " or c.isprintable() for c in name):
+        # C1 controls, bidi overrides, zero-width characters: Keycloak's pattern lets them
+        # through, but they would change how the name reads on pages and terminals.
+        bad = sorted({c for c in name if c != " " and not c.isprintable()})
+        reasons.append(f"name contains invisible or control characters: "
+                       f"{' '.join(map(_shown, bad))}")
 
 
 def _shown(character: str) -> str:
@@ -162,8 +189,10 @@ def _shown(character: str) -> str:
 def _check_email(email: str, tenant: Tenant, reasons: list[str]) -> None:
     if not email:
         reasons.append("missing email")
-    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
-        reasons.append(f"malformed email {email!r}")
+    elif len(email) > MAX_EMAIL or not is_single_addr_spec(email):
+        # Exactly one plain address: "boss,x@pahang.gov.my" would be two recipients.
+        reasons.append(f"malformed email {email!r}: not exactly one plain address "
+                       f"(name@domain, no commas, spaces, display names or quotes)")
     elif not tenant.allows_email(email):
         domains = ", ".join(tenant.email_domains)
         reasons.append(f"email {email!r} outside {tenant.realm}'s domains ({domains})")

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from idp_extension.importing.payroll_csv import ParsedFile, Rejection
+from idp_extension.importing.payroll_csv import ParsedFile, Rejection, terminal_safe
 from idp_extension.importing.plan import ExistingUser, ImportPlan, UserUpdate, plan_import
 from idp_extension.payroll import PayrollRecord
 
@@ -104,10 +104,11 @@ class ImportSummary:
         return not self.rejected and not self.failed
 
     def problems(self) -> list[str]:
-        """One line per rejected or failed row, in file order."""
+        """One line per rejected or failed row, in file order, safe to print."""
         items = [(r.line, r.message()) for r in self.rejected]
         items += [(f.line, f.message()) for f in self.failed]
-        return [text for _, text in sorted(items)]
+        # Keycloak's refusals may quote the row back: escaped like the file's own text.
+        return [terminal_safe(text) for _, text in sorted(items)]
 
     def line(self) -> str:
         """Return e.g. ``kelantan: created 2, updated 1, unchanged 4, rejected 5``."""

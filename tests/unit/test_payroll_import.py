@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 
 from idp_extension.importing.payroll_csv import (
-    PayrollFileError, parse_payroll_csv, parse_registration_date, read_payroll_file,
+    PayrollFileError, Rejection, parse_payroll_csv, parse_registration_date, read_payroll_file,
+    terminal_safe,
 )
 from idp_extension.settings import Settings
 from idp_extension.tenants import load_tenant
@@ -116,6 +117,64 @@ def test_each_bad_row_is_reported_with_its_own_line_number(melaka):
     assert reasons[11][0].startswith("unreadable registration date '31/02/2026'")
     assert reasons[12][0].startswith("malformed email")
     assert parsed.total == 10
+
+
+@pytest.mark.parametrize("email", [
+    "boss,x@melaka.gov.my",                      # two recipients in a To header
+    "evil@example.com, x@melaka.gov.my",         # the last domain is melaka's, the first not
+    "evil@example.com;x@melaka.gov.my",
+    "Boss <x@melaka.gov.my>",                    # a display name
+    "x@melaka.gov.my <evil@example.com>",
+    '"a@b"@melaka.gov.my',                       # a quoted local part
+    '"boss x"@melaka.gov.my',
+    "a@b@melaka.gov.my",                          # two @
+    "x%evil.example@melaka.gov.my",               # percent routing
+    "a..b@melaka.gov.my", ".a@melaka.gov.my",
+    "x(comment)@melaka.gov.my",
+    "x@[10.0.0.1]", "x@melaka", "x@melaka.gov.my.",
+    "pengguna@mélaka.gov.my",
+])
+def test_an_email_must_be_exactly_one_plain_address(melaka, email):
+    parsed = parse(HEADER + f'{ID_A},Ali,"{email.replace(chr(34), chr(34) * 2)}",D,2026-01-05\n',
+                   melaka)
+
+    assert parsed.rows == ()
+    (reason,) = parsed.rejections[0].reasons
+    assert reason.startswith("malformed email") and "exactly one plain address" in reason
+
+
+@pytest.mark.parametrize("email", ["ali.abu@melaka.gov.my", "o'neil+gaji@jkr.melaka.gov.my",
+                                   "ali_abu-2@MELAKA.GOV.MY"])
+def test_plain_official_addresses_are_taken(melaka, email):
+    parsed = parse(HEADER + f"{ID_A},Ali,{email},D,2026-01-05\n", melaka)
+
+    assert parsed.rejections == ()
+    assert parsed.rows[0].record.email == email.lower()
+
+
+def test_rejected_values_reach_the_terminal_escaped(melaka):
+    # An ID cell that clears the screen, a bidi override and a line break in the email,
+    # a C1 control sequence introducer in the name.
+    text = (HEADER
+            + '"\x1b[2J\x1b[31m8501\u202e01045551",Ali,"a@melaka.gov.my\r\nX: y",D,2026-01-05\n'
+            + f"{ID_B},Ali\x9b31mAbu,b@melaka.gov.my,D,2026-01-05\n")
+
+    parsed = parse(text, melaka)
+    messages = [r.message() for r in parsed.rejections]
+
+    assert len(messages) == 2
+    for message in messages:
+        assert all(c == " " or c.isprintable() for c in message), repr(message)
+    assert messages[0].startswith("line 2 (\\x1b[2J\\x1b[31m8501\\u202e01045551): ")
+    assert "name contains invisible or control characters: '\\x9b'" in messages[1]
+
+
+def test_terminal_safe_keeps_every_script_and_escapes_the_rest():
+    assert terminal_safe("Nur Ālīyah 李 🍰 A/L") == "Nur Ālīyah 李 🍰 A/L"
+    assert terminal_safe("a\x00b\x1bc\x7fd\u2066e\u200ff\u2028g") == (
+        "a\\x00b\\x1bc\\x7fd\\u2066e\\u200ff\\u2028g")
+    rejection = Rejection(7, "\x1b]0;owned\x07", ("missing name",))
+    assert rejection.message() == "line 7 (\\x1b]0;owned\\x07): missing name"
 
 
 def test_a_row_with_several_problems_lists_them_all(melaka):
