@@ -61,6 +61,9 @@ class AuditEvent(str, enum.Enum):
     ACCOUNT_UNLOCKED = "account:unlocked"
     ACCOUNT_DISABLED = "account:disabled"
     ACCOUNT_ENABLED = "account:enabled"
+    # A flow's mail to an address outside the state's email_domains (or not one plain
+    # address): not sent. The subject is the user ID; the address itself is not written.
+    MAIL_REFUSED_OUTSIDE_DOMAIN = "mail:refused:outside_domain"
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
 

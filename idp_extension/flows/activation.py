@@ -320,7 +320,7 @@ def _request_link(ctx: ActivationContext, user_id: str, locale: str) -> LinkRequ
     # again sends a link that works.
     issued = ctx.signer().issue(ctx.realm, user.id)
     message = compose_email(
-        EMAIL_TEMPLATE, locale, to=user.email,
+        EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,
         state_name=ctx.tenant.state_name,
         registration_date=format_email_date(_parse_date(user.registration_date), locale),
@@ -334,11 +334,12 @@ def _request_link(ctx: ActivationContext, user_id: str, locale: str) -> LinkRequ
         ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason="mail_unavailable")
         raise
-    except MailRejected:
-        # The server refuses this address for good (a dead mailbox). Answer as for any
-        # other ID, so a bad address does not single the account out; state IT sees it.
+    except MailRejected as exc:
+        # The server refuses this address for good (a dead mailbox), or it lies outside
+        # the state's domains (mail/guard.py). Answer as for any other ID, so a bad
+        # address does not single the account out; state IT sees it.
         ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason="mail_rejected")
+                         outcome=Outcome.FAILURE, result="not_sent", reason=exc.reason)
         return LinkRequested(mask_email(user.email))
 
     try:

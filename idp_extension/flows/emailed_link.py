@@ -21,6 +21,7 @@ from idp_extension.flows.ports import (
     Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
 )
 from idp_extension.flows.tokens import LinkSigner
+from idp_extension.mail.guard import for_tenant
 from idp_extension.settings import Settings
 from idp_extension.tenants import Tenant
 
@@ -51,6 +52,10 @@ class EmailedLinkContext:
     clock: Clock = field(default_factory=SystemClock)
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
     answer_hasher: PasswordHasher = DEFAULT_HASHER
+
+    def __post_init__(self) -> None:
+        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @classmethod
     def from_settings(cls: type[Context], settings: Settings, tenant: Tenant,

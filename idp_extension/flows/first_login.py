@@ -88,6 +88,7 @@ from idp_extension.gateway.users import (
 )
 from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.errors import MailRejected, MailUnavailable
+from idp_extension.mail.guard import for_tenant
 from idp_extension.mail.render import compose_email
 from idp_extension.passwords import random_password
 from idp_extension.payroll import InvalidUserId, normalise_mykad
@@ -408,6 +409,10 @@ class FirstLoginContext:
     service_names: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_SERVICE_NAMES))
 
+    def __post_init__(self) -> None:
+        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
+
     @property
     def realm(self) -> str:
         return self.tenant.realm
@@ -544,7 +549,7 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
         EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
 
     message = compose_email(
-        EMAIL_TEMPLATE, locale, to=user.email,
+        EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or display_id(user.user_id),
         user_id=display_id(user.user_id),
         state_name=ctx.tenant.state_name,
@@ -559,7 +564,7 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
     try:
         ctx.mailer.send(message)
     except (MailUnavailable, MailRejected) as exc:
-        reason = "mail_rejected" if isinstance(exc, MailRejected) else "mail_unavailable"
+        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
         undone = _scramble(ctx, user)
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason,

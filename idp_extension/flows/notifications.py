@@ -39,7 +39,7 @@ def notify(mailer: MailSender, tenant: Tenant, user: DirectoryUser, change: str,
     if "@" not in (user.email or ""):
         return False
     message = compose_email(
-        TEMPLATE, locale, to=user.email,
+        TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,
         user_id=user.user_id,
         state_name=tenant.state_name,

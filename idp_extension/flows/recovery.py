@@ -299,7 +299,7 @@ def _request_link(ctx: RecoveryContext, user_id: str, locale: str) -> LinkReques
     # failed store leaves an emailed link that never verifies, and the user asks again.
     issued = ctx.signer().issue(ctx.realm, user.id)
     message = compose_email(
-        EMAIL_TEMPLATE, locale, to=user.email,
+        EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,
         user_id=user.user_id,
         state_name=ctx.tenant.state_name,
@@ -314,10 +314,11 @@ def _request_link(ctx: RecoveryContext, user_id: str, locale: str) -> LinkReques
         ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason="mail_unavailable")
         raise
-    except MailRejected:
-        # A dead mailbox: answer as for any other ID, so it does not single the account out.
+    except MailRejected as exc:
+        # A dead mailbox, or one outside the state's domains (mail/guard.py): answer as
+        # for any other ID, so it does not single the account out.
         ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason="mail_rejected")
+                         outcome=Outcome.FAILURE, result="not_sent", reason=exc.reason)
         return LinkRequested(mask_email(user.email))
     try:
         stored = ctx.directory.update_attributes(

@@ -59,6 +59,7 @@ from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirect
 from idp_extension.gallery import image_by_id
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import ACTIVE, DirectoryUser, PasswordRejected
+from idp_extension.mail.guard import for_tenant
 from idp_extension.tenants import Tenant
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ class SettingsContext:
     recovery_url: str
     clock: Clock = field(default_factory=SystemClock)
     answer_hasher: PasswordHasher = DEFAULT_HASHER
+
+    def __post_init__(self) -> None:
+        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @property
     def realm(self) -> str:

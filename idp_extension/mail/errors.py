@@ -18,3 +18,15 @@ class MailRejected(MailError):
 
     code = "error.mail_rejected"
     http_status = 502
+    # What the flows' audit events say about it.
+    reason = "mail_rejected"
+
+
+class MailOutsideDomain(MailRejected):
+    """The recipient is not one address inside the state's email domains: nothing sent.
+
+    A kind of MailRejected, so every flow answers exactly as for a mailbox the relay
+    refuses (the same page as a sent mail where the flow must not tell accounts apart).
+    """
+
+    reason = "outside_domain"

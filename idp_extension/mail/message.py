@@ -27,6 +27,10 @@ class OutgoingMail:
     text: str
     html: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Never sent: which template this is and whose account it concerns (the user ID),
+    # for the audit event of a refused mail.
+    template: str = ""
+    about: str = ""
 
     def __post_init__(self) -> None:
         if not self.to or "@" not in self.to:

@@ -63,8 +63,10 @@ def compose_email(
     to: str,
     headers: Mapping[str, str] | None = None,
     templates_dir: Path = TEMPLATES_DIR,
+    about: str = "",
     **context: Any,
 ) -> OutgoingMail:
-    """Render email ``name`` and address it to ``to``."""
+    """Render email ``name`` and address it to ``to`` (``about``: the user ID, for audit)."""
     subject, text, html = render_email(name, locale, templates_dir=templates_dir, **context)
-    return OutgoingMail(to=to, subject=subject, text=text, html=html, headers=headers or {})
+    return OutgoingMail(to=to, subject=subject, text=text, html=html, headers=headers or {},
+                        template=name, about=about)
