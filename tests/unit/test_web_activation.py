@@ -448,6 +448,8 @@ def test_coming_back_after_the_questions_resumes_at_the_password(site):
     ("TiadaAksaraKhas99", None, "Mesti mengandungi aksara khas."),
     ("Malaysia@2024", None, "Mesti bukan kata laluan yang biasa digunakan."),
     (GOOD_PASSWORD, GOOD_PASSWORD + "x", "Ulang Kata Laluan mesti sama dengan Kata Laluan."),
+    ("Tiga#Ekor\r\nKucing9", None, "Mesti tidak mengandungi aksara kawalan"),
+    ("Tiga#Ekor\u202eKucing9", None, "aksara arah teks yang tersembunyi"),
 ])
 def test_a_refused_password_is_shown_clearly_and_changes_nothing(site, password, confirm, words):
     user = site.at_password_step()
