@@ -38,6 +38,8 @@ def test_personal_info_shows_email_and_names_read_only(page, provisioned_realms,
     record, password = account
     console = f"{provisioned_realms.keycloak_url}/realms/pahang/account/"
     page.goto(console)
+    # The console's script sends the browser on to the themed login page.
+    page.wait_for_selector("#ispeks-next:visible")
     sign_in(page, record.user_id, password)
     page.wait_for_url(f"{console}**")
     email = page.locator("input#email")
