@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from flask import Blueprint, request
 
@@ -190,3 +192,43 @@ def test_memory_is_refused_for_production_looking_settings_unless_single_instanc
 def test_redis_is_never_refused(settings):
     shared = settings.with_overrides(ratelimit_storage_uri="redis://10.0.0.7:6379/0")
     assert unshared_state_refusal(shared, workers=8) is None
+
+
+# -- deploy/gunicorn.conf.py: the master refuses before any worker starts ---------------
+
+
+def _gunicorn_conf() -> dict:
+    import runpy
+    from pathlib import Path
+
+    return runpy.run_path(str(Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"))
+
+
+class _Server:
+    def __init__(self, workers: int) -> None:
+        self.cfg = type("Cfg", (), {"workers": workers})()
+        self.pidfile = None
+
+
+def test_gunicorn_conf_runs_several_workers_and_refuses_them_memory_storage(monkeypatch):
+    conf = _gunicorn_conf()
+    for name in [n for n in os.environ if n.startswith("ISPEKS_")]:
+        monkeypatch.delenv(name)
+    assert conf["workers"] >= 2
+
+    with pytest.raises(SystemExit) as exited:
+        conf["on_starting"](_Server(conf["workers"]))
+    message = str(exited.value.code)
+    assert message.startswith("Error: ISPEKS_RATELIMIT_STORAGE_URI=memory://")
+    assert "\n" not in message
+
+    conf["on_starting"](_Server(1))  # the dev stack's single worker
+    monkeypatch.setenv("ISPEKS_RATELIMIT_STORAGE_URI", "redis://10.0.0.7:6379/0")
+    conf["on_starting"](_Server(8))
+
+
+def test_gunicorn_conf_names_a_malformed_storage_uri(monkeypatch):
+    monkeypatch.setenv("ISPEKS_RATELIMIT_STORAGE_URI", "10.0.0.7:6379")
+    with pytest.raises(SystemExit) as exited:
+        _gunicorn_conf()["on_starting"](_Server(1))
+    assert "ISPEKS_RATELIMIT_STORAGE_URI='10.0.0.7:6379'" in str(exited.value.code)
