@@ -21,6 +21,7 @@ from gunicorn's master before any worker starts.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -98,9 +99,13 @@ def unshared_state_refusal(settings: "Settings", workers: int | None = None) -> 
 
     ``workers`` is gunicorn's worker count when known (its master knows it, a worker does
     not). ``memory://`` is refused with more than one worker, and with settings that look
-    like production unless ``ISPEKS_SINGLE_INSTANCE`` declares exactly one process.
+    like production unless ``ISPEKS_SINGLE_INSTANCE`` declares exactly one process; Redis
+    without its client library is refused too.
     """
     if not is_memory(settings.ratelimit_storage_uri):
+        if importlib.util.find_spec("redis") is None:
+            return (f"{STORAGE_VARIABLE} names Redis but the Redis client is not installed:"
+                    f" pip install '.[production]'.")
         return None
     fix = (f"set {STORAGE_VARIABLE}=redis://<host>:6379/0 (one Redis shared by every worker"
            f" and instance; pip install '.[production]')")

@@ -194,6 +194,18 @@ def test_redis_is_never_refused(settings):
     assert unshared_state_refusal(shared, workers=8) is None
 
 
+def test_redis_without_its_client_library_is_refused_in_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "redis" else real(name, *a))
+    shared = DEV.with_overrides(ratelimit_storage_uri="redis://10.0.0.7:6379/0")
+
+    message = unshared_state_refusal(shared, workers=2)
+    assert message and "\n" not in message and "pip install '.[production]'" in message
+
+
 # -- deploy/gunicorn.conf.py: the master refuses before any worker starts ---------------
 
 
