@@ -88,7 +88,8 @@ def production_hints(settings: "Settings") -> list[str]:
     hints = []
     keycloak = urlsplit(settings.keycloak_url)
     if not _is_loopback_host(keycloak.hostname):
-        hints.append(f"Keycloak at {keycloak.hostname or settings.keycloak_url!r} is not on loopback")
+        where = keycloak.hostname or settings.keycloak_url
+        hints.append(f"Keycloak at {where!r} is not on loopback")
     if urlsplit(settings.sidecar_public_url).scheme.lower() == "https":
         hints.append("the sidecar is served over https")
     return hints

@@ -28,7 +28,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from idp_extension import errors
-from idp_extension.flows.site_key import AnswerCache, InvalidSiteKeyId, SiteKeyContext, look_up, normalise_id
+from idp_extension.flows.site_key import (
+    AnswerCache, InvalidSiteKeyId, SiteKeyContext, look_up, normalise_id,
+)
 from idp_extension.gallery import STATIC_PREFIX
 from idp_extension.settings import Settings
 from idp_extension.web.ratelimit import PerIdLimits, hashed_id_key, limit_per_id, rate_limit
