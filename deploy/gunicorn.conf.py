@@ -1,6 +1,7 @@
 """gunicorn settings for the sidecar in production (see deploy/README.md)."""
 
 import multiprocessing
+import sys
 
 bind = "127.0.0.1:5000"
 # The sidecar mostly waits on Keycloak and SMTP, and an activation request holds its
@@ -17,3 +18,22 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 logger_class = "idp_extension.web.access_log.RedactingLogger"
 forwarded_allow_ips = "127.0.0.1"
+
+
+def on_starting(server):
+    """Refuse in-process rate-limit counters and claims that several workers would split.
+
+    Runs in the master before any worker, once command-line options (--workers) are in;
+    exits with one line naming the variable (no traceback).
+    """
+    from idp_extension.settings import SettingsError, load_settings
+    from idp_extension.shared_state import unshared_state_refusal
+
+    try:
+        refusal = unshared_state_refusal(load_settings(), workers=server.cfg.workers)
+    except SettingsError as exc:
+        refusal = str(exc)
+    if refusal:
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        sys.exit(f"Error: {refusal}")

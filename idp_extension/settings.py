@@ -35,6 +35,14 @@ def _count(value: str) -> int:
     return int(text)
 
 
+def _storage_uri(value: str) -> str:
+    """memory:// or a Redis URI (``shared_state.storage_scheme``)."""
+    from idp_extension.shared_state import storage_scheme
+
+    storage_scheme(value)
+    return value.strip()
+
+
 class SettingsError(ValueError):
     """An ``ISPEKS_*`` variable holds a value that cannot be used; the message names it."""
 
@@ -64,8 +72,12 @@ class Settings:
     smtp_starttls: bool = False
     smtp_user: str = ""
     smtp_password: str = ""
-    # Rate-limit counters: memory:// (one process) or redis://host:port in production.
+    # Rate-limit counters and one-time claims (``shared_state.py``): memory:// (one
+    # process) or redis://host:port/db in production, shared by every worker and instance.
     ratelimit_storage_uri: str = "memory://"
+    # Declares that exactly one sidecar process (one gunicorn worker) ever runs, so that
+    # memory:// is allowed with production-looking settings.
+    single_instance: bool = False
     # Reverse proxies in front of the sidecar that append X-Forwarded-For/-Proto. With
     # 0 those headers are ignored (anyone can send them); behind a proxy that stays 0,
     # every browser has the proxy's address and shares one rate-limit counter.
@@ -120,7 +132,8 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_SMTP_STARTTLS": ("smtp_starttls", _bool),
     "ISPEKS_SMTP_USER": ("smtp_user", str),
     "ISPEKS_SMTP_PASSWORD": ("smtp_password", str),
-    "ISPEKS_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", str),
+    "ISPEKS_RATELIMIT_STORAGE_URI": ("ratelimit_storage_uri", _storage_uri),
+    "ISPEKS_SINGLE_INSTANCE": ("single_instance", _bool),
     "ISPEKS_TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", _count),
     "ISPEKS_AUDIT_LOG": ("audit_log_path", Path),
     "ISPEKS_REALM_TEMPLATES_DIR": ("realm_templates_dir", Path),

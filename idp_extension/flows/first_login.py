@@ -79,7 +79,9 @@ from idp_extension.flows.answers import (
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
-from idp_extension.flows.ports import Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort
+from idp_extension.flows.ports import (
+    ClaimsUnavailable, Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
+)
 from idp_extension.flows.tokens import nonce_attribute, nonce_digest
 from idp_extension.gallery import image_by_id
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
@@ -526,7 +528,7 @@ def _request(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> T
         _refuse(ctx, user_id, reason or "unknown", step="request")
 
     recent = f"{PURPOSE}:{ctx.realm}:{user.id}:recent"
-    if not ctx.claims.claim(recent, REPEAT_WINDOW_SECONDS):
+    if not _first_in_window(ctx, recent):
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.SUCCESS, result="repeat_ignored",
                          window_seconds=REPEAT_WINDOW_SECONDS)
@@ -538,6 +540,19 @@ def _request(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> T
         # Nothing was sent: a retry must issue again, not be taken for a repeat.
         ctx.claims.release(recent)
         raise
+
+
+def _first_in_window(ctx: FirstLoginContext, recent: str) -> bool:
+    """True unless the same account asked within the double-click window.
+
+    Only a matching ID and email get here: if the claims store (Redis) does not answer,
+    the request goes ahead as a first one (at worst a second email) rather than answer
+    503, which only matching pairs would see.
+    """
+    try:
+        return ctx.claims.claim(recent, REPEAT_WINDOW_SECONDS)
+    except ClaimsUnavailable:
+        return True
 
 
 def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,

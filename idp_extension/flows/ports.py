@@ -13,15 +13,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from idp_extension.audit import AuditEvent, AuditLog
+from idp_extension.errors import ServiceUnavailable
 from idp_extension.gateway.users import DirectoryUser
 from idp_extension.mail.message import OutgoingMail
 from idp_extension.mail.sender import MailSender
 from idp_extension.payroll import PayrollRecord
 
 __all__ = [
-    "AuditEvent", "AuditLog", "Clock", "LimitsStorageClaims", "MailSender", "ManualClock",
-    "MemoryClaims", "OneTimeClaims", "OutgoingMail", "SystemClock", "UserDirectoryPort",
-    "claims_from_uri",
+    "AuditEvent", "AuditLog", "ClaimsUnavailable", "Clock", "MailSender", "ManualClock",
+    "MemoryClaims", "OneTimeClaims", "OutgoingMail", "RedisClaims", "SystemClock",
+    "UserDirectoryPort", "claims_from_uri",
 ]
 
 
@@ -161,37 +162,53 @@ class MemoryClaims:
             self._expiry.pop(key, None)
 
 
-class LimitsStorageClaims:
-    """Claims in a ``limits`` storage (Redis in production), so gunicorn workers agree.
+class ClaimsUnavailable(ServiceUnavailable):
+    """The shared claims store (Redis) did not answer: nothing was claimed, try again."""
 
-    The storage's ``incr`` creates the counter with its expiry atomically (a Lua script
-    on Redis): exactly one caller sees 1.
+
+class RedisClaims:
+    """Claims in Redis, shared by every worker and instance (``SET key NX EX ttl``).
+
+    Redis sets the key and its expiry in one command: exactly one caller wins. If Redis
+    does not answer, ClaimsUnavailable (503): a claim that cannot be recorded must not be
+    granted, or a link could be used twice.
     """
 
     PREFIX = "ispeks:claim:"
 
-    def __init__(self, storage: Any) -> None:
-        self._storage = storage
+    def __init__(self, client: Any) -> None:
+        self._client = client
 
     @classmethod
-    def from_uri(cls, uri: str) -> "LimitsStorageClaims":
-        from limits.storage import storage_from_string
+    def from_uri(cls, uri: str) -> "RedisClaims":
+        from idp_extension.shared_state import redis_client
 
-        return cls(storage_from_string(uri))
+        return cls(redis_client(uri))
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
-        return self._storage.incr(self.PREFIX + key, max(1, int(ttl_seconds))) == 1
+        try:
+            return bool(self._client.set(self.PREFIX + key, b"1", nx=True,
+                                         ex=max(1, int(ttl_seconds))))
+        except Exception as exc:  # redis.RedisError and socket errors alike
+            raise ClaimsUnavailable(f"claims store: {type(exc).__name__}") from None
 
     def release(self, key: str) -> None:
-        self._storage.clear(self.PREFIX + key)
+        try:
+            self._client.delete(self.PREFIX + key)
+        except Exception:
+            # Best effort, often on an error path already: the claim then simply expires
+            # and a retry waits out its ttl.
+            pass
 
 
 def claims_from_uri(uri: str) -> OneTimeClaims:
-    """Return claims for the rate-limit storage ``uri`` (memory:// stays in-process).
+    """Return claims for the storage ``uri``: memory:// in-process, Redis otherwise.
 
     limits' own memory storage reads the counter back outside its lock, so two threads
     racing on one key can both see 2; MemoryClaims has no such window.
     """
-    if uri.startswith("memory://"):
+    from idp_extension.shared_state import is_memory
+
+    if is_memory(uri):
         return MemoryClaims()
-    return LimitsStorageClaims.from_uri(uri)
+    return RedisClaims.from_uri(uri)

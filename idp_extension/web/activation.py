@@ -37,7 +37,7 @@ from idp_extension.tenants import Onboarding
 from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
-from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_tenant
 
@@ -48,8 +48,11 @@ COOKIE_SALT = "ispeks:activation-cookie"
 # Asking for a link: a person needs one or two; a department behind one NAT address on
 # launch morning needs more; a script walking through ID numbers gets stopped.
 REQUESTS_PER_ADDRESS = "10 per minute; 60 per hour"
-# However many addresses ask, one mailbox gets a few emails, not a flood.
-REQUESTS_PER_ID = "3 per 15 minutes; 10 per day"
+# Per ID, shared with recovery (one mailbox): a few from one network (what a stranger
+# who knows the ID can use up, for that network only), a larger ceiling from everywhere
+# that still keeps the mailbox from a flood.
+REQUESTS_PER_ID = PerIdLimits("link-request", per_network="3 per 15 minutes; 10 per day",
+                              overall="20 per hour; 50 per day")
 LINKS_PER_ADDRESS = "30 per minute"
 STEPS_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
@@ -128,7 +131,7 @@ def request_form() -> str:
 
 @bp.post("")
 @rate_limit(REQUESTS_PER_ADDRESS)
-@rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
+@limit_per_id(REQUESTS_PER_ID, _id_rate_limit_key)
 def request_submit() -> Response | tuple[str, int] | str:
     """Email a link to a pending user; show the same confirmation for every valid ID."""
     return answer_link_request(flow.request_link, flow_context(), "activation",

@@ -44,7 +44,7 @@ from idp_extension.web.activation import (
 from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
-from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.ratelimit import limit_per_id, rate_limit
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_tenant
 
@@ -115,7 +115,7 @@ def request_form() -> str:
 
 @bp.post("")
 @rate_limit(REQUESTS_PER_ADDRESS)
-@rate_limit(REQUESTS_PER_ID, key_func=_id_rate_limit_key)
+@limit_per_id(REQUESTS_PER_ID, _id_rate_limit_key)
 def request_submit() -> Response | tuple[str, int] | str:
     """Email a link to an eligible account; show the same confirmation for every valid ID."""
     return answer_link_request(flow.request_link, flow_context(), "recovery",

@@ -28,10 +28,12 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from idp_extension import errors
-from idp_extension.flows.site_key import AnswerCache, SiteKeyContext, look_up
+from idp_extension.flows.site_key import (
+    AnswerCache, InvalidSiteKeyId, SiteKeyContext, look_up, normalise_id,
+)
 from idp_extension.gallery import STATIC_PREFIX
 from idp_extension.settings import Settings
-from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.ratelimit import PerIdLimits, hashed_id_key, limit_per_id, rate_limit
 from idp_extension.web.security import origin_of
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_tenant
@@ -40,6 +42,12 @@ from idp_extension.web.tenant import current_tenant
 # need room, and the decoys make enumeration pointless, so the limit only stops bulk
 # harvesting of phrases and shields Keycloak.
 RATE_LIMIT = "60 per minute;600 per hour"
+# Per ID typed, whether or not it exists (so a refusal says nothing about the ID): a
+# relay on many addresses cannot fetch one ID's phrase again and again, and a stranger
+# on one network cannot use up the ceiling (the page then still lets the owner in,
+# saying that the phrase could not be shown).
+PER_ID = PerIdLimits("site-key", per_network="10 per hour; 30 per day",
+                     overall="30 per hour; 100 per day")
 # Seconds every answer takes at least (``flows.site_key.DEFAULT_MIN_SECONDS`` unless set).
 MIN_SECONDS_KEY = "ispeks.site_key.min_seconds"
 # The process's AnswerCache (off unless replaced): flows that change a phrase forget().
@@ -87,8 +95,19 @@ def _cors(response: Response) -> Response:
     return response
 
 
+def _id_key() -> str:
+    raw = request.form.get("id")
+    try:
+        subject = normalise_id(raw)
+    except InvalidSiteKeyId:
+        subject = (raw or "").strip()[:64].lower()
+    return hashed_id_key(current_settings().secret_key, current_tenant().realm, "site-key",
+                         subject)
+
+
 @bp.post("/site-key")
 @rate_limit(RATE_LIMIT)
+@limit_per_id(PER_ID, _id_key)
 def site_key() -> Response:
     """Answer the login page with the phrase and image to show for the ID typed."""
     settings = current_settings()

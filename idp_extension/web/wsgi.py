@@ -1,6 +1,27 @@
-"""WSGI entry point: ``gunicorn idp_extension.web.wsgi:app``."""
+"""WSGI entry point: ``gunicorn -c deploy/gunicorn.conf.py idp_extension.web.wsgi:app``.
 
-from idp_extension.settings import load_settings
+A configuration the sidecar refuses stops gunicorn with one line that names the variable
+and what to set, not a traceback: gunicorn prints an AppImportError's message alone and
+exits ("App failed to load"). ``deploy/gunicorn.conf.py`` checks the same in gunicorn's
+master first, where the number of workers is known.
+"""
+
+from gunicorn.errors import AppImportError
+
+from idp_extension.settings import SettingsError, load_settings
+from idp_extension.shared_state import unshared_state_refusal
 from idp_extension.web.app import create_app
 
-app = create_app(load_settings())
+
+def _load():
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise AppImportError(str(exc)) from None
+    refusal = unshared_state_refusal(settings)
+    if refusal:
+        raise AppImportError(refusal)
+    return create_app(settings)
+
+
+app = _load()

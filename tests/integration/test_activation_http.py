@@ -241,17 +241,24 @@ def test_unknown_active_and_disabled_ids_get_the_same_answer_and_no_email(stack,
     assert max(medians.values()) - min(medians.values()) < 0.25, seconds
 
 
-def test_requests_are_limited_per_id_across_addresses(stack, seed):
+def test_a_stranger_cannot_stop_the_owner_asking_for_a_link(stack, seed):
     [record] = stack.pending("pahang", seed)
     visitor = stack.visitor()
-    statuses = [visitor.request(record.user_id, REMOTE_ADDR=f"10.1.0.{n}").status_code
+    # Per ID from one network (an IPv6 /64 counts as one), not from everywhere.
+    statuses = [visitor.request(record.user_id, REMOTE_ADDR=f"2001:db8:66:1::{n + 1}").status_code
                 for n in range(4)]
     assert statuses == [200, 200, 200, 429]
-    limited = visitor.request(record.user_id, REMOTE_ADDR="10.1.0.9")
+    limited = visitor.request(record.user_id, REMOTE_ADDR="2001:db8:66:1::99")
     assert "Terlalu banyak percubaan" in text(limited) and limited.headers["Retry-After"]
     english = visitor.client.post("/pahang/activation?lang=en", data={
-        "user_id": record.user_id, "csrf_token": visitor.csrf()})
+        "user_id": record.user_id, "csrf_token": visitor.csrf()},
+        environ_base={"REMOTE_ADDR": "2001:db8:66:1::98"})
     assert english.status_code == 429 and "Too many attempts" in text(english)
+    # The owner, at the office: still gets a link.
+    mark = stack.inbox.last_id
+    owner = visitor.request(record.user_id, REMOTE_ADDR="10.1.0.1")
+    assert owner.status_code == 200, text(owner)
+    assert LINK.search(stack.email_to(record.email, mark).text)
 
 
 def test_requests_are_limited_per_address(stack, seed):

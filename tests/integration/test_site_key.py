@@ -1,5 +1,5 @@
 """The site-key endpoint against the real Keycloak: CORS under gunicorn, decoys that stay
-put, one shape for every kind of ID, a rate limit per address, and similar timing.
+put, one shape for every kind of ID, rate limits per address and per ID, similar timing.
 
 Most calls go to an in-process app (same settings, same Keycloak) so that they neither
 spend nor depend on the session gunicorn's per-address rate limit, which the browser
@@ -166,8 +166,9 @@ def test_rate_limit_is_per_client_address(app, settings, ids):
         limit = int(web_site_key.RATE_LIMIT.split()[0])
         busy, other = _client_address(), _client_address()
 
-        codes = [_ask(app, settings, state, user_id, address=busy).status_code
-                 for _ in range(limit)]
+        # Distinct IDs: the same one would first meet its own limit per ID.
+        codes = [_ask(app, settings, state, f"8501010{n:05d}", address=busy).status_code
+                 for n in range(limit)]
         refused = _ask(app, settings, state, user_id, address=busy)
 
         assert codes == [200] * limit
@@ -176,6 +177,25 @@ def test_rate_limit_is_per_client_address(app, settings, ids):
         assert _ask(app, settings, state, user_id, address=other).status_code == 200
     finally:
         del app.extensions[web_site_key.MIN_SECONDS_KEY]
+
+
+def test_the_limit_per_id_applies_across_addresses_and_says_nothing_about_the_id(
+        provisioned_realms, settings, ids):
+    fresh = create_app(provisioned_realms)  # counters of its own: the module's app keeps its
+    fresh.extensions[web_site_key.MIN_SECONDS_KEY] = 0.0
+    ceiling = int(web_site_key.PER_ID.overall.split()[0])
+    refusals = {}
+    for n, (kind, (state, user_id)) in enumerate(ids.items()):
+        codes = [_ask(fresh, settings, state, user_id, address=f"10.6.{n}.{k}").status_code
+                 for k in range(ceiling)]
+        assert codes == [200] * ceiling, kind
+        refusals[kind] = _ask(fresh, settings, state, user_id, address="10.7.0.1")
+
+    assert {(r.status_code, r.get_data()) for r in refusals.values()} == {
+        (429, refusals["unknown"].get_data())}, {k: r.get_data() for k, r in refusals.items()}
+    assert len({tuple(sorted(r.headers.keys())) for r in refusals.values()}) == 1
+    state, user_id = ids["real"]
+    assert _ask(fresh, settings, state, "850101039999", address="10.7.0.1").status_code == 200
 
 
 def _median_seconds(app, settings, state: str, user_id: str) -> float:

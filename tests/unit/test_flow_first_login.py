@@ -23,7 +23,7 @@ from idp_extension.flows.first_login import (
     TemporaryPasswordExpired, complete, current_flow, request_temporary_password, signed_in,
 )
 from idp_extension.flows.password_rules import check_password
-from idp_extension.flows.ports import ManualClock, MemoryClaims
+from idp_extension.flows.ports import ClaimsUnavailable, ManualClock, MemoryClaims
 from idp_extension.gallery import GALLERY
 from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.gateway.memory_users import InMemoryUserDirectory
@@ -298,6 +298,22 @@ def test_a_double_click_sends_one_email(world):
     assert len(world.mail.sent) == 1
     assert world.events("account:first_login:requested")[-1]["details"]["result"] == (
         "repeat_ignored")
+
+
+def test_a_claims_store_outage_does_not_answer_matching_pairs_differently(world):
+    class Down:
+        def claim(self, key, ttl_seconds):
+            raise ClaimsUnavailable("redis: ConnectionError")
+
+        def release(self, key):
+            pass
+
+    user = world.pending()
+    world.claims = Down()
+
+    world.request(user)  # a 503 here would tell a matching ID and email from the rest
+
+    assert len(world.mail.sent) == 1
 
 
 @pytest.mark.parametrize("failure", [MailUnavailable("smtp down"), MailRejected("550")])

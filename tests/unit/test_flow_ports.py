@@ -8,10 +8,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from limits.storage import MemoryStorage
-
 from idp_extension.flows.ports import (
-    LimitsStorageClaims, ManualClock, MemoryClaims, OneTimeClaims, SystemClock,
+    ClaimsUnavailable, ManualClock, MemoryClaims, OneTimeClaims, RedisClaims, SystemClock,
     UserDirectoryPort, claims_from_uri,
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
@@ -51,12 +49,35 @@ def test_manual_clock_needs_a_timezone():
 # -- claims ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "limits"])
+class FakeRedis:
+    """The two redis-py calls RedisClaims makes, with Redis's SET NX EX semantics."""
+
+    def __init__(self, clock: ManualClock, down: bool = False) -> None:
+        self.clock, self.down = clock, down
+        self.keys: dict[str, tuple[bytes, float]] = {}
+
+    def set(self, key, value, nx=False, ex=None):
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        now = self.clock.monotonic()
+        held = self.keys.get(key)
+        if nx and held is not None and held[1] > now:
+            return None
+        self.keys[key] = (value, now + ex)
+        return True
+
+    def delete(self, key):
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        self.keys.pop(key, None)
+
+
+@pytest.fixture(params=["memory", "redis"])
 def claims_and_clock(request):
     clock = ManualClock()
     if request.param == "memory":
         return MemoryClaims(clock.monotonic), clock
-    return LimitsStorageClaims(MemoryStorage()), clock
+    return RedisClaims(FakeRedis(clock)), clock
 
 
 def test_only_the_first_caller_wins_until_released(claims_and_clock):
@@ -97,17 +118,41 @@ def test_memory_claims_are_thread_safe():
     assert wins.count(True) == 1 and len(wins) == 32
 
 
-def test_limits_claims_use_a_prefixed_counter_with_expiry():
-    storage = MemoryStorage()
-    claims = LimitsStorageClaims(storage)
-    claims.claim("k", 30)
-    assert storage.get("ispeks:claim:k") == 1
-    assert 0 < storage.get_expiry("ispeks:claim:k") - time.time() <= 30
+def test_claims_expire(claims_and_clock):
+    claims, clock = claims_and_clock
+    claims.claim("k", 10)
+    clock.advance(9)
+    assert claims.claim("k", 10) is False
+    clock.advance(1)
+    assert claims.claim("k", 10) is True
+
+
+def test_redis_claims_use_a_prefixed_key_with_expiry():
+    clock = ManualClock()
+    redis = FakeRedis(clock)
+    RedisClaims(redis).claim("k", 30)
+    assert redis.keys["ispeks:claim:k"] == (b"1", clock.monotonic() + 30)
+
+
+def test_redis_claims_refuse_with_503_when_redis_does_not_answer_and_release_quietly():
+    claims = RedisClaims(FakeRedis(ManualClock(), down=True))
+    with pytest.raises(ClaimsUnavailable) as raised:
+        claims.claim("k", 30)
+    assert raised.value.http_status == 503 and "6379" not in str(raised.value)
+    claims.release("k")  # best effort: the claim expires on its own
 
 
 def test_claims_from_uri():
     assert isinstance(claims_from_uri("memory://"), MemoryClaims)
     assert isinstance(claims_from_uri("memory:///"), MemoryClaims)
+    redis_claims = claims_from_uri("redis://127.0.0.1:6399/2")  # connects lazily
+    assert isinstance(redis_claims, RedisClaims)
+    kwargs = redis_claims._client.connection_pool.connection_kwargs
+    assert (kwargs["port"], kwargs["db"], kwargs["socket_timeout"]) == (6399, 2, 2.0)
+    unix = claims_from_uri("redis+unix:///run/redis/redis.sock")
+    assert unix._client.connection_pool.connection_kwargs["path"] == "/run/redis/redis.sock"
+    with pytest.raises(ValueError, match="memory:// or a Redis URI"):
+        claims_from_uri("memcached://127.0.0.1:11211")
 
 
 # -- the in-memory directory -----------------------------------------------------------

@@ -314,11 +314,15 @@ def test_empty_id_is_a_400_the_page_can_read(app):
     assert response.headers["Access-Control-Allow-Origin"] == KEYCLOAK_ORIGIN
 
 
+def _unknown_id(n: int) -> str:
+    return f"8801010{n:05d}"  # synthetic, none of them in the directory
+
+
 def test_rate_limit_answers_429_readable_by_the_page_and_counts_per_address(app):
     client = app.test_client()
     limit = int(web_site_key.RATE_LIMIT.split()[0])
-    answers = [_post(client, environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code
-               for _ in range(limit + 1)]
+    answers = [_post(client, user_id=_unknown_id(n), environ_base={"REMOTE_ADDR": "10.0.0.7"})
+               .status_code for n in range(limit + 1)]
 
     assert answers[:limit] == [200] * limit and answers[-1] == 429
     refused = _post(client, environ_base={"REMOTE_ADDR": "10.0.0.7"})
@@ -332,11 +336,55 @@ def _exhaust_and_probe(app, first_address: str, second_address: str) -> tuple[in
     client = app.test_client()
     limit = int(web_site_key.RATE_LIMIT.split()[0])
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
-    for _ in range(limit):
-        _post(client, environ_base=proxy, forwarded_for=first_address)
+    for n in range(limit):
+        _post(client, user_id=_unknown_id(n), environ_base=proxy, forwarded_for=first_address)
     over = _post(client, environ_base=proxy, forwarded_for=first_address)
     other = _post(client, environ_base=proxy, forwarded_for=second_address)
     return over.status_code, other.status_code
+
+
+def _limits(limits: str) -> list[int]:
+    return [int(part.split()[0]) for part in limits.split(";")]
+
+
+PER_NETWORK = _limits(web_site_key.PER_ID.per_network)[0]
+OVERALL = _limits(web_site_key.PER_ID.overall)[0]
+
+
+def test_the_per_id_limit_applies_across_addresses_the_same_for_every_kind_of_id(app):
+    client = app.test_client()
+    refusals = {}
+    for kind, user_id in {"active": ACTIVE_ID, "pending": PENDING_ID, "locked": LOCKED_ID,
+                          "unknown": UNKNOWN_ID}.items():
+        # Each address stays under its own per-ID allowance; together they reach the ceiling.
+        statuses = [_post(client, user_id=user_id,
+                          environ_base={"REMOTE_ADDR": f"10.{n % 250}.{n // 250}.9"}).status_code
+                    for n in range(OVERALL)]
+        assert statuses == [200] * OVERALL, kind
+        refusals[kind] = _post(client, user_id=user_id, environ_base={"REMOTE_ADDR": "10.99.0.1"})
+
+    bodies = {kind: (r.status_code, r.get_data()) for kind, r in refusals.items()}
+    assert set(bodies.values()) == {bodies["unknown"]}, bodies
+    assert bodies["unknown"][0] == 429
+    assert {tuple(sorted(r.headers.keys())) for r in refusals.values()} == {
+        tuple(sorted(refusals["unknown"].headers.keys()))}
+    waits = [int(r.headers["Retry-After"]) for r in refusals.values()]
+    assert max(waits) - min(waits) <= 1 and min(waits) > 0
+    assert refusals["active"].headers["Access-Control-Allow-Origin"] == KEYCLOAK_ORIGIN
+    # Another ID from the same address is still answered.
+    assert _post(client, user_id=_unknown_id(1), environ_base={"REMOTE_ADDR": "10.99.0.1"}
+                 ).status_code == 200
+
+
+def test_a_stranger_on_one_network_cannot_use_up_the_owners_site_key(app):
+    client = app.test_client()
+    stranger = [_post(client, environ_base={"REMOTE_ADDR": f"2001:db8:5:7::{n:x}"}).status_code
+                for n in range(1, OVERALL + 1)]
+
+    # One IPv6 /64 is one network: changing the last 64 bits gains nothing.
+    assert stranger == [200] * PER_NETWORK + [429] * (OVERALL - PER_NETWORK)
+    assert _post(client, environ_base={"REMOTE_ADDR": "2001:db8:5:8::1"}).status_code == 200
+    assert _post(client, environ_base={"REMOTE_ADDR": "198.51.100.4"}).status_code == 200
 
 
 def test_behind_a_trusted_proxy_each_browser_has_its_own_limit():

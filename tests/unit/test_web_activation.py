@@ -197,15 +197,43 @@ def test_unknown_active_and_disabled_ids_get_the_same_page_and_no_email(site):
     assert site.clock.slept == [DEFAULT_MIN_REQUEST_SECONDS] * 4
 
 
-def test_requests_are_limited_per_id_whatever_the_address(site):
+PER_NETWORK = int(pages.REQUESTS_PER_ID.per_network.split()[0])
+OVERALL = int(pages.REQUESTS_PER_ID.overall.split()[0])
+
+
+def _ask(site, user_id: str, address: str, path: str = "/pahang/activation"):
+    return site.client.post(path, data={"user_id": user_id},
+                            environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_a_stranger_on_one_network_cannot_stop_the_owner_asking(site):
     user = site.pending()
     dashed = f"{user.user_id[:6]}-{user.user_id[6:8]}-{user.user_id[8:]}"
-    statuses = [site.client.post("/pahang/activation", data={"user_id": user_id},
-                                 environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code
+    # One IPv6 /64 is one network, however the stranger writes the ID.
+    stranger = [_ask(site, user_id, f"2001:db8:77:1::{n + 1:x}")
                 for n, user_id in enumerate([user.user_id, dashed, user.user_id, dashed])]
 
-    assert statuses == [200, 200, 200, 429]
-    assert len(site.mail.sent) == 3
+    assert stranger == [200] * PER_NETWORK + [429] * (4 - PER_NETWORK)
+    assert _ask(site, user.user_id, "10.20.30.40") == 200  # the owner, elsewhere
+    # Recovery shares the counters (one mailbox): the stranger is refused there too.
+    assert _ask(site, user.user_id, "2001:db8:77:1::9", "/pahang/recovery") == 429
+    assert _ask(site, user.user_id, "10.20.30.41", "/pahang/recovery") == 200
+    assert len(site.mail.sent) == PER_NETWORK + 1
+
+
+def test_requests_per_id_from_every_network_stop_at_a_much_larger_ceiling(site):
+    user = site.pending()
+    # Refused requests count nowhere else: the stranger's 10 leave the ceiling alone.
+    stranger = [_ask(site, user.user_id, "192.0.2.66") for _ in range(10)]
+    others = [_ask(site, user.user_id, f"10.1.{n}.1") for n in range(OVERALL - PER_NETWORK)]
+    over = site.client.post("/pahang/activation", data={"user_id": user.user_id},
+                            environ_base={"REMOTE_ADDR": "10.2.0.1"})
+
+    assert stranger == [200] * PER_NETWORK + [429] * (10 - PER_NETWORK)
+    assert others == [200] * (OVERALL - PER_NETWORK)
+    assert over.status_code == 429 and 0 < int(over.headers["Retry-After"]) <= 3600
+    assert "Terlalu banyak percubaan" in text_of(over)
+    assert len(site.mail.sent) == OVERALL
     other = site.pending(index=1)
     assert site.request(other.user_id).status_code == 200
 

@@ -187,6 +187,20 @@ def test_requests_are_limited_per_id():
     assert statuses == [303, 303, 303, 429]
 
 
+def test_a_stranger_on_one_network_cannot_stop_the_owner_asking():
+    site = Site()
+    user = site.pending()
+    form = {"user_id": user.user_id, "email": user.email}
+
+    def ask(address: str) -> int:
+        site.clock.advance(seconds=fl.REPEAT_WINDOW_SECONDS + 1)
+        return site.client.post("/melaka/first-login", data=form,
+                                environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [ask("198.51.100.23") for _ in range(4)] == [303, 303, 303, 429]
+    assert ask("10.44.0.2") == 303  # the owner, at the office
+
+
 def test_register_page_without_a_sign_in_says_so():
     answer = Site().client.get("/melaka/first-login/register")
 
