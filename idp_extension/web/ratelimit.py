@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from idp_extension.metrics import RATE_LIMIT_REFUSALS
 from idp_extension.settings import Settings
 
 LIMITER_KEY = "ispeks.limiter"
@@ -30,10 +31,17 @@ def init_rate_limiting(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=True,
         headers_enabled=False,
         key_prefix="ispeks",
+        on_breach=_count_refusal,
     )
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
     return limiter
+
+
+def _count_refusal(_limit: object) -> None:
+    """Count one refused request by route template (metrics.py)."""
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    RATE_LIMIT_REFUSALS.labels(route=rule).inc()
 
 
 def current_limiter() -> Limiter:
