@@ -5,7 +5,8 @@ never from a request header, so nobody can move the sidecar's links by sending o
 Every request gets ``SCRIPT_NAME=/idp``, so ``url_for``, redirects and cookie paths
 carry the prefix; a path that still starts with it (a proxy that passes ``/idp/...``
 through unchanged) loses it from ``PATH_INFO``, and one without it (a proxy that
-strips it, or a health check or Prometheus on the sidecar's own port) is served as is.
+strips it, gunicorn's own ``SCRIPT_NAME``, or a health check or Prometheus on the
+sidecar's own port) is served as is.
 """
 
 from __future__ import annotations
@@ -26,11 +27,8 @@ class PrefixMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or ""
-        # gunicorn may already have split off SCRIPT_NAME (its own setting): keep its part.
-        script_name = environ.get("SCRIPT_NAME", "") or ""
-        if script_name.rstrip("/") != self.prefix:
-            if path == self.prefix or path.startswith(self.prefix + "/"):
-                path = path[len(self.prefix):]
-            environ["PATH_INFO"] = path
-            environ["SCRIPT_NAME"] = self.prefix
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            path = path[len(self.prefix):]
+        environ["PATH_INFO"] = path
+        environ["SCRIPT_NAME"] = self.prefix
         return self.app(environ, start_response)
