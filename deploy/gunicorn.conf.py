@@ -1,6 +1,8 @@
 """gunicorn settings for the sidecar in production (see deploy/README.md)."""
 
 import multiprocessing
+import os
+from pathlib import Path
 
 bind = "127.0.0.1:5000"
 # The sidecar mostly waits on Keycloak and SMTP, and an activation request holds its
@@ -17,3 +19,24 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 logger_class = "idp_extension.web.access_log.RedactingLogger"
 forwarded_allow_ips = "127.0.0.1"
+
+# Prometheus: every worker is a process, so prometheus_client keeps each one's values in
+# files under PROMETHEUS_MULTIPROC_DIR (the systemd unit points it at its
+# RuntimeDirectory) and /metrics adds them up. Files left by an earlier run would be
+# counted again: clear them before the first worker starts.
+_METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def on_starting(server):
+    if _METRICS_DIR:
+        folder = Path(_METRICS_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    if _METRICS_DIR:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
