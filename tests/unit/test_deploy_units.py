@@ -112,8 +112,7 @@ def test_sidecar_secrets_come_as_credentials_not_in_the_environment_file():
         assert name not in env, f"{name} both as a credential and in the environment file"
 
 
-def test_keycloak_writes_only_its_data_and_state_folders():
+def test_keycloak_writes_only_its_data_folder():
     unit = parse_unit(UNITS_DIR / "keycloak.service")
     assert unit["Service.ProtectSystem"] == ["strict"]
     assert unit["Service.ReadWritePaths"] == ["/opt/keycloak/data"]
-    assert unit["Service.StateDirectory"] == ["keycloak"]
