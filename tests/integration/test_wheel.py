@@ -27,7 +27,7 @@ from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.keycloak_server import free_port
-from idp_extension.settings import PROJECT_ROOT
+from idp_extension.settings import PROJECT_ROOT, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web.security import origin_of
 from tests.support.wheel import InstalledWheel, build_and_install, clean_environment
@@ -40,11 +40,13 @@ PREFIX = "/idp"
 # Where each state's onboarding starts (README: "What people use").
 ONBOARDING = {"pahang": "activation", "kelantan": "activation",
               "selangor": "first-login", "melaka": "first-login"}
+LOGS = {}  # sidecar public URL -> its gunicorn log
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory, settings) -> InstalledWheel:
-    return build_and_install(tmp_path_factory.mktemp("wheel"), settings.cache_dir / "wheelhouse")
+def installed(tmp_path_factory) -> InstalledWheel:
+    wheelhouse = load_settings().cache_dir / "wheelhouse"
+    return build_and_install(tmp_path_factory.mktemp("wheel"), wheelhouse)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,7 @@ def wheel_sidecar(installed, wheel_env, tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
+        LOGS[public] = log_path
         yield public
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -182,6 +185,13 @@ def test_activation_by_emailed_link_keeps_links_and_cookies_under_the_prefix(
 
     account = browser.get(f"{wheel_sidecar}/pahang/activation/account", timeout=10)
     assert account.status_code == 200 and record.name in html.unescape(account.text)
+    # The deploy config's access log masks the token (the path now starts with /idp).
+    token = link.group(0).rsplit("/", 1)[1]
+    deadline = time.monotonic() + 10  # a worker logs a request after answering it
+    while "/idp/pahang/activation/link/[REDACTED]" not in LOGS[wheel_sidecar].read_text():
+        assert time.monotonic() < deadline, "the link request was not logged"
+        time.sleep(0.1)
+    assert token not in LOGS[wheel_sidecar].read_text()
 
 
 def test_site_key_answers_with_gallery_urls_under_the_prefix(wheel_sidecar, provisioned_realms):
