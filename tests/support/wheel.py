@@ -88,8 +88,10 @@ def build_and_install(workdir: Path, wheelhouse: Path) -> InstalledWheel:
     [wheel] = dist.glob("ispeks_idp-*.whl")
     shutil.rmtree(source)  # from here on only the wheel exists
     venv = workdir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
+    # No pip of its own (this pip installs into it with --python): much less to do.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    env=clean_environment(), timeout=120)
-    _offline_then_fill(venv / "bin" / "python", ["install", "-q", str(wheel)],
+    _offline_then_fill(sys.executable, ["--python", str(venv / "bin" / "python"), "install",
+                                        "-q", "--no-compile", str(wheel)],
                        [str(wheel)], wheelhouse, workdir)
     return InstalledWheel(venv, wheel)
