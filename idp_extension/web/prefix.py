@@ -26,6 +26,8 @@ class PrefixMiddleware:
         self.prefix = prefix
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # A copy: the server's own environ keeps the path as requested (its access log).
+        environ = dict(environ)
         path = environ.get("PATH_INFO", "") or ""
         if path == self.prefix or path.startswith(self.prefix + "/"):
             path = path[len(self.prefix):]

@@ -128,3 +128,10 @@ def test_middleware_strips_the_prefix_once(path, expected, script_name):
 def test_middleware_refuses_a_malformed_prefix(bad):
     with pytest.raises(ValueError):
         PrefixMiddleware(lambda e, s: [], bad)
+
+
+def test_middleware_leaves_the_servers_environ_alone():
+    # gunicorn formats its access log from the environ it passed: the path as requested.
+    environ = {"PATH_INFO": "/idp/pahang/", "SCRIPT_NAME": ""}
+    PrefixMiddleware(lambda e, s: [], "/idp")(environ, None)
+    assert environ == {"PATH_INFO": "/idp/pahang/", "SCRIPT_NAME": ""}
