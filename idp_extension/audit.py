@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Mapping, Protocol, runtime_checkable
 
+from idp_extension.metrics import FLOW_EVENTS
+
 REDACTED = "[REDACTED]"
 AUDIT_LOGGER_NAME = "ispeks.audit"
 
@@ -237,8 +239,34 @@ class MemoryAuditLog:
         return None
 
 
+class CountedAuditLog:
+    """Count each event in ``ispeks_flow_events_total`` (metrics.py), then pass it on.
+
+    Audit events are the flows' outcomes (activation completed or failed, recovery,
+    first login, ...): counting them here keeps the metric and the trail in step.
+    """
+
+    def __init__(self, inner: AuditLog) -> None:
+        self.inner = inner
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        realm: str,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None:
+        """Write the event with the inner log, then count it."""
+        self.inner.record(event, realm=realm, subject=subject, outcome=outcome, **details)
+        FLOW_EVENTS.labels(
+            realm=realm, event=AuditEvent(event).value, outcome=Outcome(outcome).value
+        ).inc()
+
+
 def audit_log_from_settings(settings) -> AuditLog:
-    """Return the audit log ``settings`` ask for: a JSON-lines file, else stderr."""
+    """Return the audit log ``settings`` ask for (a JSON-lines file, else stderr), counted."""
     if settings.audit_log_path:
-        return JsonLinesAuditLog(settings.audit_log_path)
-    return LoggingAuditLog()
+        return CountedAuditLog(JsonLinesAuditLog(settings.audit_log_path))
+    return CountedAuditLog(LoggingAuditLog())

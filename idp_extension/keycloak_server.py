@@ -29,7 +29,7 @@ import requests
 KEYCLOAK_VERSION = "26.7.3"
 MAVEN_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"
 # Build-time options; changing them invalidates the cached build.
-BUILD_OPTIONS = ("--health-enabled=true", "--db=dev-file")
+BUILD_OPTIONS = ("--health-enabled=true", "--metrics-enabled=true", "--db=dev-file")
 PREFERRED_JAVA = 21
 MINIMUM_JAVA = 17
 

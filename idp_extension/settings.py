@@ -14,8 +14,18 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A built wheel carries realm-templates/ and themes/ here (setup.py copies them in); a
+# source checkout has none and uses the top-level folders of the tree.
+PACKAGED_DATA = Path(__file__).resolve().parent / "_data"
+
+
+def data_dir(name: str) -> Path:
+    """Return the installed copy of ``realm-templates`` or ``themes``, else the checkout's."""
+    packaged = PACKAGED_DATA / name
+    return packaged if packaged.is_dir() else PROJECT_ROOT / name
 
 
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -83,14 +93,26 @@ class Settings:
     # every browser has the proxy's address and shares one rate-limit counter.
     trusted_proxy_hops: int = 0
     audit_log_path: Path | None = None
-    realm_templates_dir: Path = PROJECT_ROOT / "realm-templates"
-    themes_dir: Path = PROJECT_ROOT / "themes"
+    realm_templates_dir: Path = field(default_factory=lambda: data_dir("realm-templates"))
+    themes_dir: Path = field(default_factory=lambda: data_dir("themes"))
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     java_home: str = ""
     # Serve a demo portal (a Portal iSPEKS stand-in) under /<realm>/portal/: dev and tests.
     demo_portal: bool = False
     # Extra redirect URIs for portal clients (development and tests only).
     extra_redirect_uris: tuple[str, ...] = ()
+    # prometheus_client's multiprocess directory (gunicorn with several workers). It is
+    # prometheus_client itself that reads PROMETHEUS_MULTIPROC_DIR; the sidecar only
+    # needs to know whether to add up the workers' files when /metrics is scraped.
+    metrics_multiproc_dir: Path | None = None
+
+    @property
+    def url_prefix(self) -> str:
+        """The path the sidecar is mounted at behind the proxy ("/idp"), or "" at the root.
+
+        Taken from ``sidecar_public_url``, which already says where browsers reach it.
+        """
+        return urlsplit(self.sidecar_public_url).path.rstrip("/")
 
     def sidecar_client_secret(self, realm: str) -> str:
         """Return the sidecar client's secret for one realm, derived from the seed."""
@@ -141,6 +163,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_CACHE_DIR": ("cache_dir", Path),
     "ISPEKS_JAVA_HOME": ("java_home", str),
     "ISPEKS_DEMO_PORTAL": ("demo_portal", _bool),
+    "PROMETHEUS_MULTIPROC_DIR": ("metrics_multiproc_dir", Path),
 }
 
 

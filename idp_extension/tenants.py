@@ -104,8 +104,20 @@ def values_path(templates_dir: Path, state: str) -> Path:
 
 
 def list_states(templates_dir: Path) -> list[str]:
-    """Every state that has a values file, sorted."""
-    return sorted(p.stem for p in (Path(templates_dir) / VALUES_DIR).glob("*.toml"))
+    """Every state that has a values file, sorted; ValuesError if there is none.
+
+    No states means a misconfigured install (the templates are not where the settings
+    say), never a valid setup: a sidecar serving nothing must not start quietly.
+    """
+    folder = Path(templates_dir) / VALUES_DIR
+    states = sorted(p.stem for p in folder.glob("*.toml"))
+    if not states:
+        raise ValuesError(
+            f"{folder}: no state values files (<state>.toml) found; set "
+            "ISPEKS_REALM_TEMPLATES_DIR to the folder holding realm.json.j2, "
+            "defaults.toml and values/"
+        )
+    return states
 
 
 def load_values(templates_dir: Path, state: str) -> dict[str, Any]:

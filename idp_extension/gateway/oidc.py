@@ -30,13 +30,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
 from idp_extension.gateway.errors import KeycloakUnavailable
+from idp_extension.metrics import KEYCLOAK_CALLS, timed
 
 # Asymmetric algorithms only: "none" and HMAC (keyed with a public key) are classic forgeries.
 SIGNING_ALGORITHMS = (
@@ -92,16 +93,20 @@ class RequestsTransport:
         return response.status_code, _json_object(response) or {}
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            response = requests.request(
-                method, url, timeout=self.timeout, headers={"Accept": "application/json"},
-                allow_redirects=False, **kwargs,
-            )
-        except requests.RequestException as exc:
-            raise KeycloakUnavailable(f"Keycloak unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise KeycloakUnavailable(f"Keycloak error {response.status_code} on {method}")
-        return response
+        # The endpoint's last path segment (token, certs, logout, openid-configuration).
+        operation = "oidc_" + urlsplit(url).path.rstrip("/").rpartition("/")[2]
+        with timed(KEYCLOAK_CALLS, operation=operation, outcome="unavailable") as labels:
+            try:
+                response = requests.request(
+                    method, url, timeout=self.timeout, headers={"Accept": "application/json"},
+                    allow_redirects=False, **kwargs,
+                )
+            except requests.RequestException as exc:
+                raise KeycloakUnavailable(f"Keycloak unreachable: {type(exc).__name__}") from exc
+            if response.status_code >= 500:
+                raise KeycloakUnavailable(f"Keycloak error {response.status_code} on {method}")
+            labels["outcome"] = "ok" if response.status_code < 400 else "refused"
+            return response
 
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:

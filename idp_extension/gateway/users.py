@@ -14,6 +14,7 @@ import requests
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
+from idp_extension.metrics import KEYCLOAK_CALLS, timed
 from idp_extension.passwords import random_password
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.payroll import PayrollRecord
@@ -44,14 +45,21 @@ def _translate_errors(call: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(call)
     def wrapper(*args, **kwargs):
-        try:
-            return call(*args, **kwargs)
-        except requests.RequestException as exc:
-            raise KeycloakUnavailable(f"Keycloak unreachable: {type(exc).__name__}") from exc
-        except KeycloakError as exc:
-            if exc.response_code is None or exc.response_code >= 500:
-                raise KeycloakUnavailable(f"Keycloak error {exc.response_code}") from exc
-            raise GatewayError(f"Keycloak answered {exc.response_code}") from exc
+        # Each verb's latency and outcome, labelled by the verb (metrics.py).
+        with timed(KEYCLOAK_CALLS, operation=call.__name__, outcome="error") as labels:
+            try:
+                result = call(*args, **kwargs)
+            except requests.RequestException as exc:
+                labels["outcome"] = "unavailable"
+                raise KeycloakUnavailable(f"Keycloak unreachable: {type(exc).__name__}") from exc
+            except KeycloakError as exc:
+                if exc.response_code is None or exc.response_code >= 500:
+                    labels["outcome"] = "unavailable"
+                    raise KeycloakUnavailable(f"Keycloak error {exc.response_code}") from exc
+                labels["outcome"] = "refused"
+                raise GatewayError(f"Keycloak answered {exc.response_code}") from exc
+            labels["outcome"] = "ok"
+            return result
 
     return wrapper
 

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.message import OutgoingMail, build_mime
+from idp_extension.metrics import MAIL_SEND, timed
 
 
 @runtime_checkable
@@ -49,6 +50,15 @@ class SmtpMailSender:
     def send(self, message: OutgoingMail) -> None:
         """Deliver ``message``; raise MailUnavailable (retry later) or MailRejected."""
         mime = build_mime(message, self.from_addr, self.from_name)
+        with timed(MAIL_SEND, outcome="unavailable") as labels:
+            try:
+                self._deliver(mime)
+            except MailRejected:
+                labels["outcome"] = "rejected"
+                raise
+            labels["outcome"] = "sent"
+
+    def _deliver(self, mime) -> None:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:

@@ -13,10 +13,12 @@ from idp_extension.i18n import MessageCatalog
 from idp_extension.settings import Settings, load_settings
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
-    activation, first_login, portal, recovery, root, settings, site_key,
+    activation, first_login, health, portal, recovery, root, settings, site_key,
 )
 from idp_extension.web.error_pages import init_error_handlers
+from idp_extension.web.health import init_request_metrics
 from idp_extension.web.language import init_language
+from idp_extension.web.prefix import PrefixMiddleware
 from idp_extension.web.ratelimit import apply_rate_limits, init_rate_limiting
 from idp_extension.web.security import init_security, is_https
 from idp_extension.web.services import Services, init_services, tenants_by_realm
@@ -59,6 +61,10 @@ def create_app(
         WTF_CSRF_SSL_STRICT=False,
     )
     app.json.ensure_ascii = False
+    if settings.url_prefix:
+        # Mounted under /idp behind the proxy: links, redirects and cookies carry it.
+        app.wsgi_app = PrefixMiddleware(app.wsgi_app, settings.url_prefix)  # type: ignore[method-assign]
+        app.config["APPLICATION_ROOT"] = settings.url_prefix
     if settings.trusted_proxy_hops > 0:
         # The client's address (rate limits, logs) and scheme as the proxy saw them;
         # only the last ``hops`` X-Forwarded-For entries are believed, not spoofed ones.
@@ -72,7 +78,9 @@ def create_app(
     CSRFProtect(app)
     init_rate_limiting(app, settings)
     init_error_handlers(app)
+    init_request_metrics(app)
 
+    app.register_blueprint(health.bp)
     app.register_blueprint(root.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -37,6 +37,8 @@ def init_language(app: Flask, catalog: MessageCatalog, *, secure_cookie: bool) -
                 LANG_COOKIE,
                 chosen,
                 max_age=_COOKIE_MAX_AGE,
+                # Only the sidecar's pages (under /idp behind the proxy) need it.
+                path=request.script_root or "/",
                 secure=secure_cookie,
                 httponly=True,
                 samesite="Lax",

@@ -35,6 +35,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from idp_extension import errors
+from idp_extension.metrics import RATE_LIMIT_REFUSALS
 from idp_extension.settings import Settings
 from idp_extension.shared_state import is_memory, redis_options
 
@@ -102,11 +103,18 @@ def init_rate_limiting(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=True,
         headers_enabled=False,
         key_prefix=KEY_PREFIX,
+        on_breach=_count_refusal,
     )
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
     app.extensions[FALLBACK_KEY] = FixedWindowRateLimiter(MemoryStorage())
     return limiter
+
+
+def _count_refusal(_limit: object) -> None:
+    """Count one refused request by route template (metrics.py)."""
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    RATE_LIMIT_REFUSALS.labels(route=rule).inc()
 
 
 def current_limiter() -> Limiter:

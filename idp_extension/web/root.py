@@ -1,18 +1,12 @@
-"""Routes outside any state: the health check and the list of states."""
+"""Routes outside any state: the list of states (probes and metrics: health.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, render_template
 
 from idp_extension.web.services import current_tenants
 
 bp = Blueprint("root", __name__)
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    """Answer the load balancer; touches no dependency, so Keycloak outages don't cascade."""
-    return jsonify(status="ok")
 
 
 @bp.get("/")

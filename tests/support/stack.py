@@ -20,6 +20,7 @@ from idp_extension.sidecar_process import SidecarProcess
 from idp_extension.tenants import list_states
 
 OIDC_TEST_CALLBACK = "http://127.0.0.1:18765/callback"
+KEYCLOAK_START_TIMEOUT = 420.0
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,8 @@ def keycloak(tmp_path_factory) -> KeycloakServer:
         themes_dir=base.themes_dir,
         java_home=base.java_home,
     )
-    server.start()
+    # A first start creates the master realm: minutes when the machine is busy.
+    server.start(timeout=KEYCLOAK_START_TIMEOUT)
     yield server
     server.stop()
 

@@ -154,6 +154,6 @@ def test_implementations_satisfy_the_protocol():
 def test_settings_choose_a_file_or_stderr(tmp_path):
     to_file = audit_log_from_settings(load_settings({"ISPEKS_AUDIT_LOG": str(tmp_path / "a.log")}))
     to_stderr = audit_log_from_settings(load_settings({}))
-    assert isinstance(to_file, JsonLinesAuditLog)
-    assert isinstance(to_stderr, LoggingAuditLog)
+    assert isinstance(to_file.inner, JsonLinesAuditLog)
+    assert isinstance(to_stderr.inner, LoggingAuditLog)
     assert logging.getLogger(AUDIT_LOGGER_NAME).handlers  # goes somewhere by default

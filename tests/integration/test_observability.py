@@ -1,0 +1,31 @@
+"""Metrics and probes against the real servers: Keycloak's own metrics, the sidecar's."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+
+def test_keycloak_exports_its_metrics_on_the_management_port(keycloak):
+    # Built with --metrics-enabled=true (keycloak_server.BUILD_OPTIONS); never on the
+    # public port, so the proxy cannot expose it.
+    response = requests.get(f"http://127.0.0.1:{keycloak.management_port}/metrics", timeout=30)
+    assert response.status_code == 200
+    assert "jvm_memory_used_bytes" in response.text
+    assert requests.get(f"{keycloak.url}/metrics", timeout=30).status_code == 404
+
+
+def test_the_sidecar_is_ready_and_counts_what_it_serves(sidecar):
+    assert requests.get(f"{sidecar.url}/readyz", timeout=30).json() == {"status": "ok"}
+
+    def served() -> float:
+        text = requests.get(f"{sidecar.url}/metrics", timeout=10).text
+        found = re.search(r'ispeks_http_requests_total\{method="GET",realm="melaka",'
+                          r'route="/<realm>/first-login",status="200"\} (\S+)', text)
+        return float(found.group(1)) if found else 0.0
+
+    before = served()
+    for _ in range(3):
+        assert requests.get(f"{sidecar.url}/melaka/first-login", timeout=10).status_code == 200
+    assert served() == before + 3
