@@ -63,7 +63,7 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         secret_key=_dev_secret(data_dir / "sidecar-secret-key"),
         smtp_host="127.0.0.1", smtp_port=smtp_port,
         sidecar_public_url=sidecar_url,
-        extra_redirect_uris=(f"{sidecar_url}/*",),
+        # The demo portal's exact callback comes with it (realms.render); no wildcard.
         demo_portal=True,
         audit_log_path=settings.audit_log_path or data_dir / "audit.jsonl",
     )
