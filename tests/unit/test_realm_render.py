@@ -169,9 +169,9 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
 def test_portal_clients_put_the_department_in_their_tokens(settings, state):
     clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
 
-    assert "protocolMappers" not in clients.pop("ispeks-sidecar")
+    assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
     for client in clients.values():
-        (mapper,) = client["protocolMappers"]
+        (mapper,) = [m for m in client["protocolMappers"] if m["name"] == "department"]
         assert mapper["protocolMapper"] == "oidc-usermodel-attribute-mapper"
         assert mapper["config"]["user.attribute"] == "department"
         assert mapper["config"]["claim.name"] == "department"
@@ -215,6 +215,12 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
         assert client["attributes"]["post.logout.redirect.uris"] == "##".join(
             portal["post_logout_redirect_uris"])
         assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
+    for client in realm["clients"]:
+        # The OIDC kit requires the client in an access token's aud (gateway/oidc.py).
+        audience = {m["name"]: m for m in client["protocolMappers"]}["audience"]
+        assert audience["protocolMapper"] == "oidc-audience-mapper"
+        assert audience["config"]["included.client.audience"] == client["clientId"]
+        assert audience["config"]["access.token.claim"] == "true"
 
 
 @pytest.mark.parametrize("state", STATES)
