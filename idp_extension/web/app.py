@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
@@ -25,6 +26,7 @@ from idp_extension.web.tenant import build_tenant_blueprint
 MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 # Our forms hold a handful of short fields; anything bigger is not one of ours.
 MAX_FORM_BYTES = 64 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
 # Flows' blueprints, nested under /<realm>/.
@@ -53,6 +55,8 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        # Any other Host header is answered 400: no redirect or absolute URL may echo it.
+        TRUSTED_HOSTS=trusted_hosts(settings),
         # With Referrer-Policy no-referrer browsers send no Referer (and Origin "null")
         # on our own posts, so Flask-WTF's https referrer check would refuse them all.
         # The session-bound token plus SameSite=Lax cookies carry the CSRF defence.
@@ -79,6 +83,16 @@ def create_app(
     app.register_blueprint(build_tenant_blueprint((*REALM_BLUEPRINTS, *realm_blueprints)))
     apply_rate_limits(app)
     return app
+
+
+def trusted_hosts(settings: Settings) -> list[str]:
+    """The Host names the sidecar answers to: its public URL's, and loopback.
+
+    Loopback stays so that the machine's own health checks (curl 127.0.0.1) work; a
+    redirect to it sends nobody anywhere an attacker chose.
+    """
+    public = urlsplit(settings.sidecar_public_url).hostname
+    return list(dict.fromkeys(host for host in (public, *LOOPBACK_HOSTS) if host))
 
 
 def _refuse_dev_secret_over_https(settings: Settings) -> None:
