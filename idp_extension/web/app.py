@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask
@@ -63,6 +63,7 @@ def create_app(
         WTF_CSRF_SSL_STRICT=False,
     )
     app.json.ensure_ascii = False
+    app.wsgi_app = CloseAfterTooLarge(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops > 0:
         # The client's address (rate limits, logs) and scheme as the proxy saw them;
         # only the last ``hops`` X-Forwarded-For entries are believed, not spoofed ones.
@@ -83,6 +84,31 @@ def create_app(
     app.register_blueprint(build_tenant_blueprint((*REALM_BLUEPRINTS, *realm_blueprints)))
     apply_rate_limits(app)
     return app
+
+
+class CloseAfterTooLarge:
+    """WSGI middleware: a 413 answer closes the connection, and says so.
+
+    The unread body of a refused request is still on the socket. gunicorn drains at most
+    64 KiB of it before reusing a keep-alive connection, and gives up beyond that: it
+    announced "Connection: keep-alive" and then closed. Applications may not send
+    hop-by-hop headers (PEP 3333), so the server's own response is told to close: under
+    gunicorn ``start_response`` is a method of that response, with ``force_close``.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status.startswith("413"):
+                force_close = getattr(getattr(start_response, "__self__", None),
+                                      "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
 
 
 def trusted_hosts(settings: Settings) -> list[str]:
