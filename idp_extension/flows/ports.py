@@ -53,6 +53,8 @@ class UserDirectoryPort(Protocol):
 
     def end_sessions(self, uuid: str) -> None: ...
 
+    def end_session(self, uuid: str, session_id: str) -> None: ...
+
     def failed_logins(self, uuid: str) -> dict[str, Any]: ...
 
     def unlock(self, uuid: str) -> DirectoryUser: ...
@@ -136,6 +138,10 @@ class OneTimeClaims(Protocol):
         """Forget ``key`` so that a retry after a transient failure can claim it again."""
         ...
 
+    def is_claimed(self, key: str) -> bool:
+        """Return True while ``key`` is claimed (not expired, not released); claims nothing."""
+        ...
+
 
 class MemoryClaims:
     """Claims in this process only (one worker, or unit tests); thread-safe."""
@@ -159,6 +165,10 @@ class MemoryClaims:
     def release(self, key: str) -> None:
         with self._lock:
             self._expiry.pop(key, None)
+
+    def is_claimed(self, key: str) -> bool:
+        with self._lock:
+            return self._expiry.get(key, float("-inf")) > self._monotonic()
 
 
 class LimitsStorageClaims:
@@ -184,6 +194,9 @@ class LimitsStorageClaims:
 
     def release(self, key: str) -> None:
         self._storage.clear(self.PREFIX + key)
+
+    def is_claimed(self, key: str) -> bool:
+        return self._storage.get(self.PREFIX + key) > 0
 
 
 def claims_from_uri(uri: str) -> OneTimeClaims:

@@ -395,13 +395,19 @@ class OidcClient:
 
     # -- logout ------------------------------------------------------------------------
 
-    def logout_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str:
-        """Where to send the browser to end its Keycloak session (RP-initiated logout)."""
-        return _with_query(self._endpoint("end_session_endpoint"), {
-            "id_token_hint": id_token_hint,
-            "post_logout_redirect_uri": post_logout_redirect_uri,
-            "client_id": self.client_id,
-        })
+    def logout_url(self, post_logout_redirect_uri: str, *,
+                   id_token_hint: str | None = None) -> str:
+        """Where to send the browser to end its Keycloak session (RP-initiated logout).
+
+        Without ``id_token_hint`` (nothing keeps ID tokens in a cookie) Keycloak checks
+        the URI against this client's registered post-logout URIs and asks the user to
+        confirm the logout on its own page.
+        """
+        params = {"post_logout_redirect_uri": post_logout_redirect_uri,
+                  "client_id": self.client_id}
+        if id_token_hint:
+            params = {"id_token_hint": id_token_hint, **params}
+        return _with_query(self._endpoint("end_session_endpoint"), params)
 
     def end_session(self, refresh_token: str) -> None:
         """End the Keycloak session of ``refresh_token`` from the back channel."""

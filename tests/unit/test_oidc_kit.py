@@ -478,8 +478,15 @@ def test_discovery_naming_another_issuer_is_refused_and_not_cached(client, keycl
 # -- logout ------------------------------------------------------------------------------------
 
 
+def test_logout_url_names_the_client_and_needs_no_id_token(client):
+    url = client.logout_url("https://portal.example.gov.my/pahang/portal/")
+    assert parse_qs(urlsplit(url).query) == {
+        "client_id": [CLIENT], "post_logout_redirect_uri": ["https://portal.example.gov.my/pahang/portal/"]}
+
+
 def test_logout_url_is_encoded(client):
-    url = client.logout_url("a.b+c/d", "https://portal.example.gov.my/pahang/portal/?a=1&b=2")
+    url = client.logout_url("https://portal.example.gov.my/pahang/portal/?a=1&b=2",
+                            id_token_hint="a.b+c/d")
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{ISSUER}/protocol/openid-connect/logout"
     assert parse_qs(parts.query) == {
