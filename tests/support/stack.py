@@ -36,7 +36,8 @@ def keycloak(tmp_path_factory) -> KeycloakServer:
         themes_dir=base.themes_dir,
         java_home=base.java_home,
     )
-    server.start()
+    # Generous: on a loaded 2-core machine a cold start has taken over 3 minutes.
+    server.start(timeout=480)
     yield server
     server.stop()
 

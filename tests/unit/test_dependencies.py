@@ -18,6 +18,7 @@ from idp_extension.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "idp_extension"
 LOCK = PROJECT_ROOT / "requirements" / "lock.txt"
+RUNTIME_LOCK = PROJECT_ROOT / "requirements" / "runtime.txt"
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
 # Needed to develop or test, never to run: not in the runtime set.
 DEVELOPMENT_ONLY = {"pytest", "pytest-timeout", "playwright", "aiosmtpd", "pip-audit",
@@ -97,9 +98,9 @@ def test_the_dev_inbox_imports_aiosmtpd_only_when_started():
     assert all(not level for module, level, _ in IMPORTS if module == "aiosmtpd")
 
 
-def _lock() -> dict[str, tuple[Version, list[str]]]:
+def _lock(path: Path = LOCK) -> dict[str, tuple[Version, list[str]]]:
     pins: dict[str, tuple[Version, list[str]]] = {}
-    text = LOCK.read_text().replace("\\\n", " ")
+    text = path.read_text().replace("\\\n", " ")
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("--") else line
         match = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)\s*(.*)$", line)
@@ -125,3 +126,14 @@ def test_the_lock_covers_the_runtime_and_every_extra_within_their_floors():
         assert name in pins, f"{name} is declared but not in {LOCK.name}: run pip-compile again"
         assert requirement.specifier.contains(pins[name][0], prereleases=True), (
             f"{LOCK.name} pins {name}=={pins[name][0]} outside {requirement}")
+
+
+def test_the_production_lock_is_the_runtime_set_pinned_as_in_the_full_lock():
+    everything, runtime = _lock(), _lock(RUNTIME_LOCK)
+
+    assert all(hashes for _, hashes in runtime.values())
+    assert set(RUNTIME) | set(EXTRAS["redis"]) <= set(runtime)
+    assert not DEVELOPMENT_ONLY & set(runtime)
+    assert not {"pytest", "playwright", "aiosmtpd"} & set(runtime)
+    assert {name: version for name, (version, _) in runtime.items()} == {
+        name: everything[name][0] for name in runtime}
