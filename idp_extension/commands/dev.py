@@ -20,7 +20,7 @@ from idp_extension.demo_seed import seed_realm
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from idp_extension.keycloak_server import KeycloakDistribution, KeycloakServer
-from idp_extension.mail.inbox import MailInbox, serve_inbox_web
+from idp_extension.mail.inbox import InboxUnavailable, MailInbox, serve_inbox_web
 from idp_extension.realms.apply import apply_realm
 from idp_extension.settings import Settings
 from idp_extension.sidecar_process import SidecarProcess
@@ -63,13 +63,16 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         secret_key=_dev_secret(data_dir / "sidecar-secret-key"),
         smtp_host="127.0.0.1", smtp_port=smtp_port,
         sidecar_public_url=sidecar_url,
-        extra_redirect_uris=(f"{sidecar_url}/*",),
+        # The demo portal's exact callback comes with it (realms.render); no wildcard.
         demo_portal=True,
         audit_log_path=settings.audit_log_path or data_dir / "audit.jsonl",
     )
     stack: list = []  # things to stop, in reverse order
     try:
-        inbox = MailInbox(port=smtp_port).start()
+        try:
+            inbox = MailInbox(port=smtp_port).start()
+        except InboxUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
         stack.append(inbox)
         inbox_web = serve_inbox_web(inbox, "127.0.0.1", inbox_port)
         stack.append(_Stoppable(inbox_web.shutdown))

@@ -54,6 +54,8 @@ class UserDirectoryPort(Protocol):
 
     def end_sessions(self, uuid: str) -> None: ...
 
+    def end_session(self, uuid: str, session_id: str) -> None: ...
+
     def failed_logins(self, uuid: str) -> dict[str, Any]: ...
 
     def unlock(self, uuid: str) -> DirectoryUser: ...
@@ -137,6 +139,10 @@ class OneTimeClaims(Protocol):
         """Forget ``key`` so that a retry after a transient failure can claim it again."""
         ...
 
+    def is_claimed(self, key: str) -> bool:
+        """Return True while ``key`` is claimed (not expired, not released); claims nothing."""
+        ...
+
 
 class MemoryClaims:
     """Claims in this process only (one worker, or unit tests); thread-safe."""
@@ -160,6 +166,10 @@ class MemoryClaims:
     def release(self, key: str) -> None:
         with self._lock:
             self._expiry.pop(key, None)
+
+    def is_claimed(self, key: str) -> bool:
+        with self._lock:
+            return self._expiry.get(key, float("-inf")) > self._monotonic()
 
 
 class ClaimsUnavailable(ServiceUnavailable):
@@ -199,6 +209,9 @@ class RedisClaims:
             # Best effort, often on an error path already: the claim then simply expires
             # and a retry waits out its ttl.
             pass
+
+    def is_claimed(self, key: str) -> bool:
+        return self._storage.get(self.PREFIX + key) > 0
 
 
 def claims_from_uri(uri: str) -> OneTimeClaims:

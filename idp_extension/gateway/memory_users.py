@@ -265,6 +265,12 @@ class InMemoryUserDirectory:
             account = self._account(uuid)
             apply(lambda: setattr(account, "sessions", 0))
 
+    def end_session(self, uuid: str, session_id: str) -> None:
+        """Sign the user out of one session."""
+        with self._call("end_session") as apply:
+            account = self._account(uuid)
+            apply(lambda: setattr(account, "sessions", max(0, account.sessions - 1)))
+
     def failed_logins(self, uuid: str) -> dict[str, Any]:
         with self._call("failed_logins"):
             account = self._account(uuid)

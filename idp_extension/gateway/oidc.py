@@ -5,8 +5,8 @@
     begin_login ──► browser signs in at Keycloak ──► callback ──► finish_login ──► Tokens
      (state, nonce,                                  (state, iss)   (code + verifier;
       PKCE S256)                                                     ID token: signature,
-                                                                     iss, aud/azp, times,
-                                                                     nonce, at_hash)
+                                                                     iss, aud/azp, sub,
+                                                                     times, nonce, at_hash)
 
 Portals trust only Keycloak's tokens, and a realm is a tenant (DESIGN.md): every check
 pins the issuer to this client's realm, so a token of another state is refused before a
@@ -309,7 +309,7 @@ class OidcClient:
         id_claims = self.verify_id_token(id_token, nonce=request.nonce, max_age=request.max_age,
                                          access_token=access_token)
         access_claims = self.verify_access_token(access_token)
-        if "sub" in access_claims and access_claims["sub"] != id_claims.get("sub"):
+        if access_claims["sub"] != id_claims["sub"]:
             raise OidcError("subject_mismatch")
         expires_in = body.get("expires_in")
         return Tokens(id_token, access_token, body.get("refresh_token"), id_claims,
@@ -323,8 +323,7 @@ class OidcClient:
         claims, alg = self._verified_claims(token, expected_type="ID")
         if "iat" not in claims:
             raise OidcError("malformed", "ID token without iat")
-        audience = claims.get("aud")
-        audiences = [audience] if isinstance(audience, str) else list(audience or [])
+        audiences = _audiences(claims)
         if self.client_id not in audiences:
             raise OidcError("wrong_audience")
         if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != self.client_id:
@@ -341,13 +340,15 @@ class OidcClient:
         return claims
 
     def verify_access_token(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
-        """Verify an access token of THIS realm (signature, issuer, times); return its claims."""
+        """Verify an access token of THIS realm meant for ``audience`` (default: this client).
+
+        The audience is required, not optional: another client's token of the same realm
+        (``azp`` alone is not enough) is refused. The realm template gives every client an
+        audience mapper that names the client itself in ``aud``.
+        """
         claims, _ = self._verified_claims(token, expected_type="Bearer")
-        if audience is not None:
-            aud = claims.get("aud")
-            audiences = [aud] if isinstance(aud, str) else list(aud or [])
-            if audience not in audiences and claims.get("azp") != audience:
-                raise OidcError("wrong_audience")
+        if (audience or self.client_id) not in _audiences(claims):
+            raise OidcError("wrong_audience")
         return claims
 
     def _verified_claims(self, token: str, *, expected_type: str) -> tuple[dict[str, Any], str]:
@@ -376,6 +377,10 @@ class OidcClient:
         if not isinstance(claims, dict):  # the issuer was checked on these same bytes
             raise OidcError("malformed", "claims not a JSON object")
         self._check_times(claims)
+        # Who the token is about: without a subject there is no one to sign in.
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise OidcError("malformed", "no sub")
         # Keycloak's own claim: an ID token must not pass as an access token, nor back.
         if claims.get("typ", expected_type) != expected_type:
             raise OidcError("wrong_token_type", str(claims.get("typ")))
@@ -395,13 +400,19 @@ class OidcClient:
 
     # -- logout ------------------------------------------------------------------------
 
-    def logout_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str:
-        """Where to send the browser to end its Keycloak session (RP-initiated logout)."""
-        return _with_query(self._endpoint("end_session_endpoint"), {
-            "id_token_hint": id_token_hint,
-            "post_logout_redirect_uri": post_logout_redirect_uri,
-            "client_id": self.client_id,
-        })
+    def logout_url(self, post_logout_redirect_uri: str, *,
+                   id_token_hint: str | None = None) -> str:
+        """Where to send the browser to end its Keycloak session (RP-initiated logout).
+
+        Without ``id_token_hint`` (nothing keeps ID tokens in a cookie) Keycloak checks
+        the URI against this client's registered post-logout URIs and asks the user to
+        confirm the logout on its own page.
+        """
+        params = {"post_logout_redirect_uri": post_logout_redirect_uri,
+                  "client_id": self.client_id}
+        if id_token_hint:
+            params = {"id_token_hint": id_token_hint, **params}
+        return _with_query(self._endpoint("end_session_endpoint"), params)
 
     def end_session(self, refresh_token: str) -> None:
         """End the Keycloak session of ``refresh_token`` from the back channel."""
@@ -467,6 +478,15 @@ def token_hash(token: str, alg: str) -> str:
     hash_function = hashlib.sha512 if alg == "EdDSA" else _HASHES[alg[-3:]]
     digest = hash_function(token.encode("ascii")).digest()
     return _b64url(digest[: len(digest) // 2])
+
+
+def _audiences(claims: Mapping[str, Any]) -> list[str]:
+    audience = claims.get("aud")
+    if isinstance(audience, str):
+        return [audience]
+    if isinstance(audience, list):
+        return [entry for entry in audience if isinstance(entry, str)]
+    return []
 
 
 def _is_number(value: Any) -> bool:

@@ -7,12 +7,13 @@ CLI, the dev command) or the realm's own sidecar service account.
 from __future__ import annotations
 
 import functools
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 import requests
 from keycloak import KeycloakAdmin
-from keycloak.exceptions import KeycloakError
+from keycloak.exceptions import KeycloakDeleteError, KeycloakError, raise_error_from_response
 
 from idp_extension.metrics import KEYCLOAK_CALLS, timed
 from idp_extension.passwords import random_password
@@ -238,6 +239,18 @@ class UserDirectory:
     def end_sessions(self, uuid: str) -> None:
         """Sign the user out of every Keycloak session (POST /users/{id}/logout)."""
         self._admin.user_logout(uuid)
+
+    @_translate_errors
+    def end_session(self, uuid: str, session_id: str) -> None:
+        """End one of the user's Keycloak sessions (DELETE /sessions/{id}); a gone one is fine.
+
+        ``uuid`` is not needed by Keycloak (a session id names one user's session); the
+        in-memory directory counts sessions per user with it.
+        """
+        path = (f"admin/realms/{quote(self.realm, safe='')}/sessions/"
+                f"{quote(session_id, safe='')}")
+        response = self._admin.connection.raw_delete(path)
+        raise_error_from_response(response, KeycloakDeleteError, expected_codes=[200, 204, 404])
 
     @_translate_errors
     def failed_logins(self, uuid: str) -> dict[str, Any]:

@@ -18,10 +18,17 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+if TYPE_CHECKING:  # aiosmtpd is a development-only package: imported when started
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+DEV_EXTRA_HINT = ("pip install -e '.[dev]' in the checkout (scripts/bootstrap does it; "
+                  "production installs leave it out)")
+
+
+class InboxUnavailable(RuntimeError):
+    """The development inbox cannot run here: its development-only package is missing."""
 
 DEFAULT_MAX_MESSAGES = 500
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
@@ -109,16 +116,25 @@ def _header_date(value: str | None) -> datetime | None:
         return None
 
 
-class _LoopbackController(Controller):
+def _loopback_controller_class() -> type:
     """aiosmtpd's Controller on a socket we bind ourselves, so port 0 works without a race."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        raise InboxUnavailable(
+            f"the development mail inbox needs aiosmtpd, a development-only package: "
+            f"{DEV_EXTRA_HINT}") from None
 
-    def __init__(self, handler, sock: socket.socket, **kwargs) -> None:
-        host, port = sock.getsockname()[:2]
-        super().__init__(handler, hostname=host, port=port, **kwargs)
-        self._sock = sock
+    class _LoopbackController(Controller):
+        def __init__(self, handler, sock: socket.socket, **kwargs) -> None:
+            host, port = sock.getsockname()[:2]
+            super().__init__(handler, hostname=host, port=port, **kwargs)
+            self._sock = sock
 
-    def _create_server(self):
-        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+        def _create_server(self):
+            return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+    return _LoopbackController
 
 
 class MailInbox:
@@ -132,7 +148,7 @@ class MailInbox:
         self._messages: deque[ReceivedMail] = deque(maxlen=max_messages)
         self._next_id = 1
         self._changed = threading.Condition()
-        self._controller: _LoopbackController | None = None
+        self._controller = None  # aiosmtpd's Controller once started
 
     @property
     def port(self) -> int:
@@ -147,6 +163,7 @@ class MailInbox:
         """Start listening; return self so ``MailInbox().start()`` reads well."""
         if self._controller is not None:
             return self
+        controller_class = _loopback_controller_class()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -154,7 +171,7 @@ class MailInbox:
             sock.listen(64)
             sock.setblocking(False)
             # A fixed banner name: the default asks DNS for our FQDN, which can stall.
-            controller = _LoopbackController(
+            controller = controller_class(
                 _InboxHandler(self), sock, server_hostname="ispeks-dev-inbox"
             )
             controller.start()
@@ -256,12 +273,12 @@ class _InboxHandler:
         self._inbox = inbox
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options
+        self, server: "SMTP", session: "Session", envelope: "Envelope", address: str, rcpt_options
     ) -> str:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: "SMTP", session: "Session", envelope: "Envelope") -> str:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8")

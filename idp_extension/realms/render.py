@@ -17,6 +17,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import jinja2
 import jinja2.meta
@@ -36,6 +37,16 @@ SECRET_MASK = "**********"  # what Keycloak itself shows for a stored secret
 CHECKSUM_ATTRIBUTE = "ispeks.templateChecksum"
 # Context names the template gets from code, not from values files.
 RESERVED_NAMES = frozenset({"runtime", "user_profile"})
+# Where Keycloak may send a browser back to the sidecar, under <public URL>/<realm>/
+# (web/first_login.py, web/settings.py, web/portal.py; a unit test checks they agree).
+SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback")
+SIDECAR_POST_LOGOUT_PATHS = ("settings/signed-out",)
+# The demo portal (settings.demo_portal) signs in with this portal client.
+DEMO_PORTAL_CLIENT_ID = "portal-ispeks"
+DEMO_PORTAL_CALLBACK_PATH = "portal/callback"
+DEMO_PORTAL_POST_LOGOUT_PATH = "portal/"
+# Plain http is only for a browser talking to its own machine (RFC 8252, OAuth BCP).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class RenderError(ValuesError):
@@ -84,9 +95,19 @@ def environment(templates_dir: Path) -> jinja2.Environment:
 
 def runtime_context(settings: Settings, realm: str) -> dict[str, Any]:
     """Return the ``runtime`` part of the context: what Settings decide, not values."""
+    base = f"{settings.sidecar_public_url.rstrip('/')}/{realm}"
+    demo_portal = None
+    if settings.demo_portal:
+        demo_portal = {"client_id": DEMO_PORTAL_CLIENT_ID,
+                       "redirect_uris": [f"{base}/{DEMO_PORTAL_CALLBACK_PATH}"],
+                       "post_logout_redirect_uris": [f"{base}/{DEMO_PORTAL_POST_LOGOUT_PATH}"]}
     return {
         "sidecar_public_url": settings.sidecar_public_url.rstrip("/"),
         "sidecar_client_secret": settings.sidecar_client_secret(realm),
+        "sidecar_redirect_uris": [f"{base}/{path}" for path in SIDECAR_CALLBACK_PATHS],
+        "sidecar_post_logout_redirect_uris": [f"{base}/{path}"
+                                              for path in SIDECAR_POST_LOGOUT_PATHS],
+        "demo_portal": demo_portal,
         "extra_redirect_uris": list(settings.extra_redirect_uris),
         "smtp": {
             "host": settings.smtp_host,
@@ -98,6 +119,51 @@ def runtime_context(settings: Settings, realm: str) -> dict[str, Any]:
             "password": settings.smtp_password,
         },
     }
+
+
+def redirect_uri_problem(uri: Any) -> str | None:
+    """Why ``uri`` cannot be a registered redirect URI, or None if it is an exact URL."""
+    if not isinstance(uri, str) or not uri:
+        return "not a URL"
+    if "*" in uri:
+        return ("a wildcard lets Keycloak send login codes to any page it matches; "
+                "list each exact callback URL instead")
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "not an absolute https URL"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return "plain http is allowed on loopback only (127.0.0.1, localhost); use https"
+    if parts.fragment or uri.endswith("#"):
+        return "a redirect URI may not have a #fragment"
+    if any(ch.isspace() for ch in uri):
+        return "a URL may not contain spaces"
+    return None
+
+
+def check_redirect_uris(values: Mapping[str, Any], values_file: Any,
+                        settings: Settings) -> None:
+    """Refuse wildcard or inexact redirect URIs, naming the file (or variable) and key."""
+    problems = []
+    for index, client in enumerate(values.get("portal_clients") or []):
+        if not isinstance(client, Mapping):
+            continue
+        for key in ("redirect_uris", "post_logout_redirect_uris"):
+            uris = client.get(key, [])
+            if key == "redirect_uris" and not uris:
+                problems.append(f"portal_clients[{index}].{key}: at least one exact URL is needed")
+            if not isinstance(uris, list):
+                problems.append(f"portal_clients[{index}].{key}: must be a list of URLs")
+                continue
+            for n, uri in enumerate(uris):
+                why = redirect_uri_problem(uri)
+                if why:
+                    problems.append(f"portal_clients[{index}].{key}[{n}] = {uri!r}: {why}")
+    if problems:
+        raise RenderError(f"{values_file}: " + "; ".join(problems))
+    for uri in settings.extra_redirect_uris:
+        why = redirect_uri_problem(uri)
+        if why:
+            raise RenderError(f"ISPEKS_EXTRA_REDIRECT_URIS: {uri!r}: {why}")
 
 
 def _missing_key(exc: jinja2.UndefinedError) -> str:
@@ -175,6 +241,7 @@ def render_realm(settings: Settings, state: str, templates_dir: Path | None = No
     clash = RESERVED_NAMES & set(values)
     if clash:
         raise RenderError(f"{values_file}: reserved key(s) {sorted(clash)} may not be set")
+    check_redirect_uris(values, values_file, settings)
     env = environment(templates_dir)
     try:
         ast = env.parse(env.loader.get_source(env, TEMPLATE_NAME)[0])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
@@ -27,6 +28,7 @@ from idp_extension.web.tenant import build_tenant_blueprint
 MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 # Our forms hold a handful of short fields; anything bigger is not one of ours.
 MAX_FORM_BYTES = 64 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
 # Flows' blueprints, nested under /<realm>/.
@@ -55,12 +57,15 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        # Any other Host header is answered 400: no redirect or absolute URL may echo it.
+        TRUSTED_HOSTS=trusted_hosts(settings),
         # With Referrer-Policy no-referrer browsers send no Referer (and Origin "null")
         # on our own posts, so Flask-WTF's https referrer check would refuse them all.
         # The session-bound token plus SameSite=Lax cookies carry the CSRF defence.
         WTF_CSRF_SSL_STRICT=False,
     )
     app.json.ensure_ascii = False
+    app.wsgi_app = CloseAfterTooLarge(app.wsgi_app)  # type: ignore[method-assign]
     if settings.url_prefix:
         # Mounted under /idp behind the proxy: links, redirects and cookies carry it.
         app.wsgi_app = PrefixMiddleware(app.wsgi_app, settings.url_prefix)  # type: ignore[method-assign]
@@ -87,6 +92,41 @@ def create_app(
     app.register_blueprint(build_tenant_blueprint((*REALM_BLUEPRINTS, *realm_blueprints)))
     apply_rate_limits(app)
     return app
+
+
+class CloseAfterTooLarge:
+    """WSGI middleware: a 413 answer closes the connection, and says so.
+
+    The unread body of a refused request is still on the socket. gunicorn drains at most
+    64 KiB of it before reusing a keep-alive connection, and gives up beyond that: it
+    announced "Connection: keep-alive" and then closed. Applications may not send
+    hop-by-hop headers (PEP 3333), so the server's own response is told to close: under
+    gunicorn ``start_response`` is a method of that response, with ``force_close``.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status.startswith("413"):
+                force_close = getattr(getattr(start_response, "__self__", None),
+                                      "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
+def trusted_hosts(settings: Settings) -> list[str]:
+    """The Host names the sidecar answers to: its public URL's, and loopback.
+
+    Loopback stays so that the machine's own health checks (curl 127.0.0.1) work; a
+    redirect to it sends nobody anywhere an attacker chose.
+    """
+    public = urlsplit(settings.sidecar_public_url).hostname
+    return list(dict.fromkeys(host for host in (public, *LOOPBACK_HOSTS) if host))
 
 
 def _refuse_dev_secret_over_https(settings: Settings) -> None:

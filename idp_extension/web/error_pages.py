@@ -13,7 +13,7 @@ import time
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from idp_extension import errors
 from idp_extension.gateway.errors import KeycloakUnavailable
@@ -112,6 +112,13 @@ def _from_http(error: HTTPException) -> Response | HTTPException:
     return render_error(translated)
 
 
+def _from_untrusted_host(error: SecurityError) -> Response:
+    # No page template here: without a trusted host Flask has no URL adapter, and the
+    # answer must not carry the forged name anywhere.
+    return Response("400 Permintaan tidak sah / Bad request\n", status=400,
+                    mimetype="text/plain")
+
+
 def _from_unexpected(error: Exception) -> Response:
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return render_error(errors.InternalError(type(error).__name__))
@@ -122,5 +129,6 @@ def init_error_handlers(app: Flask) -> None:
     app.register_error_handler(errors.IspeksError, _from_ispeks)
     app.register_error_handler(CSRFError, _from_csrf)
     app.register_error_handler(KeycloakUnavailable, _from_keycloak)
+    app.register_error_handler(SecurityError, _from_untrusted_host)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(Exception, _from_unexpected)

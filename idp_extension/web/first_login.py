@@ -18,7 +18,8 @@
 Only states that onboard with a temporary password have these pages (404 elsewhere).
 The views are thin: ``flows.first_login`` decides. The Flask session (a signed cookie)
 holds the pending login until the callback, then the sign-in: sub, user ID, auth_time,
-realm and the request's issue id, never a token or a password. Keycloak's session from
+realm and the request's issue id, never a token or a password. The sign-in starts a new
+session and is revoked server-side once used (``web.sessions``). Keycloak's session from
 signing in with the temporary password is ended at the callback, so that the portal
 really asks for the new password afterwards.
 """
@@ -47,8 +48,9 @@ from idp_extension.gallery import GALLERY
 from idp_extension.gateway.connection import SIDECAR_CLIENT_ID
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
 from idp_extension.i18n import SUPPORTED_LOCALES
+from idp_extension.realms.render import DEMO_PORTAL_CLIENT_ID
 from idp_extension.tenants import Onboarding, load_values
-from idp_extension.web import site_key
+from idp_extension.web import sessions, site_key
 from idp_extension.web.language import add_messages, catalog, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
@@ -84,7 +86,7 @@ LOGINS_PER_ADDRESS = "30 per minute"
 SAVES_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = 3
 
-PORTAL_CLIENT_ID = "portal-ispeks"
+PORTAL_CLIENT_ID = DEMO_PORTAL_CLIENT_ID
 
 
 class FirstLoginFailed(errors.BadRequest):
@@ -187,8 +189,8 @@ def _id_key() -> str:
 
 def _signed_in() -> dict[str, Any]:
     """The current realm's sign-in from the callback, or raise SessionMissing."""
-    user = session.get(USER_KEY)
-    if (not isinstance(user, dict) or user.get("realm") != current_tenant().realm
+    user = sessions.current(USER_KEY)
+    if (user is None or user.get("realm") != current_tenant().realm
             or time.time() - user.get("at", 0) > SIGNED_IN_SECONDS):
         raise SessionMissing("no current first-login sign-in")
     return user
@@ -255,8 +257,8 @@ def continue_login() -> Response:
     client = _oidc_client()
     # prompt=login: someone else's SSO session on a shared computer must not be reused.
     login = client.begin_login(locale=current_locale(), prompt="login")
+    sessions.end(USER_KEY)
     session[PENDING_KEY] = {"iss": client.issuer, "at": int(time.time()), **login.pending()}
-    session.pop(USER_KEY, None)
     return redirect(login.url)
 
 
@@ -287,10 +289,10 @@ def callback() -> Response:
         except OidcError as exc:
             raise errors.ServiceUnavailable(f"could not end Keycloak's session: {exc.code}") from None
     signed = flow.signed_in(_context(), str(claims["sub"]), str(claims.get("preferred_username")))
-    session[USER_KEY] = {
+    sessions.start(USER_KEY, {
         "realm": current_tenant().realm, "sub": signed.user_uuid, "user_id": signed.user_id,
         "auth_time": int(auth_time), "issue": signed.issue, "at": int(time.time()),
-    }
+    }, SIGNED_IN_SECONDS)
     return redirect(url_for(".register"), code=303)
 
 
@@ -345,7 +347,7 @@ def save() -> Response | tuple[str, int]:
                               values=values, field_errors={"password": exc.reason_key},
                               error_keys=[exc.reason_key])
     _forget_site_key(done.flow.user_id)
-    session.pop(USER_KEY, None)
+    sessions.end(USER_KEY)
     session[DONE_KEY] = {"realm": current_tenant().realm, "user_id": done.flow.user_id,
                          "name": done.flow.name, "at": int(time.time())}
     return redirect(url_for(".done_page"), code=303)

@@ -4,12 +4,14 @@
 
     /portal/ ──(not signed in)──► Keycloak login ──► /portal/callback ──► /portal/dashboard
         ▲                                                                     │ Log Keluar
-        └──────────── Keycloak logout (id_token_hint) ◄── POST /portal/logout ◄┘
+        └─── Keycloak logout (client_id; it asks to confirm) ◄── POST /portal/logout ◄┘
 
 Served only when ``settings.demo_portal`` is on (dev stack and tests). It signs in with
 the realm's public client ``portal-ispeks`` (PKCE) through ``gateway.oidc``. The Flask
 session (a signed cookie) keeps the pending login until the callback, then one realm's
-sign-in: a few claims and the ID token for logout, never the access or refresh token.
+sign-in (``web.sessions``: a new session at login, revoked server-side at logout): a few
+claims, never a token. Logout names the client instead of passing an ID token, so
+Keycloak shows its own "Log keluar?" confirmation.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from werkzeug.wrappers import Response
 
 from idp_extension import errors
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
+from idp_extension.realms.render import DEMO_PORTAL_CLIENT_ID
+from idp_extension.web import sessions
 from idp_extension.web.language import current_locale
 from idp_extension.web.ratelimit import rate_limit
 from idp_extension.web.services import current_settings
 from idp_extension.web.tenant import current_tenant
 
-PORTAL_CLIENT_ID = "portal-ispeks"
+PORTAL_CLIENT_ID = DEMO_PORTAL_CLIENT_ID
 HTTP_TIMEOUT_SECONDS = 10.0
 # The browser has this long to sign in at Keycloak before the callback is refused.
 PENDING_LOGIN_SECONDS = 15 * 60
@@ -65,8 +69,8 @@ def oidc_client() -> OidcClient:
 
 def signed_in_user() -> dict[str, Any] | None:
     """The current realm's signed-in user, or None (another realm's sign-in never counts)."""
-    user = session.get(SIGNED_IN_KEY)
-    if not isinstance(user, dict):
+    user = sessions.current(SIGNED_IN_KEY)
+    if user is None:
         return None
     if user.get("iss") != oidc_client().issuer:
         return None
@@ -100,15 +104,14 @@ def callback() -> Response:
     except OidcError as exc:
         raise PortalLoginFailed(f"login refused: {exc.code}") from None
     claims = tokens.id_claims
-    session[SIGNED_IN_KEY] = {
+    sessions.start(SIGNED_IN_KEY, {
         "iss": claims["iss"],
-        "sub": claims.get("sub"),
+        "sub": claims["sub"],
         "name": claims.get("name") or claims.get("preferred_username"),
         "username": claims.get("preferred_username"),
         "department": claims.get("department") or tokens.access_claims.get("department"),
-        "id_token": tokens.id_token,
         "at": int(time.time()),
-    }
+    }, SIGNED_IN_SECONDS)
     return redirect(url_for(".dashboard"))
 
 
@@ -125,7 +128,7 @@ def dashboard() -> Response | str:
 def logout() -> Response:
     """End the portal's session, then Keycloak's (it returns the browser to /portal/)."""
     user = signed_in_user()
-    session.pop(SIGNED_IN_KEY, None)
+    sessions.end(SIGNED_IN_KEY)
     if user is None:
         return redirect(url_for(".start"))
-    return redirect(oidc_client().logout_url(user["id_token"], f"{_base_url()}/"))
+    return redirect(oidc_client().logout_url(f"{_base_url()}/"))

@@ -12,13 +12,17 @@
     POST /settings/questions
     GET  /settings/secret-phrase   "Frasa Rahsia" and "Imej Online" (states that use them)
     POST /settings/secret-phrase
-    POST /settings/logout          "Log Keluar": the sidecar's session, then Keycloak's
-                                   (RP-initiated logout) → /settings/signed-out
+    POST /settings/logout          "Log Keluar": the sidecar's session (revoked server-side),
+                                   then Keycloak's (ended from the back channel by its
+                                   session id) → /settings/signed-out
 
 The Flask session (a signed cookie) keeps the pending login until the callback, then the
-sign-in: realm issuer, sub, user ID, auth_time, and the ID token (for the logout hint,
-as the demo portal does). Never an access or refresh token, never a password. The views
-are thin: ``flows.settings`` decides, including whether the login is fresh enough.
+sign-in (``web.sessions``: a new session at login, revoked at logout, so a copied cookie
+dies with it): realm issuer, sub, user ID, auth_time and Keycloak's session id (``sid``,
+to end that session at logout). Never a token, never a password. If Keycloak's session
+cannot be ended from the back channel, the browser goes to Keycloak's logout page (with
+``client_id``; Keycloak asks to confirm). The views are thin: ``flows.settings`` decides,
+including whether the login is fresh enough.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from idp_extension.flows.settings import (
 from idp_extension.gallery import GALLERY, image_by_id
 from idp_extension.gateway.connection import SIDECAR_CLIENT_ID
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
+from idp_extension.gateway.errors import GatewayError
+from idp_extension.web import sessions
 from idp_extension.web.error_pages import render_error
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
@@ -91,7 +97,7 @@ def _add_messages(state: Any) -> None:
 @bp.errorhandler(AccountUnavailable)
 def account_refused(error: errors.IspeksError) -> Response:
     """The account may not (or no longer) use the settings: forget the sign-in."""
-    session.pop(USER_KEY, None)
+    sessions.end(USER_KEY)
     return render_error(error)
 
 
@@ -132,8 +138,8 @@ def oidc_client() -> OidcClient:
 
 def _signed_in() -> dict[str, Any] | None:
     """The current realm's sign-in, or None (another realm's never counts)."""
-    user = session.get(USER_KEY)
-    if not isinstance(user, dict) or user.get("iss") != oidc_client().issuer:
+    user = sessions.current(USER_KEY)
+    if user is None or user.get("iss") != oidc_client().issuer:
         return None
     if _now() - user.get("at", 0) > SIGNED_IN_SECONDS:
         return None
@@ -206,10 +212,12 @@ def callback() -> Response:
         # password must open nothing (the portals refuse it too).
         _end_keycloak_session(client, tokens.refresh_token)
         raise
-    session[USER_KEY] = {
+    keycloak_session = claims.get("sid")
+    sessions.start(USER_KEY, {
         "iss": claims["iss"], "sub": sign_in.sub, "user_id": sign_in.user_id,
-        "auth_time": int(auth_time), "id_token": tokens.id_token, "at": int(_now()),
-    }
+        "auth_time": int(auth_time), "at": int(_now()),
+        "kc_sid": keycloak_session if isinstance(keycloak_session, str) else None,
+    }, SIGNED_IN_SECONDS)
     return redirect(url_for(PAGES.get(pending.get("next"), ".index")), 303)
 
 
@@ -433,13 +441,28 @@ def _signed_in_or_login(page: str) -> tuple[SignIn | None, Response | None]:
 def logout() -> Response:
     """End the sidecar's sign-in, then Keycloak's session (it returns to /signed-out)."""
     user = _signed_in()
-    session.pop(USER_KEY, None)
+    sessions.end(USER_KEY)
     session.pop(PENDING_KEY, None)
     if user is None:
         return redirect(url_for(".signed_out"), 303)
     current_services().audit.record(AuditEvent.SETTINGS_SIGNED_OUT, realm=current_tenant().realm,
                                     subject=user.get("user_id"), outcome=Outcome.SUCCESS)
-    return redirect(oidc_client().logout_url(user["id_token"], f"{_base_url()}/signed-out"), 303)
+    if _end_keycloak_session_by_id(user):
+        return redirect(url_for(".signed_out"), 303)
+    return redirect(oidc_client().logout_url(f"{_base_url()}/signed-out"), 303)
+
+
+def _end_keycloak_session_by_id(user: Mapping[str, Any]) -> bool:
+    """End the sign-in's Keycloak session from the back channel; False if that failed."""
+    keycloak_session = user.get("kc_sid")
+    if not isinstance(keycloak_session, str) or not keycloak_session:
+        return False
+    try:
+        flow_context().directory.end_session(user["sub"], keycloak_session)
+    except GatewayError as exc:  # KeycloakUnavailable too: Keycloak's page may still work
+        log.warning("could not end the settings sign-in's Keycloak session: %s", exc)
+        return False
+    return True
 
 
 @bp.get("/signed-out")

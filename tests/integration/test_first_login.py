@@ -476,3 +476,25 @@ def test_bad_registrations_are_refused_clearly_and_change_nothing(stack, seed):
     browser2 = stack.browser("melaka")
     browser2.sign_in(record.user_id, temporary)
     assert browser2.register().status == 303
+
+
+def test_the_sign_in_is_a_new_session_without_tokens_and_dies_with_aktif(stack, seed):
+    record, _ = stack.pending("selangor", seed)
+    browser = stack.browser("selangor")
+    # Something planted in the browser's session before the login (fixation attempt).
+    with browser.sidecar.session_transaction() as planted:
+        planted["settings.user"] = {"iss": "planted", "sid": "chosen-by-an-attacker"}
+        planted["csrf_token"] = "planted"
+    browser.at_registration(record)
+    cookie = browser.sidecar.get_cookie("ispeks_session").value
+    stored = stack.app.session_interface.get_signing_serializer(stack.app).loads(cookie)
+
+    assert set(stored) <= {"first_login.user", "csrf_token"}
+    assert stored.get("csrf_token") != "planted"
+    assert set(stored["first_login.user"]) == {"realm", "sub", "user_id", "auth_time", "issue",
+                                               "at", "sid"}
+
+    assert browser.register().status == 303
+    thief = stack.browser("selangor")
+    thief.sidecar.set_cookie("ispeks_session", cookie)
+    assert thief.get("/selangor/first-login/register").status == 401

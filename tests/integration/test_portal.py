@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -155,10 +155,12 @@ def test_sign_in_shows_the_dashboard_and_log_keluar_ends_both_sessions(settings,
     to_keycloak = location(logout)
     logout_query = parse_qs(urlsplit(to_keycloak).query)
     assert to_keycloak.startswith(f"{pahang_oidc}/logout?")
-    assert logout_query["post_logout_redirect_uri"] == [f"{sidecar.url}/pahang/portal/"]
-    assert logout_query["id_token_hint"][0].count(".") == 2
+    assert logout_query == {"post_logout_redirect_uri": [f"{sidecar.url}/pahang/portal/"],
+                            "client_id": [PORTAL]}  # no ID token: the cookie keeps none
+    assert signed_out(browser, sidecar.url, "pahang")  # the portal forgot at once
 
-    assert location(browser.get(to_keycloak)) == f"{sidecar.url}/pahang/portal/"
+    # Without an ID token Keycloak asks "Log keluar?" on its own page, then returns.
+    assert location(confirm_keycloak_logout(browser, to_keycloak)) == f"{sidecar.url}/pahang/portal/"
     assert signed_out(browser, sidecar.url, "pahang")
     assert not keycloak_has_session(browser, settings, "pahang", sidecar.url)
     # Back at /portal/, the portal asks Keycloak again, which shows the login form.
@@ -174,7 +176,18 @@ def test_logout_without_csrf_token_is_refused(sidecar, people):
     assert browser.get(f"{sidecar.url}/pahang/portal/dashboard").status_code == 200
 
 
-def test_session_cookie_holds_the_id_token_and_a_few_claims_only(settings, sidecar, people):
+def confirm_keycloak_logout(browser: Browser, logout_url: str) -> requests.Response:
+    """Open Keycloak's logout page and press its "Log Keluar"; return Keycloak's answer."""
+    page = browser.get(logout_url)
+    assert page.status_code == 200, page.text[:300]
+    form = re.search(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page.text, re.S)
+    assert form and "logout-confirm" in form.group(1), page.text[:500]
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(2)))
+    action = urljoin(page.url, html.unescape(form.group(1)))  # Keycloak writes it relative
+    return browser.post(action, data={**fields, "confirmLogout": "x"})
+
+
+def test_session_cookie_holds_a_few_claims_and_no_token(settings, sidecar, people):
     browser = Browser()
     portal_sign_in(browser, sidecar.url, "pahang", *people["pahang"])
     app = create_app(settings, services=Services(audit=MemoryAuditLog(), mail=MemoryMailSender()))
@@ -182,10 +195,47 @@ def test_session_cookie_holds_the_id_token_and_a_few_claims_only(settings, sidec
 
     stored = app.session_interface.get_signing_serializer(app).loads(cookie)
 
+    # A new session: nothing from before the login (the dashboard's logout form added a
+    # fresh CSRF token).
+    assert set(stored) <= {"portal.user", "csrf_token"}
     assert set(stored["portal.user"]) == {"iss", "sub", "name", "username", "department",
-                                          "id_token", "at"}
-    assert "portal.login" not in stored  # the pending login is used up
+                                          "at", "sid"}
+    assert not any(isinstance(v, str) and v.count(".") == 2 and len(v) > 100
+                   for v in stored["portal.user"].values()), "a JWT in the cookie"
     assert len(cookie) < 3000, "a cookie near 4 KB is dropped by browsers"
+
+
+def test_a_cookie_copied_before_log_keluar_is_refused_after(sidecar, people):
+    browser = Browser()
+    dashboard = portal_sign_in(browser, sidecar.url, "kelantan", *people["kelantan"])
+    copied = browser.cookies.get("ispeks_session")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', dashboard).group(1)
+
+    assert location(browser.post(f"{sidecar.url}/kelantan/portal/logout",
+                                 data={"csrf_token": csrf})).startswith("http")
+    thief = Browser()
+    thief.cookies.set("ispeks_session", copied)
+
+    assert signed_out(thief, sidecar.url, "kelantan")
+
+
+def test_signing_in_again_starts_a_new_session(sidecar, people):
+    browser = Browser()
+    portal_sign_in(browser, sidecar.url, "pahang", *people["pahang"])
+    before = browser.cookies.get("ispeks_session")
+
+    # Another person signs in to another state's portal in the same browser.
+    record, password = people["kelantan"]
+    start = location(browser.get(f"{sidecar.url}/kelantan/portal/"))
+    callback = sign_in_at_keycloak(browser, start, record.user_id, password)
+    assert location(browser.get(callback)).endswith("/kelantan/portal/dashboard")
+
+    # The pahang sign-in the browser brought is gone, and revoked for any copy of it.
+    assert signed_out(browser, sidecar.url, "pahang")
+    old = Browser()
+    old.cookies.set("ispeks_session", before)
+    assert signed_out(old, sidecar.url, "pahang")
+
 
 
 def test_signed_in_to_one_realm_is_not_signed_in_to_another(settings, sidecar, people):

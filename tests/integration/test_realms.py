@@ -144,15 +144,19 @@ def test_clients_are_pkce_with_the_right_kind_and_redirects(settings_, state):
     assert sidecar["publicClient"] is False and sidecar["serviceAccountsEnabled"] is True
     assert sidecar["directAccessGrantsEnabled"] is False
     assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
-    assert sidecar["redirectUris"] == [f"{settings_.sidecar_public_url}/{state}/*"]
+    base = f"{settings_.sidecar_public_url}/{state}"
+    assert set(sidecar["redirectUris"]) == {f"{base}/first-login/callback",
+                                            f"{base}/settings/callback"}
     for portal in values["portal_clients"]:
         client = clients[portal["client_id"]]
         assert client["publicClient"] is True and client["standardFlowEnabled"] is True
         assert client["directAccessGrantsEnabled"] is False
         assert client["implicitFlowEnabled"] is False
         assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        demo = {f"{base}/portal/callback"} if portal["client_id"] == "portal-ispeks" else set()
         assert set(client["redirectUris"]) == set(portal["redirect_uris"]) | set(
-            settings_.extra_redirect_uris)
+            settings_.extra_redirect_uris) | demo
+        assert not any("*" in uri for uri in client["redirectUris"])
         assert {"profile", "email"} <= set(client["defaultClientScopes"])
 
 
@@ -194,6 +198,42 @@ def test_login_page_is_one_form_with_id_and_password(settings_, state):
     assert page.status_code == 200
     # auth-username-password-form: ID and password in the same first form.
     assert 'name="username"' in page.text and 'name="password"' in page.text
+
+
+def _authorize(settings, state: str, client_id: str, redirect_uri: str) -> requests.Response:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return requests.get(
+        f"{settings.keycloak_url}/realms/{state}/protocol/openid-connect/auth",
+        params={"client_id": client_id, "response_type": "code", "scope": "openid",
+                "redirect_uri": redirect_uri, "state": "s",
+                "code_challenge": challenge.rstrip(b"=").decode(),
+                "code_challenge_method": "S256"},
+        timeout=10, allow_redirects=False,
+    )
+
+
+@pytest.mark.parametrize("client_id, listed, unlisted", [
+    ("ispeks-sidecar", "{sidecar}/{state}/settings/callback", "{sidecar}/{state}/settings/evil"),
+    ("ispeks-sidecar", "{sidecar}/{state}/first-login/callback", "{sidecar}/{state}/portal/callback"),
+    ("ispeks-sidecar", "{sidecar}/{state}/settings/callback", "{sidecar}/kelantan/settings/callback"),
+    ("portal-ispeks", "{sidecar}/{state}/portal/callback", "{sidecar}/{state}/portal/callback/x"),
+    ("portal-ispeks", "{sidecar}/{state}/portal/callback", "{sidecar}/{state}/recovery"),
+    ("ispeks-main", "https://ispeks.pahang.gov.my/iSPEKSv2/oidc/callback",
+     "https://ispeks.pahang.gov.my/iSPEKSv2/anything"),
+])
+def test_a_redirect_uri_not_listed_exactly_is_refused_by_keycloak(settings_, client_id, listed,
+                                                                  unlisted):
+    state = "pahang"
+    fill = {"sidecar": settings_.sidecar_public_url, "state": state}
+
+    allowed = _authorize(settings_, state, client_id, listed.format(**fill))
+    refused = _authorize(settings_, state, client_id, unlisted.format(**fill))
+
+    assert allowed.status_code == 200 and 'id="kc-form-login"' in allowed.text
+    # Keycloak's error page, never a redirect to the unlisted address.
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    assert "redirect_uri" in refused.text
 
 
 def _sidecar_token(settings, realm: str) -> str:

@@ -195,8 +195,8 @@ def test_log_keluar_ends_the_keycloak_session(stack, seed):
     assert len(stack.sessions("pahang", user.id)) == 1
 
     out = browser.post("/pahang/settings/logout", {"csrf_token": browser.csrf("/pahang/settings/")})
-    assert out.status == 303 and out.location.startswith(
-        f"{stack.settings.keycloak_url}/realms/pahang/protocol/openid-connect/logout")
+    # Ended from the back channel by its session id: no Keycloak page, no ID token needed.
+    assert out.status == 303 and out.location == "/pahang/settings/signed-out"
     signed_out = browser.follow(out)
 
     assert signed_out.status == 200 and "Anda telah log keluar" in signed_out.text
@@ -205,6 +205,28 @@ def test_log_keluar_ends_the_keycloak_session(stack, seed):
     again = to_keycloak(browser, "/pahang/settings/")
     assert again.status == 200 and 'id="kc-form-login"' in again.body
     assert "account:settings:signed_out" in [e["event"] for e in stack.audit()]
+
+
+def test_a_cookie_copied_before_log_keluar_is_refused_after(stack, seed):
+    record, user = active(stack, "kelantan", seed)
+    browser = stack.browser()
+    sign_in(browser, "kelantan", record.user_id, OLD_PASSWORD)
+    assert browser.get("/kelantan/settings/").status == 200
+    copied = browser.sidecar.get_cookie("ispeks_session").value
+    stored = stack.app.session_interface.get_signing_serializer(stack.app).loads(copied)
+    # What the cookie holds, decoded: who and when, a random session id; never a token.
+    assert set(stored["settings.user"]) == {"iss", "sub", "user_id", "auth_time", "at",
+                                            "kc_sid", "sid"}
+    assert not any(value.count(".") == 2 and len(value) > 100
+                   for value in stored["settings.user"].values() if isinstance(value, str))
+
+    browser.post("/kelantan/settings/logout", {"csrf_token": browser.csrf("/kelantan/settings/")})
+    thief = stack.browser()
+    thief.sidecar.set_cookie("ispeks_session", copied)
+
+    refused = thief.get("/kelantan/settings/")
+    assert refused.status == 302 and refused.location.startswith(stack.settings.keycloak_url)
+    assert stack.sessions("kelantan", user.id) == []
 
 
 def test_a_pending_account_is_refused_and_keeps_no_keycloak_session(stack, seed):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -37,8 +39,10 @@ def sidecar(tmp_path_factory):
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
+            # Threads, as in production (deploy/gunicorn.conf.py): the gthread worker keeps
+            # connections alive between requests.
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--graceful-timeout", "5", "idp_extension.web.wsgi:app"],
+             "--threads", "4", "--graceful-timeout", "5", "idp_extension.web.wsgi:app"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -93,3 +97,84 @@ def test_stylesheet_is_served(sidecar):
     response = requests.get(f"{sidecar}/static/css/ispeks.css", timeout=5)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/css")
+
+
+# -- raw HTTP/1.1 on one connection ----------------------------------------------------------
+
+
+def _connect(base: str) -> socket.socket:
+    parts = urlsplit(base)
+    return socket.create_connection((parts.hostname, parts.port), timeout=15)
+
+
+def _read_response(sock: socket.socket, buffer: bytes = b"") -> tuple[dict, bytes, bytes]:
+    """Read one response with a Content-Length body; return its headers, body and the rest."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before a whole response: {buffer[:200]!r}"
+        buffer += chunk
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {"status": lines[0]}
+    headers.update({k.strip().lower(): v.strip()
+                    for k, v in (line.split(":", 1) for line in lines[1:])})
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed in the middle of a body"
+        rest += chunk
+    return headers, rest[:length], rest[length:]
+
+
+def _closed_by_server(sock: socket.socket, rest: bytes) -> bool:
+    """True if the server ends the connection (EOF or reset) with nothing more to say."""
+    try:
+        return rest == b"" and sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def _get(base: str, path: str) -> bytes:
+    host = urlsplit(base).netloc
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 200 * 1024, 4 * 1024 * 1024])
+def test_a_413_says_connection_close_and_closes(sidecar, size):
+    host = urlsplit(sidecar).netloc
+    body = b"user_id=" + b"9" * size
+    with _connect(sidecar) as sock:
+        sock.sendall(f"POST /pahang/recovery HTTP/1.1\r\nHost: {host}\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode())
+        try:
+            sock.sendall(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may stop reading once it has answered
+        headers, _, rest = _read_response(sock)
+
+        assert headers["status"].startswith("HTTP/1.1 413")
+        assert headers["connection"].lower() == "close"
+        assert _closed_by_server(sock, rest)
+
+
+def test_an_ordinary_answer_keeps_the_connection_for_the_next_request(sidecar):
+    with _connect(sidecar) as sock:
+        sock.sendall(_get(sidecar, "/healthz"))
+        first, _, rest = _read_response(sock)
+        sock.sendall(_get(sidecar, "/pahang/"))
+        second, body, _ = _read_response(sock, rest)
+
+    assert first["status"].startswith("HTTP/1.1 200") and first["connection"] == "keep-alive"
+    assert second["status"].startswith("HTTP/1.1 200") and b"Pahang" in body
+
+
+def test_a_forged_host_gets_400_without_an_echo(sidecar):
+    with _connect(sidecar) as sock:
+        sock.sendall(b"GET /pahang HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+        headers, body, _ = _read_response(sock)
+
+    assert headers["status"].startswith("HTTP/1.1 400")
+    assert "location" not in headers
+    assert b"evil.example" not in body
+    assert not any("evil.example" in value for value in headers.values())

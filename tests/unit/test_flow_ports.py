@@ -91,6 +91,27 @@ def test_only_the_first_caller_wins_until_released(claims_and_clock):
     assert claims.claim("k", 60) is True
 
 
+def test_is_claimed_reads_without_claiming(claims_and_clock):
+    claims, _ = claims_and_clock
+
+    assert claims.is_claimed("k") is False
+    assert claims.is_claimed("k") is False  # asking claims nothing
+    assert claims.claim("k", 60) is True
+    assert claims.is_claimed("k") is True
+    claims.release("k")
+    assert claims.is_claimed("k") is False
+
+
+def test_memory_claims_expire_for_is_claimed_too():
+    clock = ManualClock()
+    claims = MemoryClaims(clock.monotonic)
+    claims.claim("k", 10)
+    clock.advance(9)
+    assert claims.is_claimed("k") is True
+    clock.advance(1)
+    assert claims.is_claimed("k") is False
+
+
 def test_memory_claims_expire():
     clock = ManualClock()
     claims = MemoryClaims(clock.monotonic)

@@ -89,7 +89,7 @@ def id_claims(nonce: str = "the-nonce", **changes) -> dict:
 
 
 def access_claims(**changes) -> dict:
-    claims = {"iss": ISSUER, "aud": "account", "azp": CLIENT, "sub": "user-1", "typ": "Bearer",
+    claims = {"iss": ISSUER, "aud": [CLIENT, "account"], "azp": CLIENT, "sub": "user-1", "typ": "Bearer",
               "exp": NOW + 300, "iat": NOW, "scope": "openid profile email"}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
@@ -304,6 +304,12 @@ def test_max_age_refuses_an_old_authentication(client, keycloak):
     ("nonce_mismatch", id_claims(nonce=None)),
     ("wrong_token_type", id_claims(typ="Bearer")),
     ("malformed", id_claims(exp=None)),
+    ("wrong_audience", id_claims(aud=None)),
+    ("wrong_audience", id_claims(aud=[])),
+    ("wrong_audience", id_claims(aud={"portal-ispeks": 1})),
+    ("malformed", id_claims(sub=None)),
+    ("malformed", id_claims(sub="")),
+    ("malformed", id_claims(sub=7)),
 ])
 def test_id_token_is_refused(client, code, claims):
     refused(code, client.verify_id_token, sign(claims), nonce="the-nonce")
@@ -376,11 +382,33 @@ def test_access_token_of_another_realm_is_refused_without_any_fetch(client, keyc
     assert keycloak.gets == []
 
 
-def test_access_token_checks_expiry_type_and_optional_audience(client):
+def test_access_token_checks_expiry_type_and_audience(client):
     refused("expired", client.verify_access_token, sign(access_claims(exp=NOW - 60)))
     refused("wrong_token_type", client.verify_access_token, sign(id_claims()))
     refused("wrong_audience", client.verify_access_token, sign(access_claims()), audience="ispeks-main")
     assert client.verify_access_token(sign(access_claims()), audience=CLIENT)
+
+
+@pytest.mark.parametrize("claims", [
+    access_claims(aud=None),                          # no audience at all
+    access_claims(aud="account"),                     # Keycloak's default without the mapper
+    access_claims(aud=["account"], azp=CLIENT),       # azp alone is not the audience
+    access_claims(aud=["ispeks-main"], azp="ispeks-main"),  # another client's token
+])
+def test_access_token_without_this_client_in_aud_is_refused(client, claims):
+    refused("wrong_audience", client.verify_access_token, sign(claims))
+
+
+@pytest.mark.parametrize("sub", [None, "", 42])
+def test_access_token_without_a_subject_is_refused(client, sub):
+    refused("malformed", client.verify_access_token, sign(access_claims(sub=sub)))
+
+
+def test_finish_login_refuses_tokens_without_a_subject(client, keycloak):
+    login = client.begin_login()
+    answer_tokens(keycloak, login, access_token=sign(access_claims(sub=None)),
+                  id_token=sign(id_claims(login.nonce)))
+    refused("malformed", client.finish_login, login, {"state": login.state, "code": "c"})
 
 
 # -- caching and key rotation -----------------------------------------------------------------
@@ -450,8 +478,15 @@ def test_discovery_naming_another_issuer_is_refused_and_not_cached(client, keycl
 # -- logout ------------------------------------------------------------------------------------
 
 
+def test_logout_url_names_the_client_and_needs_no_id_token(client):
+    url = client.logout_url("https://portal.example.gov.my/pahang/portal/")
+    assert parse_qs(urlsplit(url).query) == {
+        "client_id": [CLIENT], "post_logout_redirect_uri": ["https://portal.example.gov.my/pahang/portal/"]}
+
+
 def test_logout_url_is_encoded(client):
-    url = client.logout_url("a.b+c/d", "https://portal.example.gov.my/pahang/portal/?a=1&b=2")
+    url = client.logout_url("https://portal.example.gov.my/pahang/portal/?a=1&b=2",
+                            id_token_hint="a.b+c/d")
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{ISSUER}/protocol/openid-connect/logout"
     assert parse_qs(parts.query) == {

@@ -458,18 +458,20 @@ def test_mappers_are_compared_by_name_and_others_left_alone(desired):
     main = next(c for c in current.clients if c["clientId"] == "ispeks-main")
     portal["protocolMappers"] = [{"id": "foreign", "name": "someone-elses",
                                   "protocol": "openid-connect", "config": {}}]
-    main["protocolMappers"][0]["config"]["id.token.claim"] = "false"
+    department = next(m for m in main["protocolMappers"] if m["name"] == "department")
+    department["config"]["id.token.claim"] = "false"
 
     plan = plan_update(desired, current)
 
     assert sorted(c.line().split(":")[0] for c in plan.changes) == [
         "clients.ispeks-main.protocolMappers.department",
+        "clients.portal-ispeks.protocolMappers.audience",
         "clients.portal-ispeks.protocolMappers.department"]
     by_target = {op.target: op for op in plan.operations}
     assert {op.kind for op in plan.operations} == {A.SYNC_PROTOCOL_MAPPERS}
-    assert by_target[main["id"]].payload["update"][0]["id"] == main["protocolMappers"][0]["id"]
+    assert by_target[main["id"]].payload["update"][0]["id"] == department["id"]
     assert by_target[main["id"]].payload["update"][0]["config"]["id.token.claim"] == "true"
-    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["department"]
+    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["audience", "department"]
 
 
 def test_client_update_leaves_mappers_to_their_own_endpoint(desired):

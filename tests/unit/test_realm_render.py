@@ -52,7 +52,7 @@ email = "bantuan.ispeks@johor.gov.my"
 client_id = "portal-ispeks"
 name = "Portal iSPEKS"
 root_url = "https://p.ispeks.johor.gov.my/eispeks/"
-redirect_uris = ["https://p.ispeks.johor.gov.my/eispeks/*"]
+redirect_uris = ["https://p.ispeks.johor.gov.my/eispeks/oidc/callback"]
 '''
 
 
@@ -169,9 +169,9 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
 def test_portal_clients_put_the_department_in_their_tokens(settings, state):
     clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
 
-    assert "protocolMappers" not in clients.pop("ispeks-sidecar")
+    assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
     for client in clients.values():
-        (mapper,) = client["protocolMappers"]
+        (mapper,) = [m for m in client["protocolMappers"] if m["name"] == "department"]
         assert mapper["protocolMapper"] == "oidc-usermodel-attribute-mapper"
         assert mapper["config"]["user.attribute"] == "department"
         assert mapper["config"]["claim.name"] == "department"
@@ -191,7 +191,11 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert sidecar["secret"] == settings.sidecar_client_secret(state)
     assert sidecar["directAccessGrantsEnabled"] is False
     assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
-    assert sidecar["redirectUris"] == [f"https://sidecar.example.test/{state}/*"]
+    # Exact callback pages of this realm, no wildcard.
+    assert sidecar["redirectUris"] == [f"https://sidecar.example.test/{state}/first-login/callback",
+                                       f"https://sidecar.example.test/{state}/settings/callback"]
+    assert sidecar["attributes"]["post.logout.redirect.uris"] == (
+        f"https://sidecar.example.test/{state}/settings/signed-out")
     assert realm["users"] == [{
         "username": "service-account-ispeks-sidecar", "enabled": True,
         "serviceAccountClientId": "ispeks-sidecar",
@@ -207,7 +211,16 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
         assert client["attributes"]["pkce.code.challenge.method"] == "S256"
         assert client["redirectUris"] == portal["redirect_uris"] + [
             "http://127.0.0.1:18765/callback"]
+        assert not any("*" in uri for uri in client["redirectUris"])
+        assert client["attributes"]["post.logout.redirect.uris"] == "##".join(
+            portal["post_logout_redirect_uris"])
         assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
+    for client in realm["clients"]:
+        # The OIDC kit requires the client in an access token's aud (gateway/oidc.py).
+        audience = {m["name"]: m for m in client["protocolMappers"]}["audience"]
+        assert audience["protocolMapper"] == "oidc-audience-mapper"
+        assert audience["config"]["included.client.audience"] == client["clientId"]
+        assert audience["config"]["access.token.claim"] == "true"
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -386,3 +399,95 @@ def test_cli_apply_without_keycloak_exits_non_zero_with_a_clear_message(settings
 
     assert result.exit_code == 1
     assert "unreachable" in result.output
+
+
+# -- exact redirect URIs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("https://p.ispeks.pahang.gov.my/eispeks/*", "wildcard"),
+    ("https://p.ispeks.pahang.gov.my/*/callback", "wildcard"),
+    ("*", "wildcard"),
+    ("/eispeks/callback", "absolute https"),
+    ("http://p.ispeks.pahang.gov.my/eispeks/callback", "loopback only"),
+    ("https://p.ispeks.pahang.gov.my/eispeks/callback#x", "fragment"),
+])
+def test_render_refuses_a_values_file_with_an_inexact_redirect_uri(settings, templates, bad,
+                                                                   reason):
+    values = templates / "values" / "pahang.toml"
+    _edit(values, 'redirect_uris = ["https://p.ispeks.pahang.gov.my/eispeks/oidc/callback"]',
+          f'redirect_uris = ["https://p.ispeks.pahang.gov.my/eispeks/oidc/callback", "{bad}"]')
+
+    with pytest.raises(RenderError) as refused:
+        render_realm(settings, "pahang", templates)
+
+    message = str(refused.value)
+    assert str(values) in message
+    assert f"portal_clients[1].redirect_uris[1] = {bad!r}" in message
+    assert reason in message
+
+
+def test_render_refuses_a_wildcard_post_logout_uri(settings, templates):
+    values = templates / "values" / "kelantan.toml"
+    _edit(values, 'post_logout_redirect_uris = ["https://ispeks.kelantan.gov.my/iSPEKSv2/"]',
+          'post_logout_redirect_uris = ["https://ispeks.kelantan.gov.my/*"]')
+
+    with pytest.raises(RenderError, match=r"portal_clients\[0\]\.post_logout_redirect_uris\[0\]"):
+        render_realm(settings, "kelantan", templates)
+
+
+def test_render_refuses_a_wildcard_extra_redirect_uri(settings):
+    wild = settings.with_overrides(extra_redirect_uris=("http://127.0.0.1:5000/*",))
+
+    with pytest.raises(RenderError, match="ISPEKS_EXTRA_REDIRECT_URIS.*wildcard"):
+        render_realm(wild, "pahang", TEMPLATES)
+
+
+def test_realms_render_command_names_the_file_and_key_without_a_traceback(templates):
+    _edit(templates / "values" / "melaka.toml",
+          'redirect_uris = ["https://p.ispeks.melaka.gov.my/eispeks/oidc/callback"]',
+          'redirect_uris = ["https://p.ispeks.melaka.gov.my/eispeks/*"]')
+
+    result = CliRunner().invoke(realms, ["render", "melaka"],
+                                obj=Settings(realm_templates_dir=templates))
+
+    assert result.exit_code != 0
+    assert "melaka.toml" in result.output and "portal_clients[1].redirect_uris[0]" in result.output
+    assert "wildcard" in result.output and "Traceback" not in result.output
+
+
+def test_a_portal_without_post_logout_uris_may_return_to_its_root_only(settings, templates):
+    _edit(templates / "values" / "selangor.toml",
+          'post_logout_redirect_uris = ["https://p.ispeks.selangor.gov.my/eispeks/"]\n', "")
+
+    clients = {c["clientId"]: c for c in render_realm(settings, "selangor", templates)["clients"]}
+
+    assert clients["portal-ispeks"]["attributes"]["post.logout.redirect.uris"] == (
+        "https://p.ispeks.selangor.gov.my/eispeks/")
+
+
+def test_the_demo_portal_gets_its_exact_callback_in_its_own_realm_only(settings):
+    demo = settings.with_overrides(demo_portal=True, extra_redirect_uris=())
+
+    for state in STATES:
+        clients = {c["clientId"]: c for c in render_realm(demo, state, TEMPLATES)["clients"]}
+        base = f"https://sidecar.example.test/{state}"
+        assert clients["portal-ispeks"]["redirectUris"][-1] == f"{base}/portal/callback"
+        assert clients["portal-ispeks"]["attributes"]["post.logout.redirect.uris"].endswith(
+            f"##{base}/portal/")
+        assert not any("sidecar.example.test" in uri
+                       for uri in clients["ispeks-main"]["redirectUris"])
+
+
+def test_the_registered_sidecar_paths_are_the_apps_own_routes():
+    from idp_extension.realms import render
+    from idp_extension.web import Services, create_app
+    from idp_extension.audit import MemoryAuditLog
+    from idp_extension.mail.sender import MemoryMailSender
+
+    app = create_app(Settings(demo_portal=True),
+                     services=Services(audit=MemoryAuditLog(), mail=MemoryMailSender()))
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    for path in (*render.SIDECAR_CALLBACK_PATHS, *render.SIDECAR_POST_LOGOUT_PATHS,
+                 render.DEMO_PORTAL_CALLBACK_PATH, render.DEMO_PORTAL_POST_LOGOUT_PATH):
+        assert f"/<realm>/{path}" in routes, path

@@ -22,7 +22,7 @@ from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app
+from idp_extension.web import Services, create_app, sessions
 from idp_extension.web import first_login as page
 from idp_extension.web.language import catalog
 from idp_extension.web.page_messages import load_page_messages
@@ -43,9 +43,10 @@ class Site:
         self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
         self.mail = MemoryMailSender()
         self.audit = MemoryAuditLog()
+        self.claims = MemoryClaims(self.clock.monotonic)
         self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
             audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
-            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
+            claims=self.claims, clock=self.clock))
         self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=csrf)
         self.client = self.app.test_client()
         self.people = synthetic_people(TENANTS[realm], 3, seed="web-first-login")
@@ -61,10 +62,14 @@ class Site:
                                   data={"user_id": user.user_id, "email": user.email})
         assert answer.status_code == 303, answer.text[:500]
         issue = self.directory.get(user.id).attributes[fl.ISSUE_ATTRIBUTE][0]
+        # What the callback's sessions.start leaves: the record and its live session id.
+        session_id = f"unit-test-session-{user.id}"
+        assert self.claims.claim(sessions.STORE_PREFIX + session_id, page.SIGNED_IN_SECONDS)
         with self.client.session_transaction() as session:
             session[page.USER_KEY] = {"realm": self.realm, "sub": user.id,
                                       "user_id": user.user_id, "auth_time": int(time.time()),
-                                      "issue": issue, "at": int(time.time())}
+                                      "issue": issue, "at": int(time.time()),
+                                      "sid": session_id}
         return user
 
     def text(self, path: str) -> str:
@@ -290,8 +295,10 @@ def test_temporary_password_as_new_password_is_refused_clearly():
 
 def test_expired_sign_in_gets_a_page_offering_a_new_temporary_password():
     site = Site()
-    site.signed_in()
+    user = site.signed_in()
     site.clock.advance(minutes=TENANTS["melaka"].temporary_password_minutes)
+    # The flow's own expiry is under test here, not the sign-in's: keep that one alive.
+    site.claims.claim(f"{sessions.STORE_PREFIX}unit-test-session-{user.id}", 60)
 
     answer = site.client.get("/melaka/first-login/register")
 
@@ -324,3 +331,24 @@ def test_first_login_templates_have_no_inline_script_or_style():
         text = template.read_text(encoding="utf-8")
         assert "<script" not in text and "<style" not in text, template.name
         assert not re.search(r"\sstyle=|\son[a-z]+=", text), template.name
+
+
+def test_a_sign_in_without_a_live_server_side_session_opens_nothing():
+    site = Site()
+    site.signed_in()
+    with site.client.session_transaction() as session:
+        session[page.USER_KEY] = {**session[page.USER_KEY], "sid": "guessed"}
+
+    assert site.client.get("/melaka/first-login/register").status_code == 401
+
+
+def test_a_cookie_copied_before_aktif_is_refused_after():
+    site = Site()
+    site.signed_in()
+    copied = site.client.get_cookie("ispeks_session").value
+
+    assert site.client.post("/melaka/first-login/register", data=form_data()).status_code == 303
+    thief = site.app.test_client()
+    thief.set_cookie("ispeks_session", copied)
+
+    assert thief.get("/melaka/first-login/register").status_code == 401

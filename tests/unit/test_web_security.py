@@ -156,3 +156,48 @@ def test_oversized_posts_are_refused():
     client = make_app(realm_blueprints=[form_blueprint()]).test_client()
     response = client.post("/pahang/form/", data={"big": "x" * 200_000})
     assert response.status_code == 413
+
+
+# -- Host header ---------------------------------------------------------------------------
+
+PUBLIC = SETTINGS.with_overrides(sidecar_public_url="https://idp.pahang.gov.my",
+                                 secret_key="k" * 43, demo_portal=True)
+FORGED = "evil.example"
+
+
+@pytest.mark.parametrize("path", ["/pahang", "/pahang/settings", "/pahang/", "/", "/healthz",
+                                  "/pahang/portal/", "/pahang/recovery", "/nosuchstate/"])
+@pytest.mark.parametrize("host", [FORGED, f"{FORGED}:443", "idp.pahang.gov.my.evil.example",
+                                  "evil.example.idp.pahang.gov.my"])
+def test_a_forged_host_gets_400_and_is_never_echoed(path, host):
+    answer = make_app(PUBLIC).test_client().get(path, headers={"Host": host})
+
+    assert answer.status_code == 400
+    assert "Location" not in answer.headers
+    assert FORGED not in answer.get_data(as_text=True)
+    assert not any(FORGED in value for _, value in answer.headers.items())
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_a_forged_host_on_a_post_gets_400_too():
+    answer = make_app(PUBLIC).test_client().post("/pahang/recovery", data={"user_id": "x"},
+                                                 headers={"Host": FORGED})
+    assert answer.status_code == 400 and FORGED not in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["idp.pahang.gov.my", "idp.pahang.gov.my:443", "127.0.0.1:5000",
+                                  "localhost:5000"])
+def test_the_public_host_and_loopback_are_answered(host):
+    client = make_app(PUBLIC).test_client()
+
+    assert client.get("/healthz", headers={"Host": host}).status_code == 200
+    slash = client.get("/pahang", headers={"Host": host})
+    assert slash.status_code == 308
+    assert slash.headers["Location"].endswith(f"{host}/pahang/")
+
+
+def test_trusted_hosts_follow_the_public_url():
+    from idp_extension.web.app import trusted_hosts
+
+    assert trusted_hosts(PUBLIC) == ["idp.pahang.gov.my", "127.0.0.1", "localhost"]
+    assert trusted_hosts(SETTINGS) == ["127.0.0.1", "localhost"]

@@ -52,6 +52,7 @@ class FakeKeycloak:
         self.started: list[dict] = []
         self.ended: list[str] = []
         self.signs_in = None  # (user, auth_time offset in seconds from "now")
+        self.sessions = 0  # Keycloak sessions opened so far (their sid is numbered)
 
     def client(self) -> "FakeClient":
         return FakeClient(self)
@@ -74,12 +75,14 @@ class FakeClient:
             raise OidcError("state_mismatch")
         user, offset = self.keycloak.signs_in
         auth_time = int(self.keycloak.site.clock.now().timestamp()) + offset
+        self.keycloak.sessions += 1
         claims = {"iss": self.issuer, "sub": user.id, "preferred_username": user.user_id,
-                  "auth_time": auth_time}
+                  "auth_time": auth_time, "sid": f"kc-session-{self.keycloak.sessions}"}
         return Tokens("id-token-of-" + user.user_id, "access", "refresh", claims, claims)
 
-    def logout_url(self, id_token_hint: str, post_logout_redirect_uri: str) -> str:
-        return (f"{self.issuer}/protocol/openid-connect/logout?id_token_hint={id_token_hint}"
+    def logout_url(self, post_logout_redirect_uri: str, *, id_token_hint=None) -> str:
+        assert id_token_hint is None, "no ID token is kept for the logout"
+        return (f"{self.issuer}/protocol/openid-connect/logout?client_id=ispeks-sidecar"
                 f"&post_logout_redirect_uri={post_logout_redirect_uri}")
 
     def end_session(self, refresh_token: str) -> None:
@@ -278,14 +281,110 @@ def test_states_without_phrases_have_no_phrase_page(monkeypatch):
 def test_log_keluar_ends_both_sessions(site):
     user = site.active()
     site.sign_in(user)
+    ended = []
+    site.directory.end_session = lambda uuid, sid: ended.append((uuid, sid))
+
     out = site.client.post(f"{site.base}/logout")
-    location = out.headers["Location"]
-    assert out.status_code == 303 and location.startswith(f"{KEYCLOAK}/realms/melaka/protocol/openid-connect/logout")
-    assert f"id_token_hint=id-token-of-{user.user_id}" in location
-    assert "post_logout_redirect_uri=http://sidecar.test/melaka/settings/signed-out" in location
+
+    # Keycloak's session is ended from the back channel, by its id: no logout page there.
+    assert ended == [(user.id, "kc-session-1")]
+    assert out.status_code == 303 and out.headers["Location"] == f"{site.base}/signed-out"
     assert site.client.get(f"{site.base}/").status_code == 302  # the sidecar forgot the sign-in
     assert "Anda telah log keluar" in text(site.client.get(f"{site.base}/signed-out"))
     assert [e["event"] for e in site.audit.entries][-1] == "account:settings:signed_out"
+
+
+def test_log_keluar_falls_back_to_keycloaks_logout_page_without_an_id_token(site):
+    from idp_extension.gateway.errors import KeycloakUnavailable
+
+    user = site.active()
+    site.sign_in(user)
+
+    def down(uuid, sid):
+        raise KeycloakUnavailable("admin API unreachable")
+
+    site.directory.end_session = down
+    out = site.client.post(f"{site.base}/logout")
+
+    location = out.headers["Location"]
+    assert out.status_code == 303
+    assert location.startswith(f"{KEYCLOAK}/realms/melaka/protocol/openid-connect/logout")
+    assert "client_id=ispeks-sidecar" in location and "id_token_hint" not in location
+    assert "post_logout_redirect_uri=http://sidecar.test/melaka/settings/signed-out" in location
+    assert site.client.get(f"{site.base}/").status_code == 302
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("ispeks_session").value
+
+
+def _decoded(app, cookie: str) -> dict:
+    return app.session_interface.get_signing_serializer(app).loads(cookie)
+
+
+def test_a_cookie_copied_before_log_keluar_is_refused_after(site):
+    user = site.active()
+    site.sign_in(user)
+    assert site.client.get(f"{site.base}/").status_code == 200
+    copied = _cookie(site.client)
+    site.directory.end_session = lambda uuid, sid: None
+
+    site.client.post(f"{site.base}/logout")
+    thief = site.app.test_client()
+    thief.set_cookie("ispeks_session", copied)
+
+    answer = thief.get(f"{site.base}/")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(KEYCLOAK)
+    assert thief.post(f"{site.base}/password", data={"password": NEW_PASSWORD,
+                                                     "confirm": NEW_PASSWORD}).status_code == 302
+
+
+def test_the_session_cookie_holds_no_token(site):
+    user = site.active()
+    site.sign_in(user)
+
+    stored = _decoded(site.app, _cookie(site.client))
+
+    assert set(stored["settings.user"]) == {"iss", "sub", "user_id", "auth_time", "at", "kc_sid",
+                                            "sid"}
+    assert "id-token-of" not in repr(stored) and "refresh" not in repr(stored)
+    assert "access" not in repr(stored)
+
+
+def test_signing_in_starts_a_new_session_and_drops_what_the_browser_brought(site):
+    """No fixation: a cookie planted before the login (another person's sign-in, a stale
+    CSRF token, anything) is not carried into the new session."""
+    first, second = site.active(0), site.active(1)
+    site.sign_in(first)
+    planted = _decoded(site.app, _cookie(site.client))
+    with site.client.session_transaction() as pre_login:
+        pre_login["csrf_token"] = "planted-token"
+        pre_login["portal.user"] = {"iss": "x", "sid": "attacker-chosen"}
+
+    assert site.client.get(f"{site.base}/login").status_code == 302
+    assert site.callback(second).status_code == 303
+
+    after = _decoded(site.app, _cookie(site.client))
+    assert set(after) == {"settings.user"}
+    assert after["settings.user"]["sub"] == second.id
+    assert after["settings.user"]["sid"] != planted["settings.user"]["sid"]
+    # The replaced sign-in is revoked too: its cookie no longer opens the settings.
+    old = site.app.test_client()
+    old.set_cookie("ispeks_session", site.app.session_interface.get_signing_serializer(
+        site.app).dumps(planted))
+    assert old.get(f"{site.base}/").status_code == 302
+
+
+def test_a_forged_session_id_opens_nothing(site):
+    user = site.active()
+    site.sign_in(user)
+    record = dict(_decoded(site.app, _cookie(site.client))["settings.user"])
+    serializer = site.app.session_interface.get_signing_serializer(site.app)
+    for forged in ("guessed", "", None):
+        other = site.app.test_client()
+        other.set_cookie("ispeks_session", serializer.dumps({"settings.user": {**record,
+                                                                               "sid": forged}}))
+        assert other.get(f"{site.base}/").status_code == 302
 
 
 def test_a_sign_in_of_another_state_does_not_count(monkeypatch):
