@@ -211,7 +211,10 @@ class RedisClaims:
             pass
 
     def is_claimed(self, key: str) -> bool:
-        return self._storage.get(self.PREFIX + key) > 0
+        try:
+            return bool(self._client.exists(self.PREFIX + key))
+        except Exception as exc:
+            raise ClaimsUnavailable(f"claims store: {type(exc).__name__}") from None
 
 
 def claims_from_uri(uri: str) -> OneTimeClaims:

@@ -118,6 +118,16 @@ def test_one_claim_wins_across_instances(redis_server):
     assert len(sites.mail.sent) == 1
 
 
+def test_a_claim_seen_by_one_instance_is_seen_and_released_by_the_other(redis_server):
+    first, second = (RedisClaims.from_uri(redis_server.uri) for _ in range(2))
+    key = f"test:{uuid.uuid4()}"
+    assert second.is_claimed(key) is False
+    assert first.claim(key, 60) is True
+    assert second.is_claimed(key) is True  # e.g. a sign-in recorded by the other sidecar
+    second.release(key)  # logout on the other sidecar revokes it for both
+    assert first.is_claimed(key) is False
+
+
 # -- gunicorn: memory:// refused, Redis accepted ---------------------------------------
 
 
