@@ -61,6 +61,7 @@ class AuditEvent(str, enum.Enum):
     ACCOUNT_UNLOCKED = "account:unlocked"
     ACCOUNT_DISABLED = "account:disabled"
     ACCOUNT_ENABLED = "account:enabled"
+    MAIL_SEND_FAILED = "mail:send:failed"
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
 
