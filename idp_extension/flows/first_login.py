@@ -536,18 +536,18 @@ def _look_up(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> T
         return None
 
     def issue() -> None:
-        sent = False
         try:
-            sent = _issue(ctx, user, user_id, locale)
-        finally:
-            if not sent:
-                # Nothing was sent: a retry must issue again, not be taken for a repeat.
-                ctx.claims.release(recent)
+            _issue(ctx, user, user_id, locale, recent)
+        except BaseException:
+            ctx.claims.release(recent)
+            raise
     return issue
 
 
-def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: str) -> bool:
-    """Set and email a temporary password; True once sent (False: withdrawn, audited)."""
+def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: str,
+           recent: str) -> None:
+    """Set and email a temporary password; on failure withdraw it, release ``recent``
+    (nothing was sent: a retry must issue again, not be taken for a repeat) and audit."""
     expires_at = (ctx.clock.now() + ctx.lifetime).replace(microsecond=0)
     issue = nonce_digest(secrets.token_urlsafe(16))
     replaced = bool(user.first(EXPIRES_ATTRIBUTE))
@@ -555,11 +555,12 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: st
         password = _set_temporary_password(ctx, user, {
             EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
     except GatewayError as exc:
+        ctx.claims.release(recent)
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent",
                          reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
                                  else "keycloak_error"))
-        return False
+        return
 
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email,
@@ -581,15 +582,15 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: st
         # knows. The answer was the same as for any other request; state IT is told.
         reason = "mail_rejected" if isinstance(exc, MailRejected) else "mail_unavailable"
         undone = _scramble(ctx, user)
+        ctx.claims.release(recent)
         record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason,
                          withdrawn=undone)
-        return False
+        return
     ctx.audit.record(AuditEvent.TEMPORARY_PASSWORD_SENT, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, expires_at=_iso(expires_at),
                      replaced_earlier=replaced)
-    return True
 
 
 def _set_temporary_password(ctx: FirstLoginContext, user: DirectoryUser,
