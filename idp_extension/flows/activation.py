@@ -323,12 +323,23 @@ def _look_up(ctx: ActivationContext, user_id: str, locale: str) -> Task:
 
 
 def _send_link(ctx: ActivationContext, user: DirectoryUser, user_id: str, locale: str) -> None:
-    # Nothing half-done: send first, store the nonce digest only once the email is out.
-    # A failed send then changes nothing (the previous link, if any, stays valid). If
-    # Keycloak fails after the send, the emailed link never verifies (its nonce is not
-    # the current one) while the previous link still does; asking again sends one that
-    # works. Either way the answer was the same: the failure is audited.
+    # Nothing half-done, and no race with a quick click: the nonce digest is stored
+    # first, so the link works the moment the email arrives. If the send then fails, the
+    # previous digest is put back (the older link, if any, works again); the new token
+    # was never disclosed, so a digest left behind by a failed restore opens nothing.
     issued = ctx.signer().issue(ctx.realm, user.id)
+    previous = user.first(NONCE_ATTRIBUTE)
+    try:
+        stored = ctx.directory.update_attributes(
+            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
+    except GatewayError as exc:
+        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
+    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
+        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email,
         recipient_name=user.name or user.user_id,
@@ -344,24 +355,25 @@ def _send_link(ctx: ActivationContext, user: DirectoryUser, user_id: str, locale
         # Unavailable: the relay is down (the user asks again later). Rejected: the
         # server refuses this address for good (a dead mailbox; state IT sees it).
         reason = "mail_rejected" if isinstance(exc, MailRejected) else "mail_unavailable"
+        restored = _restore_nonce(ctx, user, previous)
         record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=reason)
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         restored=restored)
         return
-
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]}
-        )
-    except GatewayError as exc:
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="sent_not_stored",
-                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
-                                 else "keycloak_error"))
-        return
-    _require_stored(stored, NONCE_ATTRIBUTE)
     ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
+
+
+def _restore_nonce(ctx: ActivationContext, user: DirectoryUser, previous: str | None) -> bool:
+    """Put the digest of the previous link back (best effort); True if it worked."""
+    try:
+        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
+        return True
+    except GatewayError as exc:
+        log.warning("could not restore the previous link after a failed send: %s",
+                    type(exc).__name__)
+        return False
 
 
 def open_link(ctx: ActivationContext, token: str) -> ActivationFlow:

@@ -47,8 +47,9 @@ Design decisions:
   activation or first login), active users without stored answers, disabled or locked
   accounts. All get the same confirmation after the same minimum time.
 
-Nothing half-done: requesting emails first and stores the nonce digest after (as
-activation does: a failed send changes nothing). Completing is one PUT carrying the
+Nothing half-done: requesting stores the nonce digest, then emails (as activation does:
+a failed send puts the previous digest back, and the unsent link's token was never
+disclosed). The answer is the same whatever happens; failures are audited. Completing is one PUT carrying the
 password and the attribute changes (one Keycloak transaction): a policy refusal changes
 nothing and the link stays usable. Lifting a lockout (when allowed) comes before it (an
 idempotent act the two proofs justify); ending the other sessions comes after it (so no
@@ -301,10 +302,23 @@ def _look_up(ctx: RecoveryContext, user_id: str, locale: str) -> Task:
 
 
 def _send_link(ctx: RecoveryContext, user: DirectoryUser, user_id: str, locale: str) -> None:
-    # Nothing half-done, as in activation: send first, store the nonce digest only once
-    # the email is out. A failed send changes nothing (an earlier link stays valid); a
-    # failed store leaves an emailed link that never verifies, and the user asks again.
+    # Nothing half-done, and no race with a quick click: the nonce digest is stored
+    # first, so the link works the moment the email arrives. If the send then fails, the
+    # previous digest is put back (the older link, if any, works again); the new token
+    # was never disclosed, so a digest left behind by a failed restore opens nothing.
     issued = ctx.signer().issue(ctx.realm, user.id)
+    previous = user.first(NONCE_ATTRIBUTE)
+    try:
+        stored = ctx.directory.update_attributes(
+            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
+    except GatewayError as exc:
+        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
+    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
+        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email,
         recipient_name=user.name or user.user_id,
@@ -318,24 +332,28 @@ def _send_link(ctx: RecoveryContext, user: DirectoryUser, user_id: str, locale: 
     try:
         ctx.mailer.send(message)
     except (MailUnavailable, MailRejected) as exc:
+        # Unavailable: the relay is down (the user asks again later). Rejected: the
+        # server refuses this address for good (a dead mailbox; state IT sees it).
         reason = "mail_rejected" if isinstance(exc, MailRejected) else "mail_unavailable"
+        restored = _restore_nonce(ctx, user, previous)
         record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=reason)
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         restored=restored)
         return
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
-    except GatewayError as exc:
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="sent_not_stored",
-                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
-                                 else "keycloak_error"))
-        return
-    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
-        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
+
+
+def _restore_nonce(ctx: RecoveryContext, user: DirectoryUser, previous: str | None) -> bool:
+    """Put the digest of the previous link back (best effort); True if it worked."""
+    try:
+        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
+        return True
+    except GatewayError as exc:
+        log.warning("could not restore the previous link after a failed send: %s",
+                    type(exc).__name__)
+        return False
 
 
 def open_link(ctx: RecoveryContext, token: str) -> RecoveryFlow:

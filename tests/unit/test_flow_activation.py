@@ -276,7 +276,7 @@ def test_smtp_down_answers_the_same_changes_nothing_and_the_old_link_stays_valid
     assert world.clock.slept[-1] == DEFAULT_MIN_REQUEST_SECONDS
     assert world.attribute(user.id, activation.NONCE_ATTRIBUTE) == digest_before
     assert open_link(world.ctx(), old_token).step is ActivationStep.QUESTIONS
-    assert {"result": "not_sent", "reason": "mail_unavailable"} in [
+    assert {"result": "not_sent", "reason": "mail_unavailable", "restored": True} in [
         e["details"] for e in world.events("account:activation:requested")]
     [failed] = world.events("mail:send:failed")
     assert (failed["subject"], failed["outcome"], failed["details"]) == (
@@ -295,16 +295,41 @@ def test_permanently_refused_address_answers_like_any_other_and_stores_nothing(w
     assert world.events("mail:send:failed")[0]["details"]["reason"] == "mail_rejected"
 
 
-def test_keycloak_failing_after_the_send_leaves_the_previous_link_current(world):
+def test_keycloak_failing_before_the_send_sends_nothing_and_leaves_the_previous_link(world):
     user = world.pending()
     old_token = world.request(user.user_id)
+    sent = len(world.mail.sent)
     world.directory.fail_next("update_attributes")
 
     assert request_link(world.ctx(), user.user_id) == LinkRequested()
 
-    emailed_token = token_of(world.mail.last())
-    with pytest.raises(LinkUsedOrSuperseded):
-        open_link(world.ctx(), emailed_token)
+    assert len(world.mail.sent) == sent
+    assert open_link(world.ctx(), old_token).user_uuid == user.id
+
+
+def test_the_link_works_the_moment_the_email_is_sent(world):
+    user = world.pending()
+    opened = []
+
+    class OpensAtOnce:
+        """A person who clicks before the sidecar has finished: the nonce must be there."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def send(self, message) -> None:
+            self.inner.send(message)
+            opened.append(open_link(world.ctx(), token_of(message)).user_uuid)
+
+    request_link(dataclasses.replace(world.ctx(), mailer=OpensAtOnce(world.mail)), user.user_id)
+    assert opened == [user.id]
+
+
+def test_a_failed_send_puts_the_previous_link_back_and_the_new_one_never_opens(world):
+    user = world.pending()
+    old_token = world.request(user.user_id)
+    world.mail.fail_with = MailUnavailable("down")
+    request_link(world.ctx(), user.user_id)
     assert open_link(world.ctx(), old_token).user_uuid == user.id
 
 
@@ -964,13 +989,13 @@ def test_an_address_without_at_sign_is_treated_as_no_email(world):
     assert world.mail.sent == [] and outcome == LinkRequested()
 
 
-def test_keycloak_failing_after_the_send_is_audited_without_the_link(world):
+def test_keycloak_failing_at_the_store_is_audited_and_sends_nothing(world):
     user = world.pending()
     world.directory.fail_next("update_attributes")
     request_link(world.ctx(), user.user_id)
     entry = world.audit.entries[-1]
-    assert entry["details"] == {"result": "sent_not_stored", "reason": "keycloak_unavailable"}
-    assert token_of(world.mail.last()) not in json.dumps(world.audit.entries)
+    assert entry["details"] == {"result": "not_sent", "reason": "keycloak_unavailable"}
+    assert world.mail.sent == []
 
 
 def test_rate_limit_key_counts_one_id_however_written_and_hides_it(world):

@@ -226,13 +226,13 @@ def test_a_mail_outage_changes_nothing_answers_the_same_and_is_audited(world):
     assert failed["details"] == {"purpose": "recovery", "reason": "mail_unavailable"}
 
 
-def test_a_keycloak_outage_after_the_send_leaves_a_link_that_never_works(world):
+def test_a_keycloak_outage_at_the_store_sends_nothing_and_answers_the_same(world):
     user = world.active()
     world.directory.fail_next("update_attributes")
     assert request_link(world.ctx(), user.user_id) == LinkRequested()
-    token = token_of(world.mail.last())
-    with pytest.raises(LinkUsedOrSuperseded):
-        open_link(world.ctx(), token)
+    assert world.mail.sent == []
+    assert world.events("account:recovery:requested")[-1]["details"] == {
+        "result": "not_sent", "reason": "keycloak_unavailable"}
 
 
 # -- step 2: the questions -----------------------------------------------------------

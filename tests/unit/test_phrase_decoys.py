@@ -370,7 +370,7 @@ def test_decoys_are_stable_valid_and_vary_like_people_write():
     for case in ("lower", "title", "sentence", "upper"):
         assert shares[case] / len(decoys) > 0.01, shares
     assert 0.1 < sum(bool(re.search(r"\d", p)) for p in decoys) / len(decoys) < 0.4
-    assert 0.1 < sum(not p[-1].isalnum() for p in decoys) / len(decoys) < 0.4
+    assert 0.04 < sum(not p[-1].isalnum() for p in decoys) / len(decoys) < 0.3
     assert {len(p.split()) for p in decoys} >= {1, 2, 3, 4, 5}
 
 
