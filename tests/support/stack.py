@@ -36,7 +36,8 @@ def keycloak(tmp_path_factory) -> KeycloakServer:
         themes_dir=base.themes_dir,
         java_home=base.java_home,
     )
-    server.start()
+    # Under load (a shared 2-core machine, CI) the first start and build take minutes.
+    server.start(timeout=600)
     yield server
     server.stop()
 
