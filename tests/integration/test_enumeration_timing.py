@@ -25,6 +25,8 @@ from tests.support import enumeration as E
 from tests.support import inprocess
 
 SAMPLES = 20
+# 105 answers per endpoint (0.25-0.8 s each) and five new people, on a busy machine.
+pytestmark = pytest.mark.timeout(900)
 ENDPOINTS = [("pahang", "activation"), ("melaka", "first-login"), ("kelantan", "recovery"),
              ("selangor", "site-key")]
 
