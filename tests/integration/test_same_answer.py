@@ -84,7 +84,9 @@ def test_every_kind_of_id_gets_the_same_answer(stack, everyone, realm, endpoint)
 
 
 def _same_shape_of_site_key(answers: dict[str, E.Answer]) -> None:
-    shapes = {(a.status, a.headers) for a in answers.values()}
+    # Each ID its own phrase: the length of the body is the one header that may differ.
+    shapes = {(a.status, tuple(h for h in a.headers if h[0] != "Content-Length"))
+              for a in answers.values()}
     assert len(shapes) == 1 and answers["unknown"].status == 200, shapes
     bodies = {kind: json.loads(a.body) for kind, a in answers.items()}
     gallery = {image.id for image in GALLERY}
