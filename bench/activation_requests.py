@@ -44,7 +44,7 @@ from idp_extension.sidecar_process import SidecarProcess
 from idp_extension.tenants import load_tenant
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-SENT = "Emel pengaktifan akaun telah dihantar"
+SENT = "emel pengaktifan akaun telah dihantar"
 
 
 class SourceAddressAdapter(HTTPAdapter):

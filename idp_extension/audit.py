@@ -66,6 +66,7 @@ class AuditEvent(str, enum.Enum):
     # A flow's mail to an address outside the state's email_domains (or not one plain
     # address): not sent. The subject is the user ID; the address itself is not written.
     MAIL_REFUSED_OUTSIDE_DOMAIN = "mail:refused:outside_domain"
+    MAIL_SEND_FAILED = "mail:send:failed"
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
 

@@ -231,6 +231,8 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str)
         raise click.ClickException(str(exc)) from None
     outcome = next((details for event, _, details in reversed(audit.recorded)
                     if event == AuditEvent.ACTIVATION_REQUESTED.value), {})
+    if outcome.get("reason") == "mail_unavailable":
+        raise click.ClickException("the mail server is unavailable: no link sent")
     if outcome.get("result") != "sent":
         raise click.ClickException(
             f"no link sent to {user_id}: {outcome.get('reason') or outcome.get('result')}"

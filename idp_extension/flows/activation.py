@@ -3,7 +3,8 @@
 ::
 
       ID ──request_link──► LINK_SENT    email: a link valid 30 minutes, single use
-                              │         (unknown, active, disabled ID: decoy, no email)
+                              │         (unknown, active, disabled ID: no email; the
+                              │          same confirmation, naming no address)
                           open_link
                no answers yet │ answers already stored (the user comes back)
                   ┌───────────┴───────────┐
@@ -43,8 +44,9 @@ from idp_extension.errors import BadRequest, InternalError, IspeksError
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, has_answers, hash_answers, validate_choices,
 )
-from idp_extension.flows.emailed_link import EmailedLinkContext, answered_after_the_floor
-from idp_extension.flows.masking import decoy_masked_email, mask_email
+from idp_extension.flows.emailed_link import (
+    EmailedLinkContext, Task, answered_after_the_floor, record_send_failure,
+)
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
@@ -226,9 +228,11 @@ class ActivationContext(EmailedLinkContext):
 
 @dataclass(frozen=True)
 class LinkRequested:
-    """What the confirmation page shows: the same for real, unknown, active and disabled IDs."""
+    """The confirmation: one and the same for every valid ID, whatever happened.
 
-    masked_email: str
+    It names no address, not even masked: a masked real address next to a made-up one
+    for other IDs told them apart (README, "The same answer for every ID").
+    """
 
 
 @dataclass(frozen=True)
@@ -258,15 +262,18 @@ class ActivationCompleted:
 def request_link(ctx: ActivationContext, raw_id: str, locale: str = "ms") -> LinkRequested:
     """Email an activation link to a pending user; answer alike for every valid ID.
 
-    Raises InvalidUserIdError (a malformed ID: shown at once, the format is public),
-    MailUnavailable or KeycloakUnavailable (503: nothing changed, try again).
+    Raises InvalidUserIdError (a malformed ID: shown at once, the format is public) or
+    KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
+    fails or is slow changes nothing in the answer: it is audited instead.
     """
     try:
         user_id = normalise_mykad(raw_id)
     except InvalidUserId:
         raise InvalidUserIdError() from None
     locale = normalize_locale(locale) or DEFAULT_LOCALE
-    return answered_after_the_floor(ctx, lambda: _request_link(ctx, user_id, locale))
+    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
+                             lambda: _look_up(ctx, user_id, locale))
+    return LinkRequested()
 
 
 def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
@@ -305,20 +312,34 @@ def _ineligible(user: DirectoryUser | None) -> str | None:
     return None
 
 
-def _request_link(ctx: ActivationContext, user_id: str, locale: str) -> LinkRequested:
+def _look_up(ctx: ActivationContext, user_id: str, locale: str) -> Task:
     user = ctx.directory.find(user_id)
     reason = _ineligible(user)
     if user is None or reason:
         ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.DENIED, result="ignored", reason=reason)
-        return LinkRequested(decoy_masked_email(ctx.secret_key, ctx.realm, user_id, ctx.tenant))
+        return None
+    return lambda: _send_link(ctx, user, user_id, locale)
 
-    # Nothing half-done: send first, store the nonce digest only once the email is out.
-    # An SMTP failure then changes nothing (the previous link, if any, stays valid). If
-    # Keycloak fails after the send, the emailed link never verifies (its nonce is not
-    # the current one) while the previous link still does; the user sees 503 and asking
-    # again sends a link that works.
+
+def _send_link(ctx: ActivationContext, user: DirectoryUser, user_id: str, locale: str) -> None:
+    # Nothing half-done, and no race with a quick click: the nonce digest is stored
+    # first, so the link works the moment the email arrives. If the send then fails, the
+    # previous digest is put back (the older link, if any, works again); the new token
+    # was never disclosed, so a digest left behind by a failed restore opens nothing.
     issued = ctx.signer().issue(ctx.realm, user.id)
+    previous = user.first(NONCE_ATTRIBUTE)
+    try:
+        stored = ctx.directory.update_attributes(
+            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
+    except GatewayError as exc:
+        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
+    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
+        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,
@@ -330,31 +351,30 @@ def _request_link(ctx: ActivationContext, user_id: str, locale: str) -> LinkRequ
     )
     try:
         ctx.mailer.send(message)
-    except MailUnavailable:
+    except (MailUnavailable, MailRejected) as exc:
+        # Unavailable: the relay is down (the user asks again later). Rejected: the
+        # server refuses this address for good (a dead mailbox; state IT sees it).
+        # Rejected also covers an address outside the state's domains (mail/guard.py).
+        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
+        restored = _restore_nonce(ctx, user, previous)
+        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason="mail_unavailable")
-        raise
-    except MailRejected as exc:
-        # The server refuses this address for good (a dead mailbox), or it lies outside
-        # the state's domains (mail/guard.py). Answer as for any other ID, so a bad
-        # address does not single the account out; state IT sees it.
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=exc.reason)
-        return LinkRequested(mask_email(user.email))
-
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]}
-        )
-    except KeycloakUnavailable:
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="sent_not_stored",
-                         reason="keycloak_unavailable")
-        raise
-    _require_stored(stored, NONCE_ATTRIBUTE)
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         restored=restored)
+        return
     ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
-    return LinkRequested(mask_email(user.email))
+
+
+def _restore_nonce(ctx: ActivationContext, user: DirectoryUser, previous: str | None) -> bool:
+    """Put the digest of the previous link back (best effort); True if it worked."""
+    try:
+        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
+        return True
+    except GatewayError as exc:
+        log.warning("could not restore the previous link after a failed send: %s",
+                    type(exc).__name__)
+        return False
 
 
 def open_link(ctx: ActivationContext, token: str) -> ActivationFlow:

@@ -1,7 +1,9 @@
 """What the two emailed-link flows (activation, password recovery) share.
 
 Both email a signed, single-use, 30-minute link to the registered address, answer a
-request alike for every valid ID after the same minimum time, and open the link at
+request alike for every valid ID after the same minimum time (the sending itself runs
+in ``ctx.work``: a slow or failed send neither delays nor changes the answer), and open
+the link at
 ``<public url>/<realm>/<page>/link/<token>``. Each flow subclasses ``EmailedLinkContext``
 with its own ``purpose`` (which salts its links, so one flow's link never opens the
 other) and ``page``.
@@ -11,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 from argon2 import PasswordHasher
 
-from idp_extension.audit import AuditLog
+from idp_extension.audit import AuditEvent, AuditLog, Outcome
 from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.ports import (
-    Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
+    BackgroundWork, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
+    UserDirectoryPort,
 )
 from idp_extension.flows.tokens import LinkSigner
 from idp_extension.mail.guard import for_tenant
@@ -30,7 +33,6 @@ from idp_extension.tenants import Tenant
 DEFAULT_MIN_REQUEST_SECONDS = 0.35
 
 Context = TypeVar("Context", bound="EmailedLinkContext")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class EmailedLinkContext:
     clock: Clock = field(default_factory=SystemClock)
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
     answer_hasher: PasswordHasher = DEFAULT_HASHER
+    # Where the sending runs (the web layer passes its ThreadedWork).
+    work: BackgroundWork = field(default_factory=InlineWork)
 
     def __post_init__(self) -> None:
         # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
@@ -84,14 +88,30 @@ class EmailedLinkContext:
         return f"{self.public_url.rstrip('/')}/{self.realm}/{self.page}"
 
 
-def answered_after_the_floor(ctx: EmailedLinkContext, answer: Callable[[], T]) -> T:
-    """Return ``answer()``, never sooner than ``ctx.min_request_seconds`` after the call.
+Task = Optional[Callable[[], None]]
 
-    Real sends and decoys (unknown, ineligible IDs) then leave after the same time.
+
+def answered_after_the_floor(floor: float, clock: Clock, work: BackgroundWork,
+                             look_up: Callable[[], Task]) -> None:
+    """Run ``look_up``, then the task it returns in ``work``; return after ``floor`` seconds.
+
+    ``look_up`` decides, the same way for every ID (one directory lookup), and returns
+    the sending to do or None. Its errors (Keycloak down: the same for every ID) reach
+    the caller. The sending gets what is left of the floor; if it takes longer, it goes
+    on in the background and the answer leaves on time anyway, so neither its duration
+    nor its failure (recorded by the task itself) shows in the answer.
     """
-    started = ctx.clock.monotonic()
+    started = clock.monotonic()
     try:
-        return answer()
+        task = look_up()
+        if task is not None:
+            work.run(task, within=floor - (clock.monotonic() - started))
     finally:
-        elapsed = ctx.clock.monotonic() - started
-        ctx.clock.sleep(max(0.0, ctx.min_request_seconds - elapsed))
+        clock.sleep(max(0.0, floor - (clock.monotonic() - started)))
+
+
+def record_send_failure(audit: AuditLog, realm: str, subject: str, purpose: str,
+                        reason: str) -> None:
+    """Record ``mail:send:failed``: the answer did not change, so state IT must be told."""
+    audit.record(AuditEvent.MAIL_SEND_FAILED, realm=realm, subject=subject,
+                 outcome=Outcome.FAILURE, purpose=purpose, reason=reason)

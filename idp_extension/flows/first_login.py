@@ -3,8 +3,9 @@
 ::
 
     ID + email ──request_temporary_password──► SENT    Keycloak password = a random temporary
-        │ any mismatch: REFUSED, nothing sent            one; ispeks_temp_password_expires set;
-        │                                                email: name, ID, password, expiry
+        │ any mismatch: nothing sent, and the            one; ispeks_temp_password_expires set;
+        │ same confirmation (an address outside          email: name, ID, password, expiry
+        │ the state's domains: REFUSED at once)
         ▼
     Keycloak's login page (the sidecar's client, prompt=login) checks the temporary
     password like any password: 3 wrong → Keycloak's brute force locks the account
@@ -44,8 +45,10 @@ password, expiry, issue id) and emails second. Emailing first (as activation lin
 would, if the Keycloak write then failed, deliver a password that does not work, and the
 user trying it would count failures towards a lock. Written first, a failed email leaves
 a password nobody knows; it is scrambled again and the expiry removed (best effort), so
-the account is as before: no usable temporary password, and the user sees 503 and asks
-again. (An earlier temporary password of the same user is void, as after any new
+the account is as before: no usable temporary password. The answer is the same either
+way (``mail:send:failed`` tells state IT); no email comes, and the user asks again. The
+writing and sending run in ``ctx.work``: a request leaves after the floor whether they
+are done or not, so their duration shows in no answer. (An earlier temporary password of the same user is void, as after any new
 request.) Completing is one PUT /users/{id} with credentials and attributes, which
 Keycloak applies in one transaction: a policy refusal or an outage changes nothing.
 
@@ -76,11 +79,13 @@ from idp_extension.flows.activation import (
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, normalise_answer, validate_choices,
 )
+from idp_extension.flows.emailed_link import Task, answered_after_the_floor, record_send_failure
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
 from idp_extension.flows.ports import (
-    ClaimsUnavailable, Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
+    BackgroundWork, ClaimsUnavailable, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
+    UserDirectoryPort,
 )
 from idp_extension.flows.tokens import nonce_attribute, nonce_digest
 from idp_extension.gallery import image_by_id
@@ -107,11 +112,10 @@ PHRASE_ATTRIBUTE = "ispeks_secret_phrase"
 IMAGE_ATTRIBUTE = "ispeks_image_id"
 
 TEMPORARY_PASSWORD_LENGTH = 16
-# Long enough to cover the real path at its usual pace (lookup and one Keycloak write
-# that hashes the new password: median 0.55 s, at most 0.8 s over ten runs on a 2-core
-# test machine; then SMTP), so that refusals, whatever their reason, leave after the same
-# time as each other and, mostly, as a success. (Success and refusal show different
-# pages anyway, as the manuals require; the floor keeps refusals' reasons apart.)
+# Every request leaves after this long. The lookup is the only work done before the
+# answer; issuing (one Keycloak write that hashes the new password: median 0.55 s, at
+# most 0.8 s over ten runs on a 2-core test machine; then SMTP) gets the rest of the
+# floor and, if slower, finishes after the answer has left, so it never shows.
 DEFAULT_MIN_REQUEST_SECONDS = 0.8
 # A second "Hantar" for the same account this soon (a double click, an impatient
 # repeat) gets the same confirmation without a second email, so that the password in
@@ -406,6 +410,8 @@ class FirstLoginContext:
     clock: Clock = field(default_factory=SystemClock)
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
     answer_hasher: PasswordHasher = DEFAULT_HASHER
+    # Where the issuing runs (the web layer passes its ThreadedWork).
+    work: BackgroundWork = field(default_factory=InlineWork)
     # What the state calls this service, by locale (Selangor "Login Kali Pertama", Melaka
     # "Pendaftaran"): the web layer passes its catalogue's words, the email repeats them.
     service_names: Mapping[str, str] = field(
@@ -426,9 +432,12 @@ class FirstLoginContext:
 
 @dataclass(frozen=True)
 class TemporaryPasswordSent:
-    """The confirmation page: "Maklumat pengguna berjaya di hantar ..." (no details)."""
+    """The confirmation: one and the same whether or not anything was sent.
 
-    expires_at: datetime
+    A match, a mismatch, an unknown, active, locked or disabled ID, a failed send: the
+    page says what happens *if* ID and email match a pending account, and whom to call
+    when no email comes (README, "The same answer for every ID").
+    """
 
 
 @dataclass(frozen=True)
@@ -478,12 +487,13 @@ class FirstLoginCompleted:
 def request_temporary_password(
     ctx: FirstLoginContext, raw_id: str, raw_email: str, locale: str = DEFAULT_LOCALE
 ) -> TemporaryPasswordSent:
-    """Email a new temporary password if ID and email name a pending account, else refuse.
+    """Email a new temporary password if ID and email name a pending account; answer alike.
 
     Raises InvalidLoginIdError / InvalidEmailError (malformed input: the formats are
-    public, shown at once), RegistrationRefused (the manual's one message for every
-    mismatch, nothing sent), MailUnavailable or KeycloakUnavailable (503: nothing usable
-    changed, try again).
+    public, shown at once), RegistrationRefused (an address outside the state's
+    domains: that depends on the email alone), or KeycloakUnavailable (the lookup
+    failed, the same for every ID: 503). Every other case, sent or not, gets the same
+    TemporaryPasswordSent after the same time; why nothing was sent is audited.
     """
     _require_temporary_password_state(ctx.tenant)
     try:
@@ -492,13 +502,9 @@ def request_temporary_password(
         raise InvalidLoginIdError() from None
     email = normalise_email(raw_email)
     locale = normalize_locale(locale) or DEFAULT_LOCALE
-    started = ctx.clock.monotonic()
-    try:
-        return _request(ctx, user_id, email, locale)
-    finally:
-        # Refusals for any reason and successes leave after the same minimum time.
-        elapsed = ctx.clock.monotonic() - started
-        ctx.clock.sleep(max(0.0, ctx.min_request_seconds - elapsed))
+    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
+                             lambda: _look_up(ctx, user_id, email, locale))
+    return TemporaryPasswordSent()
 
 
 def _refusal_reason(ctx: FirstLoginContext, user: DirectoryUser | None, email: str) -> str | None:
@@ -519,27 +525,29 @@ def _refusal_reason(ctx: FirstLoginContext, user: DirectoryUser | None, email: s
     return None
 
 
-def _request(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> TemporaryPasswordSent:
+def _look_up(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> Task:
     if not ctx.tenant.allows_email(email):
         _refuse(ctx, user_id, "email_domain", step="request")
     user = ctx.directory.find(user_id)
     reason = _refusal_reason(ctx, user, email)
     if user is None or reason:
-        _refuse(ctx, user_id, reason or "unknown", step="request")
+        _record_refusal(ctx, user_id, "request", reason or "unknown")
+        return None
 
     recent = f"{PURPOSE}:{ctx.realm}:{user.id}:recent"
     if not _first_in_window(ctx, recent):
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.SUCCESS, result="repeat_ignored",
                          window_seconds=REPEAT_WINDOW_SECONDS)
-        expires = _expires_at(user)
-        return TemporaryPasswordSent(expires or ctx.clock.now() + ctx.lifetime)
-    try:
-        return _issue(ctx, user, user_id, locale)
-    except BaseException:
-        # Nothing was sent: a retry must issue again, not be taken for a repeat.
-        ctx.claims.release(recent)
-        raise
+        return None
+
+    def issue() -> None:
+        try:
+            _issue(ctx, user, user_id, locale, recent)
+        except BaseException:
+            ctx.claims.release(recent)
+            raise
+    return issue
 
 
 def _first_in_window(ctx: FirstLoginContext, recent: str) -> bool:
@@ -555,13 +563,23 @@ def _first_in_window(ctx: FirstLoginContext, recent: str) -> bool:
         return True
 
 
-def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
-           locale: str) -> TemporaryPasswordSent:
+def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: str,
+           recent: str) -> None:
+    """Set and email a temporary password; on failure withdraw it, release ``recent``
+    (nothing was sent: a retry must issue again, not be taken for a repeat) and audit."""
     expires_at = (ctx.clock.now() + ctx.lifetime).replace(microsecond=0)
     issue = nonce_digest(secrets.token_urlsafe(16))
     replaced = bool(user.first(EXPIRES_ATTRIBUTE))
-    password = _set_temporary_password(ctx, user, {
-        EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
+    try:
+        password = _set_temporary_password(ctx, user, {
+            EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
+    except GatewayError as exc:
+        ctx.claims.release(recent)
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
 
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
@@ -579,20 +597,19 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str,
     try:
         ctx.mailer.send(message)
     except (MailUnavailable, MailRejected) as exc:
+        # Nothing half-done: the password nobody received is replaced by one nobody
+        # knows. The answer was the same as for any other request; state IT is told.
         reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
         undone = _scramble(ctx, user)
+        ctx.claims.release(recent)
+        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason,
                          withdrawn=undone)
-        if isinstance(exc, MailRejected):
-            # The state's mail server refuses this address for good: only state IT can
-            # put it right, which is what the refusal says.
-            raise RegistrationRefused("the registered mailbox refuses mail") from None
-        raise
+        return
     ctx.audit.record(AuditEvent.TEMPORARY_PASSWORD_SENT, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, expires_at=_iso(expires_at),
                      replaced_earlier=replaced)
-    return TemporaryPasswordSent(expires_at)
 
 
 def _set_temporary_password(ctx: FirstLoginContext, user: DirectoryUser,

@@ -7,8 +7,11 @@ every collaborator's shape from one place (DESIGN.md convention 6).
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -19,9 +22,12 @@ from idp_extension.mail.message import OutgoingMail
 from idp_extension.mail.sender import MailSender
 from idp_extension.payroll import PayrollRecord
 
+log = logging.getLogger(__name__)
+
 __all__ = [
-    "AuditEvent", "AuditLog", "ClaimsUnavailable", "Clock", "MailSender", "ManualClock",
-    "MemoryClaims", "OneTimeClaims", "OutgoingMail", "RedisClaims", "SystemClock",
+    "AuditEvent", "AuditLog", "BackgroundWork", "ClaimsUnavailable", "Clock", "InlineWork",
+    "MailSender", "ManualClock", "MemoryClaims", "OneTimeClaims", "OutgoingMail",
+    "RedisClaims", "SystemClock", "ThreadedWork",
     "UserDirectoryPort", "claims_from_uri",
 ]
 
@@ -228,3 +234,58 @@ def claims_from_uri(uri: str) -> OneTimeClaims:
     if is_memory(uri):
         return MemoryClaims()
     return RedisClaims.from_uri(uri)
+
+
+
+@runtime_checkable
+class BackgroundWork(Protocol):
+    """Work whose duration must not show in an answer (sending a link, a password).
+
+    ``run`` starts ``task`` and returns once it has finished or ``within`` seconds have
+    passed, whichever comes first; a task still running then goes on by itself. The
+    task records its own outcome (audit); an exception it lets out is logged by type
+    only (a link or password must never reach a log line) and never reaches the caller.
+    """
+
+    def run(self, task: Callable[[], None], within: float) -> None: ...
+
+
+def _guarded(task: Callable[[], None]) -> Callable[[], None]:
+    def guarded() -> None:
+        try:
+            task()
+        except Exception as exc:  # noqa: BLE001 - the caller has answered already
+            log.error("background task failed: %s", type(exc).__name__)
+    return guarded
+
+
+class InlineWork:
+    """Run the task at once in the caller's thread (unit tests, the CLI)."""
+
+    def run(self, task: Callable[[], None], within: float) -> None:
+        _guarded(task)()
+
+
+class ThreadedWork:
+    """A small pool of threads per process; tasks beyond it wait their turn.
+
+    The pool is made at the first task in each process (gunicorn forks after loading
+    the app, and threads do not survive a fork).
+    """
+
+    def __init__(self, threads: int = 8) -> None:
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ispeks-work")
+                self._pid = os.getpid()
+            return self._pool
+
+    def run(self, task: Callable[[], None], within: float) -> None:
+        future = self._executor().submit(_guarded(task))
+        wait([future], timeout=max(0.0, within))

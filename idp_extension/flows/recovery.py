@@ -4,7 +4,7 @@
 
       ID ──request_link──► LINK_SENT    email: a link valid 30 minutes, single use
                               │         (unknown, pending, disabled, locked, no answers:
-                              │          the same confirmation with a decoy, no email)
+                              │          the same confirmation, no email)
                           open_link
                               ▼
                           QUESTIONS     two of the user's three questions, the same two
@@ -47,8 +47,9 @@ Design decisions:
   activation or first login), active users without stored answers, disabled or locked
   accounts. All get the same confirmation after the same minimum time.
 
-Nothing half-done: requesting emails first and stores the nonce digest after (as
-activation does: a failed send changes nothing). Completing is one PUT carrying the
+Nothing half-done: requesting stores the nonce digest, then emails (as activation does:
+a failed send puts the previous digest back, and the unsent link's token was never
+disclosed). The answer is the same whatever happens; failures are audited. Completing is one PUT carrying the
 password and the attribute changes (one Keycloak transaction): a policy refusal changes
 nothing and the link stays usable. Lifting a lockout (when allowed) comes before it (an
 idempotent act the two proofs justify); ending the other sessions comes after it (so no
@@ -79,8 +80,9 @@ from idp_extension.flows.activation import (
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, has_answers, stored_question_ids, verify_answer,
 )
-from idp_extension.flows.emailed_link import EmailedLinkContext, answered_after_the_floor
-from idp_extension.flows.masking import decoy_masked_email, mask_email
+from idp_extension.flows.emailed_link import (
+    EmailedLinkContext, Task, answered_after_the_floor, record_send_failure,
+)
 from idp_extension.flows.notifications import MALAYSIA, notify
 from idp_extension.flows.password_rules import check_password, keycloak_reason_key
 from idp_extension.flows.tokens import (
@@ -256,15 +258,18 @@ class RecoveryCompleted:
 def request_link(ctx: RecoveryContext, raw_id: str, locale: str = "ms") -> LinkRequested:
     """Email a recovery link to an eligible account; answer alike for every valid ID.
 
-    Raises InvalidUserIdError (a malformed ID: shown at once, the format is public),
-    MailUnavailable or KeycloakUnavailable (503: nothing changed, try again).
+    Raises InvalidUserIdError (a malformed ID: shown at once, the format is public) or
+    KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
+    fails or is slow changes nothing in the answer: it is audited instead.
     """
     try:
         user_id = normalise_mykad(raw_id)
     except InvalidUserId:
         raise InvalidUserIdError() from None
     locale = normalize_locale(locale) or DEFAULT_LOCALE
-    return answered_after_the_floor(ctx, lambda: _request_link(ctx, user_id, locale))
+    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
+                             lambda: _look_up(ctx, user_id, locale))
+    return LinkRequested()
 
 
 def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
@@ -286,18 +291,34 @@ def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
     return None
 
 
-def _request_link(ctx: RecoveryContext, user_id: str, locale: str) -> LinkRequested:
+def _look_up(ctx: RecoveryContext, user_id: str, locale: str) -> Task:
     user = ctx.directory.find(user_id)
     reason = _ineligible(ctx, user)
     if user is None or reason:
         ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
                          outcome=Outcome.DENIED, result="ignored", reason=reason)
-        return LinkRequested(decoy_masked_email(ctx.secret_key, ctx.realm, user_id, ctx.tenant))
+        return None
+    return lambda: _send_link(ctx, user, user_id, locale)
 
-    # Nothing half-done, as in activation: send first, store the nonce digest only once
-    # the email is out. A failed send changes nothing (an earlier link stays valid); a
-    # failed store leaves an emailed link that never verifies, and the user asks again.
+
+def _send_link(ctx: RecoveryContext, user: DirectoryUser, user_id: str, locale: str) -> None:
+    # Nothing half-done, and no race with a quick click: the nonce digest is stored
+    # first, so the link works the moment the email arrives. If the send then fails, the
+    # previous digest is put back (the older link, if any, works again); the new token
+    # was never disclosed, so a digest left behind by a failed restore opens nothing.
     issued = ctx.signer().issue(ctx.realm, user.id)
+    previous = user.first(NONCE_ATTRIBUTE)
+    try:
+        stored = ctx.directory.update_attributes(
+            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
+    except GatewayError as exc:
+        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
+    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
+        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
     message = compose_email(
         EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,
@@ -310,29 +331,30 @@ def _request_link(ctx: RecoveryContext, user_id: str, locale: str) -> LinkReques
     )
     try:
         ctx.mailer.send(message)
-    except MailUnavailable:
+    except (MailUnavailable, MailRejected) as exc:
+        # Unavailable: the relay is down (the user asks again later). Rejected: the
+        # server refuses this address for good (a dead mailbox; state IT sees it).
+        # Rejected also covers an address outside the state's domains (mail/guard.py).
+        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
+        restored = _restore_nonce(ctx, user, previous)
+        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
         ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason="mail_unavailable")
-        raise
-    except MailRejected as exc:
-        # A dead mailbox, or one outside the state's domains (mail/guard.py): answer as
-        # for any other ID, so it does not single the account out.
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=exc.reason)
-        return LinkRequested(mask_email(user.email))
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
-    except KeycloakUnavailable:
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="sent_not_stored",
-                         reason="keycloak_unavailable")
-        raise
-    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
-        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         restored=restored)
+        return
     ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
-    return LinkRequested(mask_email(user.email))
+
+
+def _restore_nonce(ctx: RecoveryContext, user: DirectoryUser, previous: str | None) -> bool:
+    """Put the digest of the previous link back (best effort); True if it worked."""
+    try:
+        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
+        return True
+    except GatewayError as exc:
+        log.warning("could not restore the previous link after a failed send: %s",
+                    type(exc).__name__)
+        return False
 
 
 def open_link(ctx: RecoveryContext, token: str) -> RecoveryFlow:

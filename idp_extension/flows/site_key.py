@@ -17,7 +17,8 @@ The login page shows the answer on its second step, above the password (manuals 
 004: "Frasa Rahsia", "Imej Online"). Whatever the ID, the answer must not tell whether
 it belongs to an account: a decoy is derived from the ID with HMAC under the server's
 secret, so the same unknown ID gets the same phrase and picture every time, like a real
-one, and looks like a real choice (same word shapes, same gallery). Both paths do the
+one, and is written the ways people write their own phrases (``flows.phrase_decoys``:
+Malay and English, names and numbers, every case, some punctuation). Both paths do the
 same Keycloak lookup and leave after ``min_seconds`` (ASVS 6.3.8).
 
 ``AnswerCache`` can keep answers per process, but is off by default (0 s): the lookup
@@ -31,8 +32,6 @@ No Flask here (DESIGN.md convention 3): the web layer passes the directory and r
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from idp_extension.errors import BadRequest
+from idp_extension.flows.phrase_decoys import decoy_image_index, decoy_phrase
 from idp_extension.gallery import GALLERY, GalleryImage, image_by_id
 from idp_extension.gateway.users import ACTIVE, DirectoryUser
 from idp_extension.tenants import Tenant
@@ -54,24 +54,6 @@ DEFAULT_MIN_SECONDS = 0.25
 # Off: see the module docstring. A deployment with one worker may turn it on.
 DEFAULT_CACHE_SECONDS = 0.0
 DEFAULT_CACHE_SIZE = 10_000
-
-# Word lists for decoy phrases, in the shapes people choose ("Pelangi di Bukit Hijau").
-NOUNS = (
-    "Pelangi", "Bintang", "Bulan", "Mentari", "Embun", "Ombak", "Angin", "Awan", "Hujan",
-    "Helang", "Merpati", "Kenari", "Camar", "Rama-rama", "Teratai", "Melati", "Cempaka",
-    "Kenanga", "Mawar", "Orkid", "Kijang", "Pelanduk", "Kunang-kunang", "Seroja", "Cahaya",
-    "Bayu", "Sampan", "Pokok Kelapa", "Wau", "Bunga Raya",
-)
-PLACES = (
-    "Bukit", "Tasik", "Pantai", "Lembah", "Taman", "Kampung", "Sungai", "Gunung", "Pulau",
-    "Hutan", "Desa", "Muara", "Tanjung", "Teluk", "Padang", "Kuala",
-)
-ADJECTIVES = (
-    "Hijau", "Biru", "Indah", "Permai", "Damai", "Sunyi", "Jingga", "Emas", "Perak",
-    "Tenang", "Redup", "Ceria", "Nyaman", "Jernih", "Putih", "Ungu", "Harum", "Sejuk",
-)
-TIMES = ("Pagi", "Senja", "Petang", "Malam", "Subuh", "Fajar")
-
 
 class InvalidSiteKeyId(BadRequest):
     """The ID is empty or longer than any user ID (a format check, the same for everyone)."""
@@ -109,30 +91,15 @@ def normalise_id(raw: str | None) -> str:
     return user_id
 
 
-def _digest(secret_key: str, realm: str, user_id: str) -> bytes:
-    message = f"ispeks:site-key-decoy:{realm}:{user_id}".encode()
-    return hmac.new(secret_key.encode(), message, hashlib.sha256).digest()
-
-
-def _pick(words: tuple[str, ...], digest: bytes, at: int) -> str:
-    return words[int.from_bytes(digest[at:at + 2], "big") % len(words)]
-
-
 def decoy_site_key(secret_key: str, realm: str, user_id: str) -> SiteKey:
-    """Return the stable decoy phrase and image of ``user_id`` in ``realm``."""
-    d = _digest(secret_key, realm, normalise_id(user_id))
-    noun, place, adjective, time_of_day = (
-        _pick(NOUNS, d, 2), _pick(PLACES, d, 4), _pick(ADJECTIVES, d, 6), _pick(TIMES, d, 8))
-    other = _pick(tuple(n for n in NOUNS if n != noun), d, 10)
-    shapes = (
-        f"{noun} di {place} {adjective}",
-        f"{noun} {adjective} di Waktu {time_of_day}",
-        f"{noun} dan {other}",
-        f"{place} {adjective}",
-    )
-    # Weighted towards the first two shapes, as real phrases are mostly three words or more.
-    phrase = shapes[(0, 0, 0, 1, 1, 1, 2, 3)[d[0] % 8]]
-    image = GALLERY[int.from_bytes(d[12:14], "big") % len(GALLERY)]
+    """Return the stable decoy phrase and image of ``user_id`` in ``realm``.
+
+    The phrase looks like one a person chose (``flows.phrase_decoys``); both are drawn
+    by HMAC of (realm, ID) under the secret key.
+    """
+    user_id = normalise_id(user_id)
+    phrase = decoy_phrase(secret_key, realm, user_id)
+    image = GALLERY[decoy_image_index(secret_key, realm, user_id, len(GALLERY))]
     return SiteKey(phrase, image, Source.DECOY)
 
 

@@ -86,7 +86,7 @@ def flow_context() -> ActivationContext:
     return ActivationContext.from_settings(
         current_settings(), tenant, directory=services.directories(tenant.realm),
         mailer=services.mail, audit=services.audit, claims=services.claims,
-        clock=services.clock,
+        clock=services.clock, work=services.work,
     )
 
 

@@ -75,18 +75,20 @@ def answer_link_request(
 ) -> tuple[str, int] | str:
     """Ask the flow for a link for the posted ID; show ``<pages>/sent.html`` whatever the ID.
 
+    The page is the same for every valid ID, byte for byte but for the CSRF token: it
+    names no address.
+
     Only a malformed ID is told at once (``<pages>/request.html``): the format is
     public, so saying so gives nothing away.
     """
     raw_id = request.form.get("user_id", "")
     try:
-        outcome = request_link(ctx, raw_id, current_locale())
+        request_link(ctx, raw_id, current_locale())
     except InvalidUserIdError as exc:
         page = render_template(f"{pages}/request.html", user_id=raw_id[:32],
                                field_errors=exc.field_errors, **page_values)
         return page, exc.http_status
-    return render_template(f"{pages}/sent.html", masked_email=outcome.masked_email,
-                           **page_values)
+    return render_template(f"{pages}/sent.html", **page_values)
 
 
 def open_emailed_link(open_link: Callable[[Context, str], Opened], ctx: Context,

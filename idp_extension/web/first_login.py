@@ -3,9 +3,11 @@
 ::
 
     GET  /first-login            "Pengaktifan ID Pengguna": ID + email (Hantar, Isi Semula, Keluar)
-    POST /first-login            request_temporary_password → 303 /sent, or the form with the
-                                 manual's refusal and the helpdesk contacts
-    GET  /first-login/sent       "Maklumat pengguna berjaya di hantar ..." → Log Masuk
+    POST /first-login            request_temporary_password → 303 /sent whatever the ID
+                                 (sent or not); the form again for malformed input or
+                                 an address outside the state's domains
+    GET  /first-login/sent       "if ID and email match, a temporary password was sent",
+                                 the helpdesk contacts → Log Masuk
     GET  /first-login/continue   code flow + PKCE, the sidecar's confidential client,
                                  prompt=login → Keycloak's themed login page (the
                                  temporary password is typed there, and checked there)
@@ -148,7 +150,7 @@ def _context() -> FirstLoginContext:
     tenant = current_tenant()
     return FirstLoginContext(
         tenant=tenant, directory=services.directories(tenant.realm), mailer=services.mail,
-        audit=services.audit, claims=services.claims, clock=services.clock,
+        audit=services.audit, claims=services.claims, clock=services.clock, work=services.work,
         continue_url=f"{_base_url()}/continue",
         min_request_seconds=current_app.config.get(
             MIN_SECONDS_KEY, flow.DEFAULT_MIN_REQUEST_SECONDS),
@@ -227,7 +229,7 @@ def form() -> tuple[str, int]:
 @rate_limit(REQUESTS_PER_ADDRESS)
 @limit_per_id(REQUESTS_PER_ID, _id_key)
 def request_password() -> Response | tuple[str, int]:
-    """Send a temporary password, or say the one refusal the manual gives."""
+    """Send a temporary password if ID and email match; the same 303 whatever the ID."""
     values = {"user_id": request.form.get("user_id", "")[:64],
               "email": request.form.get("email", "")[:flow.MAX_EMAIL_LENGTH]}
     try:

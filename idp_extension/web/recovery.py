@@ -72,7 +72,7 @@ def flow_context() -> RecoveryContext:
     return RecoveryContext.from_settings(
         current_settings(), tenant, directory=services.directories(tenant.realm),
         mailer=services.mail, audit=services.audit, claims=services.claims,
-        clock=services.clock,
+        clock=services.clock, work=services.work,
     )
 
 

@@ -9,7 +9,8 @@ from flask import Flask, current_app
 
 from idp_extension.audit import AuditLog, audit_log_from_settings
 from idp_extension.flows.ports import (
-    Clock, OneTimeClaims, SystemClock, UserDirectoryPort, claims_from_uri,
+    BackgroundWork, Clock, OneTimeClaims, SystemClock, ThreadedWork, UserDirectoryPort,
+    claims_from_uri,
 )
 from idp_extension.gateway.directories import KeycloakDirectories
 from idp_extension.mail.sender import MailSender, mail_sender_from_settings
@@ -31,6 +32,9 @@ class Services:
     claims: OneTimeClaims | None = None
     # Link expiry and request padding read this clock (tests move it).
     clock: Clock = field(default_factory=SystemClock)
+    # Sending links and temporary passwords: an answer leaves after its floor whether or
+    # not the sending is done (InlineWork in unit tests runs it at once).
+    work: BackgroundWork = field(default_factory=ThreadedWork)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":

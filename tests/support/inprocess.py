@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from datetime import timedelta
 from typing import Iterable, Mapping
 
@@ -117,6 +118,22 @@ class Stack:
 
     def events(self, *names: str) -> list[dict]:
         return [e for e in self.audit() if not names or e["event"] in names]
+
+    def wait_for_event(self, name: str, subject: str | None = None,
+                       timeout: float = 15.0) -> dict:
+        """The first audit event ``name`` (about ``subject``), waiting for it if need be.
+
+        Sending runs behind the answer's floor (``flows.ports.ThreadedWork``): on a busy
+        machine its audit event may come a moment after the answer.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.events(name) if subject is None or e["subject"] == subject]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {name} event for {subject} in {timeout} s")
+            time.sleep(0.05)
 
     def messages_since(self, mark: int) -> list:
         return [m for m in self.inbox.messages() if m.id > mark]

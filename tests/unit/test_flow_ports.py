@@ -274,3 +274,39 @@ def test_lockout_and_unlock():
 
     assert unlocked.enabled and not unlocked.permanently_locked
     assert directory.failed_logins(user.id)["numFailures"] == 0
+
+
+def test_threaded_work_returns_at_the_deadline_and_the_task_goes_on():
+    from idp_extension.flows.ports import ThreadedWork
+
+    work, done = ThreadedWork(threads=2), threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.5)
+        done.set()
+
+    started = time.monotonic()
+    work.run(slow, within=0.05)
+    assert time.monotonic() - started < 0.4 and not done.is_set()
+    assert done.wait(5)
+
+
+def test_threaded_work_returns_as_soon_as_a_quick_task_is_done():
+    from idp_extension.flows.ports import ThreadedWork
+
+    ran = []
+    started = time.monotonic()
+    ThreadedWork().run(lambda: ran.append(1), within=5.0)
+    assert ran == [1] and time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("kind", ["threaded", "inline"])
+def test_a_failing_task_is_logged_by_type_only_and_never_reaches_the_caller(kind, caplog):
+    from idp_extension.flows.ports import InlineWork, ThreadedWork
+
+    def failing() -> None:
+        raise RuntimeError("https://sidecar/pahang/activation/link/SECRET-TOKEN")
+
+    (ThreadedWork() if kind == "threaded" else InlineWork()).run(failing, within=5.0)
+    assert "background task failed: RuntimeError" in caplog.text
+    assert "SECRET-TOKEN" not in caplog.text

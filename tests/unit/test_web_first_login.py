@@ -13,7 +13,7 @@ import idp_extension.web as web
 from idp_extension.audit import MemoryAuditLog
 from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import first_login as fl
-from idp_extension.flows.ports import ManualClock, MemoryClaims
+from idp_extension.flows.ports import InlineWork, ManualClock, MemoryClaims
 from idp_extension.gallery import GALLERY
 from idp_extension.gateway.memory_users import InMemoryUserDirectory
 from idp_extension.i18n import SUPPORTED_LOCALES
@@ -46,7 +46,7 @@ class Site:
         self.claims = MemoryClaims(self.clock.monotonic)
         self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
             audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
-            claims=self.claims, clock=self.clock))
+            claims=self.claims, clock=self.clock, work=InlineWork()))
         self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=csrf)
         self.client = self.app.test_client()
         self.people = synthetic_people(TENANTS[realm], 3, seed="web-first-login")
@@ -110,18 +110,38 @@ def test_activation_link_states_have_no_first_login_page():
     assert site.client.post("/pahang/first-login", data={}).status_code == 404
 
 
-def test_mismatch_shows_the_one_refusal_with_the_helpdesk_and_sends_nothing():
+def test_mismatch_gets_the_same_answer_as_a_match_and_sends_nothing():
+    site = Site()
+    user = site.pending()
+    other = site.pending(index=1)
+
+    mismatch = site.client.post("/melaka/first-login",
+                                data={"user_id": user.user_id, "email": "salah@melaka.gov.my"})
+    assert site.mail.sent == []
+    match = site.client.post("/melaka/first-login",
+                             data={"user_id": other.user_id, "email": other.email})
+
+    assert [m.to for m in site.mail.sent] == [other.email]
+    for answer in (mismatch, match):
+        assert answer.status_code == 303
+        assert answer.headers["Location"].endswith("/melaka/first-login/sent")
+    assert mismatch.get_data() == match.get_data()
+    assert sorted(mismatch.headers.items()) == sorted(match.headers.items())
+    # The confirmation says whom to call if no email comes (the manual's refusal).
+    text = site.text("/melaka/first-login/sent")
+    for contact in TENANTS["melaka"].helpdesk:
+        assert contact.name in text and contact.phone in text and contact.email in text
+
+
+def test_an_address_outside_the_states_domains_gets_the_one_refusal_at_once():
     site = Site()
     user = site.pending()
 
     answer = site.client.post("/melaka/first-login",
-                              data={"user_id": user.user_id, "email": "salah@melaka.gov.my"})
+                              data={"user_id": user.user_id, "email": "ali@gmail.com"})
 
     text = html.unescape(answer.text)
-    assert answer.status_code == 400
-    assert REFUSAL in text
-    for contact in TENANTS["melaka"].helpdesk:
-        assert contact.name in text and contact.phone in text and contact.email in text
+    assert answer.status_code == 400 and REFUSAL in text
     assert site.mail.sent == []
     assert f'value="{user.user_id}"' in answer.text  # what was typed stays
 
@@ -149,11 +169,12 @@ def test_match_sends_the_email_and_shows_the_manuals_confirmation():
     [message] = site.mail.sent
     assert f"{SETTINGS.sidecar_public_url}/melaka/first-login/continue" in message.text
     text = site.text("/melaka/first-login/sent")
-    assert "Maklumat pengguna berjaya di hantar ke emel yang telah didaftarkan." in text
+    assert ("Jika No. Pengenalan dan emel ini sepadan dengan rekod pengguna baharu dalam "
+            "Modul Gaji, kata laluan sementara telah dihantar ke emel tersebut.") in text
     assert 'href="/melaka/first-login/continue"' in text and "Log Masuk" in text
 
 
-def test_smtp_down_is_a_503_and_nothing_usable_is_left():
+def test_smtp_down_answers_the_same_and_nothing_usable_is_left():
     site = Site()
     user = site.pending()
     site.mail.fail_with = MailUnavailable("down")
@@ -161,7 +182,8 @@ def test_smtp_down_is_a_503_and_nothing_usable_is_left():
     answer = site.client.post("/melaka/first-login",
                               data={"user_id": user.user_id, "email": user.email})
 
-    assert answer.status_code == 503
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/first-login/sent")
+    assert [e["event"] for e in site.audit.entries].count("mail:send:failed") == 1
     assert fl.EXPIRES_ATTRIBUTE not in site.directory.get(user.id).attributes
 
 
