@@ -50,7 +50,7 @@ def test_manual_clock_needs_a_timezone():
 
 
 class FakeRedis:
-    """The two redis-py calls RedisClaims makes, with Redis's SET NX EX semantics."""
+    """The redis-py calls RedisClaims makes, with Redis's SET NX EX semantics."""
 
     def __init__(self, clock: ManualClock, down: bool = False) -> None:
         self.clock, self.down = clock, down
@@ -70,6 +70,12 @@ class FakeRedis:
         if self.down:
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
         self.keys.pop(key, None)
+
+    def exists(self, key):
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        held = self.keys.get(key)
+        return int(held is not None and held[1] > self.clock.monotonic())
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -9,7 +9,6 @@ import pytest
 
 from idp_extension.audit import MemoryAuditLog
 from idp_extension.flows import activation, recovery, settings as settings_flow
-from idp_extension.flows.masking import mask_email
 from idp_extension.mail.errors import MailOutsideDomain, MailRejected
 from idp_extension.mail.guard import TenantMailer, for_tenant
 from idp_extension.mail.render import compose_email
@@ -98,7 +97,7 @@ def test_recovery_to_an_address_outside_the_domains_answers_as_if_sent():
 
     assert [m.to for m in world.mail.sent] == [insider.email]
     assert type(refused) is type(sent)
-    assert refused == recovery.LinkRequested(mask_email(OUTSIDE))
+    assert refused == sent == recovery.LinkRequested()
     [entry] = world.events(REFUSED)
     assert entry["subject"] == outsider.user_id and no_address_in(entry)
     assert entry["details"]["template"] == "recovery"
@@ -116,7 +115,7 @@ def test_activation_to_an_address_outside_the_domains_answers_as_if_sent():
     answer = activation.request_link(world.ctx(), outsider.user_id, "ms")
 
     assert world.mail.sent == []
-    assert answer == activation.LinkRequested(mask_email(OUTSIDE))
+    assert answer == activation.LinkRequested()
     [entry] = world.events(REFUSED)
     assert entry["subject"] == outsider.user_id and entry["details"]["template"] == "activation"
 
