@@ -11,9 +11,11 @@ set -eu
 DB_NAME=${KEYCLOAK_DB_NAME:-keycloak}
 DB_USER=${KEYCLOAK_DB_USER:-keycloak}
 
-# The password goes through a psql variable (:'pw'), never through the command line.
-psql -v ON_ERROR_STOP=1 -q -d postgres \
-     -v user="$DB_USER" -v db="$DB_NAME" -v pw="$KEYCLOAK_DB_PASSWORD" <<'SQL'
+# The password reaches psql through its environment (\getenv, psql 15+), never through a
+# command line that `ps` would show.
+export KEYCLOAK_DB_PASSWORD
+psql -v ON_ERROR_STOP=1 -q -d postgres -v user="$DB_USER" -v db="$DB_NAME" <<'SQL'
+\getenv pw KEYCLOAK_DB_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', :'user')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'user', :'pw') \gexec

@@ -479,10 +479,14 @@ class NginxProxy:
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "ispeks.conf").write_text(render_template(self.template.read_text(), self.values))
-        temp = self.folder / "temp"
+        # Request bodies over 16 KiB (a realm's JSON) go to temp files written by the
+        # workers: as root they run as Debian's www-data, so the folder is theirs, under
+        # /tmp (a test's own folder is closed to other users).
+        temp = self._temp_dir()
         # The harness's own main file: on a real host this is Debian's /etc/nginx/nginx.conf,
         # which includes conf.d/ispeks.conf the same way.
-        main = f"""worker_processes 1;
+        user = "user www-data;\n" if os.geteuid() == 0 else ""
+        main = f"""{user}worker_processes 1;
 pid {self.folder}/nginx.pid;
 error_log {self.values['ERROR_LOG']} error;
 events {{ worker_connections 1024; }}
@@ -498,6 +502,22 @@ http {{
 """
         (self.folder / "nginx.conf").write_text(main)
         return self.folder / "nginx.conf"
+
+    def _temp_dir(self) -> Path:
+        pointer = self.folder / "temp-dir"
+        if pointer.exists() and Path(pointer.read_text()).is_dir():
+            return Path(pointer.read_text())
+        temp = Path(tempfile.mkdtemp(prefix="ispeks-nginx-"))
+        if os.geteuid() == 0:
+            worker = pwd.getpwnam("www-data")
+            os.chown(temp, worker.pw_uid, worker.pw_gid)
+        pointer.write_text(str(temp))
+        return temp
+
+    def remove_temp_dir(self) -> None:
+        pointer = self.folder / "temp-dir"
+        if pointer.exists():
+            shutil.rmtree(pointer.read_text(), ignore_errors=True)
 
     def start(self, timeout: float = 30.0) -> "NginxProxy":
         conf = self.write_config()
@@ -517,3 +537,4 @@ http {{
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+        self.remove_temp_dir()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE
 from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.connection import bootstrap_admin
@@ -13,6 +15,10 @@ from idp_extension.gateway.users import UserDirectory
 from idp_extension.prodlike.topology import DB_NAME, DB_USER
 from tests.deploy.support import PASSWORD, Production
 from tests.support.oidc_login import login
+
+# The session's topology starts within the first test's time: PostgreSQL, a Keycloak
+# build and two nodes take minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
 
 KEPT = (PHRASE_ATTRIBUTE, IMAGE_ATTRIBUTE, ANSWERS_ATTRIBUTE)
 

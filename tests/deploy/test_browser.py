@@ -14,6 +14,10 @@ from tests.deploy.support import PASSWORD, Production
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.browser_login import show_password_step
 
+# The session's topology starts within the first test's time: PostgreSQL, a Keycloak
+# build and two nodes take minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
 PHRASE, IMAGE = "Kapal Layar di Muara Biru", "boat"
 
 

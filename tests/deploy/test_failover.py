@@ -12,6 +12,10 @@ import pytest
 from idp_extension.prodlike.services import wait_until
 from tests.deploy.support import LoginStream, Production
 
+# The session's topology starts within the first test's time: PostgreSQL, a Keycloak
+# build and two nodes take minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
 
 def record_figure(artifacts_dir, text: str) -> None:
     print(text)

@@ -6,9 +6,14 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.deploy.support import PASSWORD, Production
+
+# The session's topology starts within the first test's time: PostgreSQL, a Keycloak
+# build and two nodes take minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
 
 LINK = re.compile(r"https://\S+?/idp/(?P<realm>[a-z]+)/activation/link/(?P<token>[A-Za-z0-9_.\-]+)")
 
