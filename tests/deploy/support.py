@@ -84,6 +84,9 @@ class Production:
 
     def session(self) -> requests.Session:
         session = requests.Session()
+        # The machine's REQUESTS_CA_BUNDLE would override session.verify: ignore the
+        # environment (loopback needs no proxy settings either).
+        session.trust_env = False
         session.verify = self.verify
         return session
 
