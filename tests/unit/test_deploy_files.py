@@ -48,10 +48,13 @@ def test_the_readme_exports_every_variable_of_the_nginx_template():
 def test_nginx_accepts_the_rendered_template(tmp_path):
     proxy = NginxProxy(tmp_path / "nginx", _values(tmp_path), 8443)
     conf = proxy.write_config()
-    proxy.remove_temp_dir()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    result = subprocess.run([nginx, "-t", "-p", str(proxy.folder), "-e", str(tmp_path / "e.log"),
-                             "-c", str(conf)], capture_output=True, text=True)
+    try:
+        result = subprocess.run([nginx, "-t", "-p", str(proxy.folder), "-e",
+                                 str(tmp_path / "e.log"), "-c", str(conf)],
+                                capture_output=True, text=True)
+    finally:
+        proxy.remove_temp_dir()
     assert result.returncode == 0, result.stderr
 
 
