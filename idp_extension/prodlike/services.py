@@ -247,10 +247,12 @@ class ProductionBuild:
     cache_dir: Path
     source_home: Path
     conf: Path = DEPLOY_DIR / "keycloak" / "keycloak.conf"
+    quarkus_properties: Path = DEPLOY_DIR / "keycloak" / "quarkus.properties"
 
     @property
     def home(self) -> Path:
-        digest = hashlib.sha256("\n".join(_build_lines(self.conf)).encode()).hexdigest()[:12]
+        lines = _build_lines(self.conf) + _build_lines(self.quarkus_properties)
+        digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
         return self.cache_dir / "prod-like" / f"keycloak-{KEYCLOAK_VERSION}-{digest}"
 
     def ensure(self, java_home: Path) -> Path:
@@ -263,6 +265,7 @@ class ProductionBuild:
         home.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(self.source_home, partial, symlinks=True,
                         ignore=shutil.ignore_patterns(".ispeks-built-*", "data"))
+        shutil.copy(self.quarkus_properties, partial / "conf" / "quarkus.properties")
         env = {**os.environ, "JAVA_HOME": str(java_home), "KC_CONFIG_FILE": str(self.conf)}
         result = subprocess.run([str(partial / "bin/kc.sh"), "build"], capture_output=True,
                                 text=True, env=env)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.deploy.support import PASSWORD, Production
+from idp_extension.prodlike.services import wait_until
+from tests.deploy.support import Production
 
 # The session's topology starts within the first test's time: PostgreSQL, a Keycloak
 # build and two nodes take minutes on a loaded 2-core machine.
@@ -22,6 +23,9 @@ def test_two_keycloak_nodes_form_one_cluster_with_health_and_metrics_on(producti
     nodes = production.topology.nodes
     assert [node.cluster_size() for node in nodes] == [2, 2]
     for node in nodes:
+        # Readiness includes a periodic database check: give it one period to settle.
+        wait_until(lambda: requests.get(node.health_url, timeout=5).status_code == 200, 60,
+                   f"{node.name} ready")
         assert requests.get(node.health_url, timeout=10).json()["status"] == "UP"
         metrics = requests.get(node.metrics_url, timeout=10).text
         assert "jvm_memory_used_bytes" in metrics
