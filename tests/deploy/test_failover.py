@@ -18,6 +18,11 @@ from tests.deploy.support import LoginStream, Production
 pytestmark = pytest.mark.timeout(900)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_figures(artifacts_dir):
+    (artifacts_dir / "failover.txt").unlink(missing_ok=True)
+
+
 def record_figure(artifacts_dir, text: str) -> None:
     print(text)
     with open(artifacts_dir / "failover.txt", "a") as out:
@@ -71,7 +76,9 @@ def test_killing_a_keycloak_node_during_logins_keeps_sessions_and_loses_nothing(
 def test_killing_a_sidecar_sends_everything_to_the_other(production: Production, restore_nodes,
                                                          artifacts_dir):
     session = production.session()
-    production.topology.sidecars[0].kill()
+    log_before = production.topology.access_log.stat().st_size
+    dead = production.topology.sidecars[0]
+    dead.kill()
     statuses = [session.get(f"{production.url}/idp/pahang/activation", timeout=20).status_code
                 for _ in range(20)]
     [record] = production.pending_users("pahang", "deploy:sidecar-kill", 1)
@@ -80,6 +87,11 @@ def test_killing_a_sidecar_sends_everything_to_the_other(production: Production,
                   f"{sorted(set(statuses))} and {sent.status_code}")
     assert statuses == [200] * 20
     assert sent.status_code == 200
+    # The proxy tried the dead one first (at most once per fail_timeout), then the other.
+    with open(production.topology.access_log) as log:
+        log.seek(log_before)
+        retried = [line for line in log if f"upstream={dead.address}, " in line]
+    assert retried and all(" 200 " in line for line in retried), retried
 
 
 def test_redis_restarts_under_the_sidecars_without_restarting_them(production: Production,

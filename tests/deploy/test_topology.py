@@ -78,6 +78,8 @@ def test_an_activation_through_idp_emails_a_prefixed_link_and_the_access_log_hid
     log = production.topology.access_log.read_text()
     assert "/idp/kelantan/activation/link/[REDACTED]" in log
     assert link.group("token") not in log
+    error_log = production.topology.access_log.with_name("error.log")
+    assert not error_log.exists() or link.group("token") not in error_log.read_text()
     assert "?" not in "".join(line.split('"')[1] for line in log.splitlines() if '"' in line)
 
 
