@@ -57,6 +57,9 @@ def up(settings: Settings, state_dir: Path | None, exit_when_ready: bool) -> Non
         click.echo(f"Redis: {topology.redis.url}   PostgreSQL: 127.0.0.1:{topology.postgres.port}")
         click.echo(f"SMTP (development inbox): 127.0.0.1:{inbox.port}")
         click.echo(f"Access log: {topology.access_log}   Logs: {state_dir}")
+        cli_env = _write_cli_env(topology, state_dir)
+        click.echo(f"State IT's CLI against it: set -a; . {cli_env}; set +a; "
+                   "ispeks-idp users list --state pahang --pending")
         if exit_when_ready:
             return
         click.echo("\nRunning. Ctrl-C or `ispeks-idp prod-like down` stops it.")
@@ -71,6 +74,19 @@ def up(settings: Settings, state_dir: Path | None, exit_when_ready: bool) -> Non
         topology.down()
         inbox.stop()
         click.echo("Stopped.")
+
+
+def _write_cli_env(topology: Topology, state_dir: Path) -> Path:
+    """The variables ispeks-idp needs to manage this topology (secrets: mode 0600)."""
+    names = ("ISPEKS_KEYCLOAK_URL", "ISPEKS_KEYCLOAK_ADMIN_URL", "ISPEKS_ADMIN_CLIENT_ID",
+             "ISPEKS_ADMIN_CLIENT_SECRET", "ISPEKS_CLIENT_SECRET_SEED", "ISPEKS_SIDECAR_PUBLIC_URL",
+             "ISPEKS_SMTP_HOST", "ISPEKS_SMTP_PORT", "ISPEKS_AUDIT_LOG")
+    env = topology.settings.as_environment()
+    path = state_dir / "cli.env"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("".join(f"{name}={env[name]}\n" for name in names if name in env))
+    return path
 
 
 @prod_like.command()

@@ -199,6 +199,7 @@ class Topology:
         self._started.clear()
         self.postgres.remove()
         (self.state_dir / "topology.json").unlink(missing_ok=True)
+        (self.state_dir / "cli.env").unlink(missing_ok=True)
 
     def _write_state(self) -> None:
         """Process ids and addresses, for ``prod-like down`` from another shell."""
