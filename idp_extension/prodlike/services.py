@@ -241,7 +241,7 @@ class ProductionBuild:
     """A copy of the shared, cached Keycloak home, built with deploy/keycloak/keycloak.conf.
 
     The shared distribution (``KeycloakDistribution``) stays untouched: the copy lives in
-    ``<cache>/prod-like/keycloak-<version>-<hash of the configuration>``.
+    ``<cache>/prod-like/keycloak-<version>-<hash of the source and the configuration>``.
     """
 
     cache_dir: Path
@@ -251,7 +251,10 @@ class ProductionBuild:
 
     @property
     def home(self) -> Path:
-        lines = _build_lines(self.conf) + _build_lines(self.quarkus_properties)
+        # The source home's path is part of the key: a distribution built differently
+        # (e.g. with a provider jar) lives elsewhere and gets a copy of its own.
+        lines = [str(self.source_home), *_build_lines(self.conf),
+                 *_build_lines(self.quarkus_properties)]
         digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
         return self.cache_dir / "prod-like" / f"keycloak-{KEYCLOAK_VERSION}-{digest}"
 

@@ -72,3 +72,12 @@ def test_keycloak_is_built_for_postgresql_with_health_metrics_and_a_database_dis
     assert conf["db"] == "postgres"
     assert conf["health-enabled"] == conf["metrics-enabled"] == "true"
     assert conf["cache"] == "ispn" and conf["cache-stack"] == "jdbc-ping"
+
+
+def test_the_production_build_is_keyed_by_its_source_and_configuration(tmp_path):
+    from idp_extension.prodlike.services import ProductionBuild
+
+    one = ProductionBuild(tmp_path, tmp_path / "keycloak-a").home
+    assert one == ProductionBuild(tmp_path, tmp_path / "keycloak-a").home
+    assert one != ProductionBuild(tmp_path, tmp_path / "keycloak-b").home
+    assert one.parent == tmp_path / "prod-like"
