@@ -63,6 +63,10 @@ class Settings:
 
     # Keycloak as the sidecar and the CLI reach it.
     keycloak_url: str = "http://127.0.0.1:8080"
+    # Where the admin REST API is reached (the CLI's provisioning, the sidecar's service
+    # accounts). Empty: ``keycloak_url``. Production closes /admin on the public proxy
+    # and points this at an internal listener (deploy/nginx/ispeks.conf.template).
+    keycloak_admin_url: str = ""
     # The bootstrap admin service account (master realm). Used only by provisioning
     # commands run by state IT, never by the sidecar at run time.
     admin_client_id: str = "ispeks-bootstrap"
@@ -121,6 +125,11 @@ class Settings:
         )
         return digest.hexdigest()
 
+    @property
+    def admin_api_url(self) -> str:
+        """The base URL for admin REST calls: ``keycloak_admin_url`` or ``keycloak_url``."""
+        return self.keycloak_admin_url or self.keycloak_url
+
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
 
@@ -142,6 +151,7 @@ class Settings:
 
 _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_KEYCLOAK_URL": ("keycloak_url", str),
+    "ISPEKS_KEYCLOAK_ADMIN_URL": ("keycloak_admin_url", str),
     "ISPEKS_ADMIN_CLIENT_ID": ("admin_client_id", str),
     "ISPEKS_ADMIN_CLIENT_SECRET": ("admin_client_secret", str),
     "ISPEKS_CLIENT_SECRET_SEED": ("client_secret_seed", str),

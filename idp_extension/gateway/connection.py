@@ -17,7 +17,7 @@ SIDECAR_CLIENT_ID = "ispeks-sidecar"
 def bootstrap_admin(settings: Settings, realm: str = "master") -> KeycloakAdmin:
     """An admin client authenticated in master, sending its calls to ``realm``."""
     connection = KeycloakOpenIDConnection(
-        server_url=settings.keycloak_url,
+        server_url=settings.admin_api_url,
         realm_name=realm,
         # The token realm is cached separately: set it explicitly (KEYCLOAK-NOTES.md).
         user_realm_name="master",
@@ -36,7 +36,7 @@ def sidecar_admin(settings: Settings, realm: str, *, pool_size: int | None = Non
     the number of threads that share this client.
     """
     connection = KeycloakOpenIDConnection(
-        server_url=settings.keycloak_url,
+        server_url=settings.admin_api_url,
         realm_name=realm,
         user_realm_name=realm,
         client_id=SIDECAR_CLIENT_ID,

@@ -132,7 +132,7 @@ def test_the_production_lock_is_the_runtime_set_pinned_as_in_the_full_lock():
     everything, runtime = _lock(), _lock(RUNTIME_LOCK)
 
     assert all(hashes for _, hashes in runtime.values())
-    assert set(RUNTIME) | set(EXTRAS["redis"]) <= set(runtime)
+    assert set(RUNTIME) | set(EXTRAS["production"]) <= set(runtime)
     assert not DEVELOPMENT_ONLY & set(runtime)
     assert not {"pytest", "playwright", "aiosmtpd"} & set(runtime)
     assert {name: version for name, (version, _) in runtime.items()} == {

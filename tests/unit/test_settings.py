@@ -31,3 +31,20 @@ def test_the_command_line_says_which_variable_is_wrong_without_a_traceback(monke
     assert result.exit_code == 1
     assert "Error: ISPEKS_TRUSTED_PROXY_HOPS='satu': expected a whole number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_admin_api_url_defaults_to_keycloaks_url_and_can_be_set_apart():
+    assert load_settings({"ISPEKS_KEYCLOAK_URL": "https://sso.example"}).admin_api_url == "https://sso.example"
+    settings = load_settings({"ISPEKS_KEYCLOAK_URL": "https://sso.example",
+                              "ISPEKS_KEYCLOAK_ADMIN_URL": "http://10.0.0.5:8081"})
+    assert settings.admin_api_url == "http://10.0.0.5:8081"
+    assert settings.as_environment()["ISPEKS_KEYCLOAK_ADMIN_URL"] == "http://10.0.0.5:8081"
+
+
+def test_both_admin_clients_call_the_admin_api_url():
+    from idp_extension.gateway.connection import bootstrap_admin, sidecar_admin
+
+    settings = load_settings({"ISPEKS_KEYCLOAK_URL": "https://sso.example",
+                              "ISPEKS_KEYCLOAK_ADMIN_URL": "http://10.0.0.5:8081"})
+    assert bootstrap_admin(settings).connection.server_url == "http://10.0.0.5:8081"
+    assert sidecar_admin(settings, "pahang").connection.server_url == "http://10.0.0.5:8081"
