@@ -307,8 +307,12 @@ class KeycloakServer:
                      "--spi-theme--static-max-age=-1"]
         return args
 
-    def start(self, timeout: float = 180.0) -> "KeycloakServer":
-        """Start the server and wait until it reports ready."""
+    def start(self, timeout: float = 270.0) -> "KeycloakServer":
+        """Start the server and wait until it reports ready.
+
+        The default wait fits a loaded machine yet stays under pytest's 300 s per-test
+        timeout, so that a start too slow stops its own process rather than leave it.
+        """
         java_home = find_java_home(self.java_home)
         kc_home = self.distribution.ensure(java_home)
         self.data_dir.mkdir(parents=True, exist_ok=True)
