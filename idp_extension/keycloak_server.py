@@ -66,7 +66,8 @@ def _java_major(java: Path) -> int:
 
 
 def find_java_home(explicit: str = "") -> Path:
-    """Pick a JDK: ``explicit`` if given, else the newest 21+ found, else 17+."""
+    """Pick a JDK: ``explicit`` if given, else the newest 17+ found with javac, else
+    the newest 17+ runtime."""
     if explicit:
         return Path(explicit)
     candidates: list[Path] = []
@@ -76,8 +77,10 @@ def find_java_home(explicit: str = "") -> Path:
     on_path = shutil.which("java")
     if on_path:
         candidates.append(Path(on_path).resolve().parent.parent)
+    # A JDK (javac builds the providers) before a JRE, then the newest.
     ranked = sorted(
-        ((_java_major(c / "bin/java"), c) for c in candidates), key=lambda item: -item[0]
+        ((_java_major(c / "bin/java"), c) for c in candidates),
+        key=lambda item: (not (item[1] / "bin/javac").exists(), -item[0]),
     )
     for major, home in ranked:
         if major >= MINIMUM_JAVA:
@@ -372,3 +375,16 @@ class KeycloakServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Fetch and build Keycloak with this project's providers (``scripts/bootstrap``)."""
+    from idp_extension.settings import load_settings  # the only reader of the environment
+
+    settings = load_settings()
+    home = KeycloakDistribution(settings.cache_dir).ensure(find_java_home(settings.java_home))
+    print(f"Keycloak {KEYCLOAK_VERSION} with the project's providers: {home}")
+
+
+if __name__ == "__main__":
+    main()
