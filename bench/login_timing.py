@@ -29,22 +29,12 @@ from idp_extension.realms.apply import apply_desired
 from idp_extension.realms.render import render_realm
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
-from tests.support.login_timing import KINDS, compare, make_people, sample
+from tests.support.login_timing import (
+    KINDS, PROJECT_FORM, STOCK_FORM, compare, make_people, sample, with_stock_login_form,
+)
 from tests.support.oidc_login import CALLBACK
 
 STATE = "kelantan"
-PROJECT_FORM = "ispeks-username-password-form"
-STOCK_FORM = "auth-username-password-form"
-
-
-def _with_stock_form(desired: dict) -> dict:
-    """The realm with Keycloak's own form where the project's provider would be."""
-    for flow in desired["authenticationFlows"]:
-        for execution in flow["authenticationExecutions"]:
-            if execution.get("authenticator") == PROJECT_FORM:
-                execution["authenticator"] = STOCK_FORM
-                execution.pop("authenticatorConfig", None)
-    return desired
 
 
 def _measure(settings, tenant, desired: dict, samples: int, seed: str) -> tuple[dict, float]:
@@ -99,7 +89,7 @@ def main() -> None:
             timings, took = _measure(settings, tenant, desired, args.samples, "bench-login")
             results.append((PROJECT_FORM, args.samples, timings, took))
             if args.stock_samples:
-                timings, took = _measure(settings, tenant, _with_stock_form(desired),
+                timings, took = _measure(settings, tenant, with_stock_login_form(desired),
                                          args.stock_samples, "bench-login-stock")
                 results.append((STOCK_FORM, args.stock_samples, timings, took))
         finally:

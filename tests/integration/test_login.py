@@ -16,7 +16,7 @@ from idp_extension.realms.render import render_realm
 from idp_extension.tenants import load_tenants
 from tests.support.addresses import fresh_loopback
 from tests.support.lockout import wait_for_failures, wait_until_locked
-from tests.support.login_timing import compare, make_people, sample
+from tests.support.login_timing import compare, make_people, sample, with_stock_login_form
 from tests.support.oidc_login import decode_jwt_claims, login
 
 STATES = ["pahang", "kelantan", "selangor", "melaka"]
@@ -204,3 +204,22 @@ def test_a_flood_from_one_address_is_refused_uncounted_and_locks_nobody(
     for _ in range(3):
         assert login(kc, state, user.user_id, "Salah-Kata-Laluan1", source_address=own).status == 200
     wait_until_locked(directory, user.id)
+
+
+def test_apply_gives_a_realm_made_before_the_provider_the_projects_login_form(
+    settings, tenants, provisioned_realms
+):
+    state = "selangor"
+    apply_desired(settings, with_stock_login_form(render_realm(settings, state)))
+    try:
+        result = apply_realm(settings, state)
+
+        assert sorted(c.path for c in result.changes) == [
+            "flows.ispeks-browser", "flows.ispeks-browser-portal"]
+        assert {c.action for c in result.changes} == {"rebuild"}
+        assert "ispeks-username-password-form=REQUIRED" in result.changes[0].line()
+        assert apply_realm(settings, state).summary() == "no changes"
+        _, user, password = _active_user(settings, tenants, state, "after-rebuild")
+        assert login(settings.keycloak_url, state, user.user_id, password).status == 302
+    finally:
+        apply_realm(settings, state)
