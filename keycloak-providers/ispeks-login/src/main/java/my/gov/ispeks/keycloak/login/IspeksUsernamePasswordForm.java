@@ -13,6 +13,7 @@ import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.representations.idm.CredentialRepresentation;
 import org.keycloak.services.managers.AuthenticationManager;
 
+import static org.keycloak.services.validation.Validation.FIELD_PASSWORD;
 import static org.keycloak.services.validation.Validation.FIELD_USERNAME;
 
 /**
@@ -78,15 +79,23 @@ public class IspeksUsernamePasswordForm extends UsernamePasswordForm {
      * is not a failure for brute-force detection.
      */
     private void refuseOverLimit(AuthenticationFlowContext context, MultivaluedMap<String, String> formData) {
-        context.clearUser();
-        String username = formData.getFirst(AuthenticationManager.FORM_USERNAME);
-        if (username != null && !username.trim().isEmpty()) {
-            username = username.trim();
-            context.getEvent().detail(Details.USERNAME, username);
-            context.getAuthenticationSession().setAuthNote(ATTEMPTED_USERNAME, username);
+        String field = FIELD_USERNAME;
+        if (isUserAlreadySetBeforeUsernamePasswordAuth(context)) {
+            // Re-authentication (the ID is known and hidden): answer as for a wrong password.
+            context.getEvent().user(context.getUser());
+            AuthenticatorUtils.setupReauthenticationInUsernamePasswordFormError(context);
+            field = FIELD_PASSWORD;
+        } else {
+            context.clearUser();
+            String username = formData.getFirst(AuthenticationManager.FORM_USERNAME);
+            if (username != null && !username.trim().isEmpty()) {
+                username = username.trim();
+                context.getEvent().detail(Details.USERNAME, username);
+                context.getAuthenticationSession().setAuthNote(ATTEMPTED_USERNAME, username);
+            }
         }
         context.getEvent().error(ADDRESS_LIMITED);
-        Response challengeResponse = challenge(context, getDefaultChallengeMessage(context), FIELD_USERNAME);
+        Response challengeResponse = challenge(context, getDefaultChallengeMessage(context), field);
         context.forceChallenge(challengeResponse);
     }
 }
