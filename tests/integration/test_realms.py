@@ -31,13 +31,13 @@ SIDECAR_ROLES = {"manage-users", "query-users", "view-users"}
 EXPECTED_FLOW = [
     (0, "auth:auth-cookie", "ALTERNATIVE"),
     (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
-    (1, "auth:auth-username-password-form", "REQUIRED"),
+    (1, "auth:ispeks-username-password-form", "REQUIRED"),
 ]
 EXPECTED_PORTAL_FLOW = [
     (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
     (1, "auth:auth-cookie", "ALTERNATIVE"),
     (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
-    (2, "auth:auth-username-password-form", "REQUIRED"),
+    (2, "auth:ispeks-username-password-form", "REQUIRED"),
     (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
     (1, "auth:conditional-user-attribute", "REQUIRED"),
     (1, "auth:deny-access-authenticator", "REQUIRED"),
@@ -192,7 +192,7 @@ def test_login_page_is_one_form_with_id_and_password(settings_, state):
     )
 
     assert page.status_code == 200
-    # auth-username-password-form: ID and password in the same first form.
+    # ispeks-username-password-form (Keycloak's form, extended): ID and password in one form.
     assert 'name="username"' in page.text and 'name="password"' in page.text
 
 
