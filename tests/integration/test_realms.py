@@ -419,7 +419,8 @@ def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor
     assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
     assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
-    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 2
+    # The login form's address limits, the pending check and the refusal.
+    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 3
 
 
 def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(settings_, johor):
