@@ -2,8 +2,11 @@
 
 One module for the dev command, the tests and the benchmarks. The pinned distribution
 (``org.keycloak:keycloak-quarkus-dist``) is fetched from Maven Central with
-``mvn dependency:copy`` into a cache outside git, unpacked, and built once
-(``kc.sh build``) with health checks and the dev-file database. Each run then does
+``mvn dependency:copy`` into a cache outside git; this project's providers
+(``keycloak-providers/``, e.g. the ``ispeks-login`` authenticator) are built from source
+with Maven; the distribution is unpacked with their jars in ``providers/`` and built
+once (``kc.sh build``) with health checks and the dev-file database, into a home keyed
+by the jars' checksums. Each run then does
 ``kc.sh start --optimized`` on loopback with its own data folder, so the dev stack and
 every test session have separate databases while sharing one build.
 
@@ -13,6 +16,8 @@ The first start of a data folder creates the master realm with a bootstrap admin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -20,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,9 @@ MAVEN_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"
 BUILD_OPTIONS = ("--health-enabled=true", "--metrics-enabled=true", "--db=dev-file")
 PREFERRED_JAVA = 21
 MINIMUM_JAVA = 17
+# This project's Keycloak providers (Maven projects), built into every home.
+PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "keycloak-providers"
+BUILD_RECORD = ".ispeks-build.json"
 
 
 class KeycloakServerError(RuntimeError):
@@ -57,7 +66,8 @@ def _java_major(java: Path) -> int:
 
 
 def find_java_home(explicit: str = "") -> Path:
-    """Pick a JDK: ``explicit`` if given, else the newest 21+ found, else 17+."""
+    """Pick a JDK: ``explicit`` if given, else the newest 17+ found with javac, else
+    the newest 17+ runtime."""
     if explicit:
         return Path(explicit)
     candidates: list[Path] = []
@@ -67,8 +77,10 @@ def find_java_home(explicit: str = "") -> Path:
     on_path = shutil.which("java")
     if on_path:
         candidates.append(Path(on_path).resolve().parent.parent)
+    # A JDK (javac builds the providers) before a JRE, then the newest.
     ranked = sorted(
-        ((_java_major(c / "bin/java"), c) for c in candidates), key=lambda item: -item[0]
+        ((_java_major(c / "bin/java"), c) for c in candidates),
+        key=lambda item: (not (item[1] / "bin/javac").exists(), -item[0]),
     )
     for major, home in ranked:
         if major >= MINIMUM_JAVA:
@@ -76,35 +88,159 @@ def find_java_home(explicit: str = "") -> Path:
     raise KeycloakServerError(f"no JDK {MINIMUM_JAVA}+ found (looked in {jvm_root} and PATH)")
 
 
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rename_into_place(partial: Path, final: Path) -> None:
+    """Move a finished ``partial`` to ``final``; if another process got there first, keep
+    theirs (same inputs, same result) and drop ours."""
+    try:
+        partial.rename(final)
+    except OSError:
+        if not final.exists():
+            raise
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ProviderSource:
+    """A Keycloak provider of this project: a Maven project in ``keycloak-providers/``.
+
+    ``ensure`` builds it with ``mvn -q -B package`` (Maven Central the first time, the
+    local ``~/.m2`` after) in a scratch copy, so the source folder gets no ``target/``
+    and concurrent builds do not meet, and caches the jar under ``cache_dir/providers``
+    keyed by a digest of the sources and the JDK's major version.
+    """
+
+    source: Path
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def digest(self) -> str:
+        digest = hashlib.sha256()
+        files = [self.source / "pom.xml", *sorted((self.source / "src").rglob("*"))]
+        for path in files:
+            if path.is_file():
+                digest.update(path.relative_to(self.source).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def jar_path(self, cache_dir: Path, java_home: Path) -> Path:
+        major = _java_major(java_home / "bin/java")
+        return cache_dir / "providers" / f"{self.name}-{self.digest()[:16]}-java{major}.jar"
+
+    def ensure(self, cache_dir: Path, java_home: Path) -> Path:
+        """Return the built jar, building it first if this source was never built."""
+        jar = self.jar_path(cache_dir, java_home)
+        if jar.exists():
+            return jar
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise KeycloakServerError("Maven (mvn) is needed to build the Keycloak providers; "
+                                      "run scripts/bootstrap")
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".build-{self.name}-", dir=jar.parent))
+        try:
+            shutil.copytree(self.source, scratch / self.name,
+                            ignore=shutil.ignore_patterns("target"))
+            result = subprocess.run(
+                [mvn, "-q", "-B", "package"], cwd=scratch / self.name,
+                capture_output=True, text=True,
+                env={**os.environ, "JAVA_HOME": str(java_home)},
+            )
+            built = scratch / self.name / "target" / f"{self.name}.jar"
+            if result.returncode != 0 or not built.exists():
+                raise KeycloakServerError(
+                    f"mvn package of {self.source} failed:\n{result.stdout}{result.stderr}")
+            partial = jar.with_name(f".{jar.name}.{os.getpid()}")
+            shutil.copyfile(built, partial)
+            _rename_into_place(partial, jar)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return jar
+
+
+def project_providers() -> tuple[ProviderSource, ...]:
+    """Every provider folder of this repository (each holds a pom.xml)."""
+    if not PROVIDERS_DIR.is_dir():
+        return ()
+    return tuple(ProviderSource(p) for p in sorted(PROVIDERS_DIR.iterdir())
+                 if (p / "pom.xml").is_file())
+
+
 @dataclass
 class KeycloakDistribution:
-    """The cached, built Keycloak distribution shared by every run on this machine."""
+    """The pinned Keycloak, built with this project's providers, cached per machine.
+
+    The downloaded archive is shared. Each built home is keyed by what went into it (the
+    providers' jar checksums, the build options and the JDK's major version):
+    ``cache_dir/keycloak/keycloak-<version>-<key>``. It is unpacked, given the jars in
+    ``providers/`` and built (``kc.sh build``) in a scratch folder, then renamed into
+    place, so an interrupted build never looks complete and a home in use is never
+    written to. A change to a provider's source makes a new home; old ones stay until
+    deleted by hand.
+    """
 
     cache_dir: Path
     version: str = KEYCLOAK_VERSION
-
-    @property
-    def home(self) -> Path:
-        return self.cache_dir / "keycloak" / f"keycloak-{self.version}"
+    providers: tuple[ProviderSource, ...] = field(default_factory=project_providers)
 
     @property
     def archive(self) -> Path:
         return self.cache_dir / "downloads" / f"keycloak-quarkus-dist-{self.version}.tar.gz"
 
-    def _build_marker(self, java_home: Path) -> Path:
-        return self.home / f".ispeks-built-{_java_major(java_home / 'bin/java')}"
+    def provider_jars(self, java_home: Path) -> list[Path]:
+        """Build (if needed) and return this project's provider jars."""
+        return [p.ensure(self.cache_dir, java_home) for p in self.providers]
+
+    def build_key(self, java_home: Path, jars: list[Path]) -> dict:
+        """What a built home depends on (written into it as .ispeks-build.json)."""
+        return {
+            "version": self.version,
+            "java": _java_major(java_home / "bin/java"),
+            "options": list(BUILD_OPTIONS),
+            "providers": {jar.name: _sha256_file(jar) for jar in jars},
+        }
+
+    def home_for(self, key: dict) -> Path:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.cache_dir / "keycloak" / f"keycloak-{self.version}-{digest}"
 
     def ensure(self, java_home: Path) -> Path:
-        """Download, unpack and build if not done yet; return KC_HOME."""
+        """Download, build the providers, unpack and build if not done yet; return KC_HOME."""
+        jars = self.provider_jars(java_home)
+        key = self.build_key(java_home, jars)
+        home = self.home_for(key)
+        if (home / BUILD_RECORD).exists():
+            return home
         if not self.archive.exists():
             self._download()
-        if not (self.home / "bin/kc.sh").exists():
-            self._unpack()
-        marker = self._build_marker(java_home)
-        if not marker.exists() or marker.read_text() != " ".join(BUILD_OPTIONS):
-            self._build(java_home)
-            marker.write_text(" ".join(BUILD_OPTIONS))
-        return self.home
+        home.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".building-{home.name}-", dir=home.parent))
+        try:
+            with tarfile.open(self.archive) as archive:
+                archive.extractall(scratch, filter="data")
+            built = scratch / f"keycloak-{self.version}"
+            (built / "bin/kc.sh").chmod(0o755)
+            for jar in jars:
+                shutil.copyfile(jar, built / "providers" / jar.name)
+            self._build(built, java_home)
+            # Written last: its presence is what "complete" means.
+            (built / BUILD_RECORD).write_text(json.dumps(key, indent=2, sort_keys=True))
+            _rename_into_place(built, home)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return home
 
     def _download(self) -> None:
         self.archive.parent.mkdir(parents=True, exist_ok=True)
@@ -121,22 +257,11 @@ class KeycloakDistribution:
                 f"mvn dependency:copy {MAVEN_ARTIFACT} failed:\n{result.stdout}{result.stderr}"
             )
 
-    def _unpack(self) -> None:
-        target = self.home.parent
-        target.mkdir(parents=True, exist_ok=True)
-        partial = target / f".unpacking-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        with tarfile.open(self.archive) as archive:
-            archive.extractall(partial, filter="data")
-        # Rename into place so that an interrupted unpack never looks complete.
-        (partial / self.home.name).rename(self.home)
-        shutil.rmtree(partial, ignore_errors=True)
-        (self.home / "bin/kc.sh").chmod(0o755)
-
-    def _build(self, java_home: Path) -> None:
+    @staticmethod
+    def _build(home: Path, java_home: Path) -> None:
         env = {**os.environ, "JAVA_HOME": str(java_home)}
         result = subprocess.run(
-            [str(self.home / "bin/kc.sh"), "build", *BUILD_OPTIONS],
+            [str(home / "bin/kc.sh"), "build", *BUILD_OPTIONS],
             capture_output=True, text=True, env=env,
         )
         if result.returncode != 0:
@@ -185,8 +310,12 @@ class KeycloakServer:
                      "--spi-theme--static-max-age=-1"]
         return args
 
-    def start(self, timeout: float = 180.0) -> "KeycloakServer":
-        """Start the server and wait until it reports ready."""
+    def start(self, timeout: float = 270.0) -> "KeycloakServer":
+        """Start the server and wait until it reports ready.
+
+        The default wait fits a loaded machine yet stays under pytest's 300 s per-test
+        timeout, so that a start too slow stops its own process rather than leave it.
+        """
         java_home = find_java_home(self.java_home)
         kc_home = self.distribution.ensure(java_home)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -246,3 +375,16 @@ class KeycloakServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Fetch and build Keycloak with this project's providers (``scripts/bootstrap``)."""
+    from idp_extension.settings import load_settings  # the only reader of the environment
+
+    settings = load_settings()
+    home = KeycloakDistribution(settings.cache_dir).ensure(find_java_home(settings.java_home))
+    print(f"Keycloak {KEYCLOAK_VERSION} with the project's providers: {home}")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,13 +31,13 @@ SIDECAR_ROLES = {"manage-users", "query-users", "view-users"}
 EXPECTED_FLOW = [
     (0, "auth:auth-cookie", "ALTERNATIVE"),
     (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
-    (1, "auth:auth-username-password-form", "REQUIRED"),
+    (1, "auth:ispeks-username-password-form", "REQUIRED"),
 ]
 EXPECTED_PORTAL_FLOW = [
     (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
     (1, "auth:auth-cookie", "ALTERNATIVE"),
     (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
-    (2, "auth:auth-username-password-form", "REQUIRED"),
+    (2, "auth:ispeks-username-password-form", "REQUIRED"),
     (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
     (1, "auth:conditional-user-attribute", "REQUIRED"),
     (1, "auth:deny-access-authenticator", "REQUIRED"),
@@ -196,7 +196,7 @@ def test_login_page_is_one_form_with_id_and_password(settings_, state):
     )
 
     assert page.status_code == 200
-    # auth-username-password-form: ID and password in the same first form.
+    # ispeks-username-password-form (Keycloak's form, extended): ID and password in one form.
     assert 'name="username"' in page.text and 'name="password"' in page.text
 
 
@@ -459,7 +459,8 @@ def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor
     assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
     assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
-    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 2
+    # The login form's address limits, the pending check and the refusal.
+    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 3
 
 
 def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(settings_, johor):

@@ -32,6 +32,7 @@ from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.payroll import PayrollRecord
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import Services, create_app
+from tests.support.addresses import loopback_session
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
@@ -163,7 +164,8 @@ class Browser:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.sidecar = stack.app.test_client()
-        self.keycloak = requests.Session()
+        # One person, one address: Keycloak limits failed logins per address.
+        self.keycloak = loopback_session()
 
     def get(self, url: str) -> Page:
         return self._send("GET", url)

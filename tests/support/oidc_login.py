@@ -4,6 +4,10 @@ Test-only: drives the authorization-code flow with PKCE against a portal client,
 the username-password form, and exchanges the code for tokens. Keycloak marks its
 cookies ``Secure`` even on http://127.0.0.1 (browsers accept that on loopback;
 requests does not), so the jar is told they are not secure before each request.
+
+Each login comes from a loopback address of its own (as different people would), so
+Keycloak's per-address limit on failed posts never mixes tests up; ``source_address``
+pins one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 
 import requests
+
+from tests.support.addresses import loopback_session
 
 CALLBACK = "http://127.0.0.1:18765/callback"
 
@@ -60,9 +66,10 @@ def login(
     client_id: str = "portal-ispeks",
     redirect_uri: str = CALLBACK,
     locale: str | None = None,
+    source_address: str | None = None,
 ) -> LoginOutcome:
     """Run one code-flow login with PKCE; return tokens, or the form's error message."""
-    session = requests.Session()
+    session = loopback_session(source_address)
     verifier, challenge = _pkce_pair()
     state = secrets.token_urlsafe(16)
     params = {

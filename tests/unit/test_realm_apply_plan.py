@@ -237,8 +237,11 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
         {"parent": "ispeks-browser", "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
         {"parent": "ispeks-browser", "subflow": "ispeks-browser-forms",
          "description": "Username and password in one form", "requirement": "ALTERNATIVE"},
-        {"parent": "ispeks-browser-forms", "provider": "auth-username-password-form",
-         "requirement": "REQUIRED"},
+        {"parent": "ispeks-browser-forms", "provider": "ispeks-username-password-form",
+         "requirement": "REQUIRED",
+         "config": {"alias": "ispeks-login-limits",
+                    "config": {"failedPostsPerAddressPerMinute": "10",
+                               "failedPostsPerAddressPerHour": "50"}}},
     ]}
     assert plan.operations[3].payload == {"browserFlow": "ispeks-browser-portal"}
 
@@ -271,7 +274,44 @@ def test_username_form_in_the_flow_forces_a_rebuild(desired):
     assert op.kind == A.REBUILD_FLOW
     assert op.payload["delete"] == ["exec-0", "exec-x", "exec-y"]
     assert [s.get("provider") or s.get("subflow") for s in op.payload["steps"]] == [
-        "auth-cookie", "ispeks-browser-forms", "auth-username-password-form"]
+        "auth-cookie", "ispeks-browser-forms", "ispeks-username-password-form"]
+
+
+def test_keycloaks_stock_form_is_replaced_by_the_projects_with_its_limits(desired):
+    """A realm made before the ispeks-login provider still has Keycloak's own form."""
+    current = keycloak_view(desired)
+    for alias in ("ispeks-browser", "ispeks-browser-portal"):
+        for execution in current.flow_executions[alias]:
+            if execution.get("providerId") == "ispeks-username-password-form":
+                execution["providerId"] = "auth-username-password-form"
+                execution.pop("authenticationConfig")
+
+    plan = plan_update(desired, current)
+
+    assert [(c.path, c.action) for c in plan.changes] == [
+        ("flows.ispeks-browser", "rebuild"), ("flows.ispeks-browser-portal", "rebuild")]
+    for op in plan.operations:
+        assert op.kind == A.REBUILD_FLOW
+        (form,) = [s for s in op.payload["steps"]
+                   if s.get("provider") == "ispeks-username-password-form"]
+        assert form["config"]["alias"].startswith("ispeks-login-limits")
+        assert form["config"]["config"] == {"failedPostsPerAddressPerMinute": "10",
+                                            "failedPostsPerAddressPerHour": "50"}
+
+
+def test_changed_address_limits_are_written_to_the_forms_config(desired):
+    current = keycloak_view(desired)
+    current.authenticator_configs["config-ispeks-login-limits"]["config"][
+        "failedPostsPerAddressPerHour"] = "500"
+
+    plan = plan_update(desired, current)
+
+    assert [c.path for c in plan.changes] == [
+        "flows.ispeks-browser.auth:ispeks-username-password-form.config"]
+    (op,) = plan.operations
+    (fix,) = op.payload
+    assert fix["config_id"] == "config-ispeks-login-limits"
+    assert fix["config"]["failedPostsPerAddressPerHour"] == "50"
 
 
 def test_user_profile_drift_is_put_back_whole(desired):
@@ -447,7 +487,8 @@ def test_rebuilt_flow_brings_its_authenticator_configs(desired):
     rebuild = next(op for op in plan.operations if op.kind == A.REBUILD_FLOW)
     configured = {s["provider"]: s["config"]["alias"] for s in rebuild.payload["steps"]
                   if "config" in s}
-    assert configured == {"conditional-user-attribute": "ispeks-pending-user",
+    assert configured == {"ispeks-username-password-form": "ispeks-login-limits-portal",
+                          "conditional-user-attribute": "ispeks-pending-user",
                           "deny-access-authenticator": "ispeks-deny-pending"}
     assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW]
 

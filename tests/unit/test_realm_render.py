@@ -134,9 +134,25 @@ def test_browser_flow_is_the_single_username_password_form(settings, state):
     assert flow_steps(realm["authenticationFlows"], "ispeks-browser") == [
         (0, "auth:auth-cookie", "ALTERNATIVE"),
         (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
-        (1, "auth:auth-username-password-form", "REQUIRED"),
+        (1, "auth:ispeks-username-password-form", "REQUIRED"),
     ]
     assert "auth-username-form" not in json.dumps(realm["authenticationFlows"])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_both_login_forms_carry_the_per_address_limits_from_the_values(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+    values = load_values(TEMPLATES, state)["login_address_limit"]
+
+    forms = [e for f in realm["authenticationFlows"] for e in f["authenticationExecutions"]
+             if e.get("authenticator") == "ispeks-username-password-form"]
+    configs = {c["alias"]: c["config"] for c in realm["authenticatorConfig"]}
+    assert len(forms) == 2
+    assert "auth-username-password-form" not in json.dumps(realm["authenticationFlows"])
+    for form in forms:
+        assert configs[form["authenticatorConfig"]] == {
+            "failedPostsPerAddressPerMinute": str(values["failed_posts_per_minute"]),
+            "failedPostsPerAddressPerHour": str(values["failed_posts_per_hour"])}
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -147,7 +163,7 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
         (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
         (1, "auth:auth-cookie", "ALTERNATIVE"),
         (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
-        (2, "auth:auth-username-password-form", "REQUIRED"),
+        (2, "auth:ispeks-username-password-form", "REQUIRED"),
         (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
         (1, "auth:conditional-user-attribute", "REQUIRED"),
         (1, "auth:deny-access-authenticator", "REQUIRED"),
