@@ -10,7 +10,10 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp_extension.i18n import MessageCatalog
-from idp_extension.settings import Settings, load_settings
+from idp_extension.credentials import SIDECAR_CLIENT_ID, CredentialError, CredentialStore
+from idp_extension.settings import (
+    Settings, SettingsError, load_settings, require_strong_settings,
+)
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
     activation, first_login, portal, recovery, root, settings, site_key,
@@ -25,7 +28,6 @@ from idp_extension.web.tenant import build_tenant_blueprint
 MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 # Our forms hold a handful of short fields; anything bigger is not one of ours.
 MAX_FORM_BYTES = 64 * 1024
-_DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
 # Flows' blueprints, nested under /<realm>/.
 REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
@@ -43,9 +45,12 @@ def create_app(
 ) -> Flask:
     """Build the sidecar; ``blueprints``/``realm_blueprints`` add routes (tests, plugins)."""
     settings = config if config is not None else load_settings()
-    _refuse_dev_secret_over_https(settings)
+    # A real deployment (https, or a Keycloak elsewhere) never runs on a guessable key.
+    require_strong_settings(settings, "secret_key")
     if tenants is None:
         tenants = load_tenants(settings.realm_templates_dir)
+    if services is None and settings.strict:
+        _refuse_weak_client_secrets(settings, tenants_by_realm(tenants))
     if services is None:
         services = Services.from_settings(settings)
 
@@ -81,7 +86,11 @@ def create_app(
     return app
 
 
-def _refuse_dev_secret_over_https(settings: Settings) -> None:
-    # An https public URL means a real deployment: the built-in key is public knowledge.
-    if is_https(settings.sidecar_public_url) and settings.secret_key == _DEV_SECRET_KEY:
-        raise RuntimeError("ISPEKS_SECRET_KEY must be set when the sidecar is served over https")
+def _refuse_weak_client_secrets(settings: Settings, tenants: Mapping[str, Tenant]) -> None:
+    """Every state's sidecar client secret file must exist and hold a strong secret."""
+    store = CredentialStore.from_settings(settings)
+    for realm in tenants:
+        try:
+            store.require(realm, SIDECAR_CLIENT_ID, strict=True)
+        except CredentialError as exc:
+            raise SettingsError(str(exc)) from None
