@@ -661,15 +661,15 @@ def apply_desired(settings: Settings, desired: Mapping, dry_run: bool = False) -
     if not admin.realm_exists(realm):
         plan = plan_create(secrets.into(desired))
         if dry_run:
-            return ApplyResult(realm, True, tuple(plan.changes + secrets.changes()), dry_run=True)
-        created_files = secrets.changes()
+            return ApplyResult(realm, True, tuple(plan.changes), dry_run=True)
+        # The files first: a secret Keycloak holds is never one nobody kept.
         secrets.save(store)
         admin.run(plan)
         # Whatever the import did not honour is fixed at once, and shown.
         current = admin.snapshot(desired)
         follow_up = plan_update(secrets.into(desired, current), current)
         admin.run(follow_up)
-        return ApplyResult(realm, True, tuple(plan.changes + created_files + follow_up.changes))
+        return ApplyResult(realm, True, tuple(plan.changes + follow_up.changes))
     current = admin.snapshot(desired)
     plan = plan_update(secrets.into(desired, current), current)
     changes = secrets.changes() + plan.changes
