@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
@@ -218,7 +218,7 @@ def _settings_sign_in(sidecar_url: str, realm: str, user_id: str, password: str)
     answer = browser.get(f"{sidecar_url}/{realm}/settings/login")
     for _ in range(10):
         if answer.status_code in (302, 303):
-            answer = browser.get(answer.headers["Location"])
+            answer = browser.get(urljoin(answer.url, answer.headers["Location"]))
         elif 'id="kc-form-login"' in answer.text:
             action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', answer.text)
             answer = browser.post(html.unescape(action.group(1)),
