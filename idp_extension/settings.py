@@ -138,6 +138,13 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
 }
 
 
+# Variables of earlier versions whose silent disappearance would mislead.
+_REMOVED = {
+    "ISPEKS_CLIENT_SECRET_SEED": "each state's client secrets are random files in "
+                                 "ISPEKS_CREDENTIALS_DIR, written by `ispeks-idp realms "
+                                 "apply`; remove the variable",
+}
+
 # Variables that hold secrets: each may also come from the file named by ``<NAME>_FILE``
 # or from a systemd credential called ``<NAME>`` (``$CREDENTIALS_DIRECTORY/<NAME>``,
 # ``LoadCredential=``), so that no secret need sit in an environment file.
@@ -225,6 +232,9 @@ def _secret_from_files(env: Mapping[str, str], name: str) -> str | None:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
+    for gone in _REMOVED:
+        if env.get(gone) or env.get(f"{gone}_FILE"):
+            raise SettingsError(f"{gone} is no longer used: {_REMOVED[gone]}")
     values: dict[str, object] = {"cache_dir": _default_cache_dir(env)}
     for name, (attr, convert) in _ENV_FIELDS.items():
         raw = _secret_from_files(env, name) if name in SECRET_VARIABLES else env.get(name)

@@ -282,3 +282,8 @@ def test_audit_names_the_officer_or_the_login_name(monkeypatch):
     monkeypatch.setattr("getpass.getuser", lambda: "siti")
     assert _who(None) == {"actor": "siti", "client": STATE_IT_CLIENT_ID}
     assert _who("Aminah (IT Pahang)")["actor"] == "Aminah (IT Pahang)"
+
+
+def test_the_removed_seed_variable_is_refused_not_ignored():
+    with pytest.raises(SettingsError, match="^ISPEKS_CLIENT_SECRET_SEED is no longer used"):
+        load_settings({"ISPEKS_CLIENT_SECRET_SEED": "anything"})
