@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from idp_extension.keycloak_server import free_port
 
 START_TIMEOUT = 600
@@ -59,6 +61,7 @@ def _stop_dev(process: subprocess.Popen) -> str:
     return rest
 
 
+@pytest.mark.timeout(2 * START_TIMEOUT)  # two whole stacks, one after the other
 def test_dev_starts_everything_prints_urls_and_reuses_its_data(tmp_path):
     ports = [free_port() for _ in range(5)]
 
