@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 import requests
@@ -17,10 +17,11 @@ from click.testing import CliRunner
 
 from idp_extension.cli import main
 from idp_extension.credentials import (
-    SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID, CredentialStore,
+    SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID, CredentialStore, FileSecret,
 )
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin, sidecar_admin, state_it_admin
+from idp_extension.gateway.oidc import OidcClient, RequestsTransport
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.passwords import random_password
 from idp_extension.tenants import load_tenant
@@ -230,6 +231,35 @@ def _settings_sign_in(sidecar_url: str, realm: str, user_id: str, password: str)
     return html.unescape(answer.text)
 
 
+class _RecordingTransport(RequestsTransport):
+    """The real HTTP layer, remembering which client secret each token request carried."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=30)
+        self.secrets: list[str] = []
+
+    def post_form(self, url, data):
+        self.secrets.append(data.get("client_secret", ""))
+        return super().post_form(url, data)
+
+
+def _fresh_code_exchange(settings, realm: str, user_id: str, password: str,
+                         transport: RequestsTransport):
+    """One sign-in's code exchange by a sidecar client that has not used any secret yet."""
+    source = FileSecret(CredentialStore.from_settings(settings), realm, SIDECAR_CLIENT_ID)
+    client = OidcClient(settings.keycloak_url, realm, SIDECAR_CLIENT_ID, client_secret=source,
+                        redirect_uri=f"{settings.sidecar_public_url}/{realm}/settings/callback",
+                        transport=transport)
+    login = client.begin_login()
+    browser = _Browser()
+    page = browser.get(login.url)
+    action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
+    answer = browser.post(html.unescape(action.group(1)),
+                          data={"username": user_id, "password": password})
+    query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    return client.finish_login(login, query)
+
+
 def test_rotation_keeps_the_running_sidecar_working_and_then_refuses_the_old(
         provisioned_realms, sidecar, kelantan_user):
     settings = provisioned_realms
@@ -250,6 +280,12 @@ def test_rotation_keeps_the_running_sidecar_working_and_then_refuses_the_old(
     assert _token_status(settings, "kelantan", SIDECAR_CLIENT_ID, new)[0] == 401
     assert isinstance(sidecar_admin(settings, "kelantan").get_users({"max": 1}), list)
     assert record.user_id in _settings_sign_in(sidecar.url, "kelantan", record.user_id, password)
+    # A code exchange refused for the new secret is retried with the old: the code is
+    # not used up by the refusal.
+    transport = _RecordingTransport()
+    tokens = _fresh_code_exchange(settings, "kelantan", record.user_id, password, transport)
+    assert tokens.id_claims["preferred_username"] == record.user_id
+    assert transport.secrets == [new, old]
 
     finished = CliRunner().invoke(main, ["realms", "rotate-secret", "--state", "kelantan",
                                          "--step", "finish"], obj=settings)
