@@ -4,11 +4,12 @@ the running stack, state IT's commands work as the README writes them."""
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -42,22 +43,33 @@ def _start_dev(data_dir, ports) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(_dev_args(data_dir, ports), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
                                env={**_env(), "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    # A thread reads the pipe: select() on a buffered text stream misses buffered lines.
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                              daemon=True)
+    reader.start()
     output, deadline = "", time.monotonic() + START_TIMEOUT
     while "Running. Press Ctrl-C" not in output:
-        assert process.poll() is None, output
-        ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
-        assert ready, f"dev not running within {START_TIMEOUT}s:\n{output}"
-        output += process.stdout.readline()
+        assert process.poll() is None or not lines.empty(), output
+        try:
+            output += lines.get(timeout=max(deadline - time.monotonic(), 0.1))
+        except queue.Empty:
+            raise AssertionError(f"dev not running within {START_TIMEOUT}s:\n{output}") from None
+    process.lines, process.reader = lines, reader  # the rest, for _stop_dev
     return process, output
 
 
 def _stop_dev(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
     try:
-        rest, _ = process.communicate(timeout=120)
+        process.wait(timeout=120)
     except subprocess.TimeoutExpired:
         process.kill()
-        rest, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+    process.reader.join(timeout=30)  # the pipe is closed: the reader ends
+    rest = ""
+    while not process.lines.empty():
+        rest += process.lines.get()
     return rest
 
 
