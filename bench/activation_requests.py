@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         ).start()
         settings = base_settings.with_overrides(
             keycloak_url=keycloak.url, admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            client_secret_seed=secrets.token_urlsafe(24), secret_key=secrets.token_urlsafe(32),
+            credentials_dir=Path(tmp) / "credentials", secret_key=secrets.token_urlsafe(32),
             smtp_host="127.0.0.1", smtp_port=inbox.port,
             audit_log_path=Path(tmp) / "audit.jsonl", ratelimit_storage_uri="memory://",
         )

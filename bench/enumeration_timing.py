@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = base.with_overrides(
                 keycloak_url=server.url, admin_client_id="bench-bootstrap",
-                admin_client_secret=secret, client_secret_seed=secrets.token_urlsafe(24),
+                admin_client_secret=secret, credentials_dir=Path(tempfile.mkdtemp(prefix="bench-credentials-")),
                 secret_key=secrets.token_urlsafe(32), smtp_host="127.0.0.1",
                 smtp_port=inbox.port, audit_log_path=Path(tmp) / "audit.jsonl",
                 extra_redirect_uris=(CALLBACK,), ratelimit_storage_uri="memory://",

@@ -233,7 +233,8 @@ def main() -> None:
         try:
             settings = base.with_overrides(keycloak_url=server.url,
                                            admin_client_id="bench-bootstrap",
-                                           admin_client_secret=secret)
+                                           admin_client_secret=secret,
+                                           credentials_dir=Path(tmp) / "credentials")
             apply_realm(settings, args.state)
             print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK {java_home.name}, "
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "

@@ -37,7 +37,8 @@ def main() -> None:
         cold.stop()
         warm = server().start()
         settings = base.with_overrides(
-            keycloak_url=warm.url, admin_client_id="bench-bootstrap", admin_client_secret=secret
+            keycloak_url=warm.url, admin_client_id="bench-bootstrap", admin_client_secret=secret,
+            credentials_dir=Path(tmp) / "credentials",
         )
         try:
             timings = {}

@@ -81,7 +81,7 @@ def main() -> None:
         try:
             settings = base.with_overrides(
                 keycloak_url=server.url, admin_client_id="bench-bootstrap",
-                admin_client_secret=secret, client_secret_seed=secrets.token_urlsafe(24),
+                admin_client_secret=secret, credentials_dir=Path(tempfile.mkdtemp(prefix="bench-credentials-")),
                 secret_key=secrets.token_urlsafe(32), extra_redirect_uris=(CALLBACK,),
             )
             tenant = load_tenant(settings.realm_templates_dir, STATE)

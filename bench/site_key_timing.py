@@ -122,7 +122,7 @@ def main() -> None:
         try:
             settings = base.with_overrides(
                 keycloak_url=server.url, admin_client_id="bench-bootstrap",
-                admin_client_secret=secret, client_secret_seed=secrets.token_urlsafe(24),
+                admin_client_secret=secret, credentials_dir=Path(tmp) / "credentials",
                 secret_key=secrets.token_urlsafe(32), extra_redirect_uris=(CALLBACK,),
             )
             apply_realm(settings, STATE)

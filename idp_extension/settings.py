@@ -8,8 +8,7 @@ listed in README.md.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,13 +66,16 @@ class Settings:
     # accounts). Empty: ``keycloak_url``. Production closes /admin on the public proxy
     # and points this at an internal listener (deploy/nginx/ispeks.conf.template).
     keycloak_admin_url: str = ""
-    # The bootstrap admin service account (master realm). Used only by provisioning
-    # commands run by state IT, never by the sidecar at run time.
+    # The bootstrap admin service account (master realm). Used only to create states and
+    # change realm settings (``realms apply``/``rotate-secret``), never by the sidecar
+    # nor by the ``users`` commands.
     admin_client_id: str = "ispeks-bootstrap"
     admin_client_secret: str = ""
-    # Seed from which each realm's sidecar client secret is derived (see
-    # ``sidecar_client_secret``); one value to rotate instead of one per state.
-    client_secret_seed: str = "dev-only-client-secret-seed-change-me"
+    # Each realm's client secrets, one file per realm and client
+    # (``<dir>/<realm>/ispeks-sidecar.secret``, ``.../ispeks-state-it.secret``), random,
+    # written by ``realms apply`` (see ``idp_extension.credentials``). None: the dev
+    # stack's (``<cache>/dev/credentials``), so the CLI finds a running dev stack's.
+    credentials_dir: Path | None = None
     # Where the sidecar is reached by browsers (links in emails, redirect URIs).
     sidecar_public_url: str = "http://127.0.0.1:5000"
     # Flask signing key (CSRF, sessions, signed tokens).
@@ -118,12 +120,16 @@ class Settings:
         """
         return urlsplit(self.sidecar_public_url).path.rstrip("/")
 
-    def sidecar_client_secret(self, realm: str) -> str:
-        """Return the sidecar client's secret for one realm, derived from the seed."""
-        digest = hmac.new(
-            self.client_secret_seed.encode(), f"sidecar-client:{realm}".encode(), hashlib.sha256
-        )
-        return digest.hexdigest()
+    @property
+    def credentials_path(self) -> Path:
+        """Where the per-realm client secrets are (``credentials_dir`` or the dev stack's)."""
+        return self.credentials_dir or self.cache_dir / "dev" / "credentials"
+
+    @property
+    def strict(self) -> bool:
+        """True where secrets must be strong: served over https, or a non-loopback Keycloak."""
+        return urlsplit(self.sidecar_public_url).scheme == "https" or not is_loopback_url(
+            self.keycloak_url)
 
     @property
     def admin_api_url(self) -> str:
@@ -154,7 +160,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_KEYCLOAK_ADMIN_URL": ("keycloak_admin_url", str),
     "ISPEKS_ADMIN_CLIENT_ID": ("admin_client_id", str),
     "ISPEKS_ADMIN_CLIENT_SECRET": ("admin_client_secret", str),
-    "ISPEKS_CLIENT_SECRET_SEED": ("client_secret_seed", str),
+    "ISPEKS_CREDENTIALS_DIR": ("credentials_dir", Path),
     "ISPEKS_SIDECAR_PUBLIC_URL": ("sidecar_public_url", str),
     "ISPEKS_SECRET_KEY": ("secret_key", str),
     "ISPEKS_SMTP_HOST": ("smtp_host", str),
@@ -177,16 +183,111 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
 }
 
 
+# Variables of earlier versions whose silent disappearance would mislead.
+_REMOVED = {
+    "ISPEKS_CLIENT_SECRET_SEED": "each state's client secrets are random files in "
+                                 "ISPEKS_CREDENTIALS_DIR, written by `ispeks-idp realms "
+                                 "apply`; remove the variable",
+}
+
+# Variables that hold secrets: each may also come from the file named by ``<NAME>_FILE``
+# or from a systemd credential called ``<NAME>`` (``$CREDENTIALS_DIRECTORY/<NAME>``,
+# ``LoadCredential=``), so that no secret need sit in an environment file.
+SECRET_VARIABLES = ("ISPEKS_SECRET_KEY", "ISPEKS_ADMIN_CLIENT_SECRET", "ISPEKS_SMTP_PASSWORD")
+# A secret must be at least this long (UTF-8 bytes) where ``Settings.strict``.
+MIN_SECRET_BYTES = 32
+# Words of placeholders and examples: a value containing one was copied, not generated.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "dev-only", "example",
+                     "placeholder", "replace-me", "your-secret")
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def is_loopback_url(url: str) -> bool:
+    """True if ``url``'s host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable secret (empty, a placeholder, short), or None."""
+    if not value:
+        return "is not set"
+    lowered = value.lower()
+    for word in PLACEHOLDER_WORDS:
+        if word in lowered:
+            return f"is a placeholder (contains {word!r})"
+    size = len(value.encode())
+    if size < MIN_SECRET_BYTES:
+        return f"is too short ({size} bytes, {MIN_SECRET_BYTES} or more needed)"
+    return None
+
+
+def require_strong_secret(name: str, value: str, fix: str = "") -> None:
+    """Raise ``SettingsError`` naming ``name`` and how to make a good value, if weak."""
+    problem = secret_problem(value)
+    if problem:
+        how = fix or f"set a random value, e.g. the output of: {MAKE_A_SECRET}"
+        raise SettingsError(f"{name} {problem}: {how}")
+
+
+def require_strong_settings(settings: Settings, *fields: str) -> None:
+    """Refuse weak values of the named ``Settings`` fields where ``settings.strict``."""
+    if not settings.strict:
+        return
+    names = {attr: name for name, (attr, _) in _ENV_FIELDS.items()}
+    for attr in fields:
+        name = names[attr]
+        require_strong_secret(
+            name, getattr(settings, attr),
+            f"set {name} (or {name}_FILE) to a random value, e.g. the output of: {MAKE_A_SECRET}")
+
+
+def _secret_from_files(env: Mapping[str, str], name: str) -> str | None:
+    """The value of secret variable ``name`` from ``name`` itself, its _FILE or a credential."""
+    sources = []
+    if env.get(name):
+        sources.append((name, None))
+    if env.get(f"{name}_FILE"):
+        sources.append((f"{name}_FILE", Path(env[f"{name}_FILE"])))
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / name).is_file():
+        sources.append((f"the systemd credential {name}", Path(credentials) / name))
+    if len(sources) > 1:
+        raise SettingsError(f"{' and '.join(s for s, _ in sources)} are both set: "
+                            f"give the secret one way only")
+    if not sources:
+        return None
+    source, path = sources[0]
+    if path is None:
+        return env[name]
+    try:
+        value = path.read_text(encoding="utf-8").strip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{source}: cannot read {path} ({exc.__class__.__name__})") from None
+    if not value:
+        raise SettingsError(f"{source}: {path} is empty")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
+    for gone in _REMOVED:
+        if env.get(gone) or env.get(f"{gone}_FILE"):
+            raise SettingsError(f"{gone} is no longer used: {_REMOVED[gone]}")
     values: dict[str, object] = {"cache_dir": _default_cache_dir(env)}
     for name, (attr, convert) in _ENV_FIELDS.items():
-        if env.get(name):
+        raw = _secret_from_files(env, name) if name in SECRET_VARIABLES else env.get(name)
+        if raw:
             try:
-                values[attr] = convert(env[name])
+                values[attr] = convert(raw)
             except ValueError as exc:
-                raise SettingsError(f"{name}={env[name]!r}: {exc}") from None
+                raise SettingsError(f"{name}={raw!r}: {exc}") from None
     if env.get("ISPEKS_EXTRA_REDIRECT_URIS"):
         values["extra_redirect_uris"] = tuple(
             uri.strip() for uri in env["ISPEKS_EXTRA_REDIRECT_URIS"].split(",") if uri.strip()

@@ -34,7 +34,9 @@ class SidecarProcess:
 
     def start(self, timeout: float = 30.0) -> "SidecarProcess":
         """Start gunicorn with the settings passed as ISPEKS_* variables; wait for /healthz."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
+        # Only these settings: none of ours (or systemd's credentials) from the parent.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ISPEKS_") and k != "CREDENTIALS_DIRECTORY"}
         env.update(self.settings.as_environment())
         # In-memory rate-limit and one-time-claim counters are per process: use one
         # worker unless a shared store (Redis) is configured.

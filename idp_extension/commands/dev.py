@@ -59,7 +59,9 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
     settings = settings.with_overrides(
         keycloak_url=f"http://127.0.0.1:{keycloak_port}",
         admin_client_secret=settings.admin_client_secret or _dev_secret(data_dir / "bootstrap-secret"),
-        client_secret_seed=_dev_secret(data_dir / "client-secret-seed"),
+        # Each realm's client secrets: random, made by the realms' apply below. The CLI
+        # finds them here with no variable set (Settings.credentials_path's default).
+        credentials_dir=settings.credentials_dir or data_dir / "credentials",
         secret_key=_dev_secret(data_dir / "sidecar-secret-key"),
         smtp_host="127.0.0.1", smtp_port=smtp_port,
         sidecar_public_url=sidecar_url,
@@ -103,6 +105,7 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         stack.append(sidecar)
         click.echo(f"Sidecar:      {sidecar.url}/<realm>/ (log: {data_dir / 'sidecar.log'})")
         _print_accounts(keycloak.url, sidecar.url, tenants, demo)
+        _print_cli_hint(settings, keycloak_port, data_dir)
 
         if exit_when_ready:
             return
@@ -125,6 +128,21 @@ class _Stoppable:
 
     def __init__(self, stop):
         self.stop = stop
+
+
+def _print_cli_hint(settings: Settings, keycloak_port: int, data_dir: Path) -> None:
+    """Say how state IT's commands reach this stack: on the defaults, nothing to set."""
+    click.echo(f"\nState credentials (random, one folder per state): {settings.credentials_path}/")
+    lines = []
+    if keycloak_port != 8080:
+        lines.append(f"export ISPEKS_KEYCLOAK_URL={settings.keycloak_url}")
+    if settings.credentials_path != Settings(cache_dir=settings.cache_dir).credentials_path:
+        lines.append(f"export ISPEKS_CREDENTIALS_DIR={settings.credentials_path}")
+    lines += ["ispeks-idp users list --state pahang --pending",
+              f"ISPEKS_AUDIT_LOG={settings.audit_log_path} ispeks-idp audit tail --state pahang"]
+    click.echo("State IT's commands, in another terminal:")
+    for line in lines:
+        click.echo(f"   {line}")
 
 
 def _print_accounts(keycloak_url, sidecar_url, tenants, demo) -> None:

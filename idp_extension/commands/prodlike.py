@@ -79,7 +79,7 @@ def up(settings: Settings, state_dir: Path | None, exit_when_ready: bool) -> Non
 def _write_cli_env(topology: Topology, state_dir: Path) -> Path:
     """The variables ispeks-idp needs to manage this topology (secrets: mode 0600)."""
     names = ("ISPEKS_KEYCLOAK_URL", "ISPEKS_KEYCLOAK_ADMIN_URL", "ISPEKS_ADMIN_CLIENT_ID",
-             "ISPEKS_ADMIN_CLIENT_SECRET", "ISPEKS_CLIENT_SECRET_SEED", "ISPEKS_SIDECAR_PUBLIC_URL",
+             "ISPEKS_ADMIN_CLIENT_SECRET", "ISPEKS_CREDENTIALS_DIR", "ISPEKS_SIDECAR_PUBLIC_URL",
              "ISPEKS_SMTP_HOST", "ISPEKS_SMTP_PORT", "ISPEKS_AUDIT_LOG")
     env = topology.settings.as_environment()
     path = state_dir / "cli.env"

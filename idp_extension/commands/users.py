@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import click
 
 from idp_extension.audit import AuditEvent, AuditLog, Outcome, audit_log_from_settings
+from idp_extension.credentials import STATE_IT_CLIENT_ID, CredentialError
 from idp_extension.gateway.bulk_users import BulkUsers
-from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.connection import state_it_admin
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.users import (
     ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, UserDirectory, locked_users,
@@ -19,7 +21,7 @@ from idp_extension.importing.payroll_csv import PayrollFileError, read_payroll_f
 from idp_extension.importing.progress import TerminalProgress
 from idp_extension.importing.run import import_payroll
 from idp_extension.payroll import InvalidUserId, normalise_mykad
-from idp_extension.settings import Settings
+from idp_extension.settings import Settings, SettingsError, require_strong_settings
 from idp_extension.tenants import Onboarding, Tenant, list_states, load_tenant
 
 # Exit status of an import that skipped or could not write some rows (the rest is in).
@@ -36,9 +38,34 @@ def _tenant(settings: Settings, state: str) -> Tenant:
     return load_tenant(settings.realm_templates_dir, state)
 
 
-def _directory(settings: Settings, state: str) -> UserDirectory:
+def _state_it(settings: Settings, state: str):
+    """The state's own IT credential (its realm's users, nothing else)."""
     _check_state(settings, state)
-    return UserDirectory(bootstrap_admin(settings), state)
+    try:
+        return state_it_admin(settings, state)
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _directory(settings: Settings, state: str) -> UserDirectory:
+    return UserDirectory(_state_it(settings, state), state)
+
+
+def _who(actor: str | None) -> dict[str, str]:
+    """Audit details naming the officer and the credential that acted."""
+    try:
+        officer = actor or getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        officer = "unknown"
+    return {"actor": officer.strip() or "unknown", "client": STATE_IT_CLIENT_ID}
+
+
+def actor_option(command):
+    """``--actor NAME``: who acts, for the audit log (default: the login name)."""
+    return click.option(
+        "--actor", default=None, metavar="NAME",
+        help="Who is acting, recorded in the audit log (default: your login name).",
+    )(command)
 
 
 def _user_id(raw: str) -> str:
@@ -57,15 +84,16 @@ def _find(directory: UserDirectory, user_id: str, state: str) -> DirectoryUser:
 
 
 class _CliAudit:
-    """Record events as ``actor="cli"`` and remember them, for the command's own report."""
+    """Record events with the officer and credential, and remember them for the report."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, who: dict[str, str]) -> None:
         self._log = log
+        self._who = who
         self.recorded: list[tuple[str, str, dict[str, Any]]] = []
 
     def record(self, event, *, realm: str, subject: str | None = None,
                outcome=Outcome.SUCCESS, **details: Any) -> None:
-        details.setdefault("actor", "cli")
+        details = {**self._who, **details}
         self._log.record(event, realm=realm, subject=subject, outcome=outcome, **details)
         self.recorded.append((AuditEvent(event).value, Outcome(outcome).value, details))
 
@@ -86,8 +114,9 @@ def users() -> None:
 @users.command("unlock")
 @click.option("--state", required=True, help="The state's realm, e.g. melaka.")
 @click.argument("user_id")
+@actor_option
 @click.pass_obj
-def unlock(settings: Settings, state: str, user_id: str) -> None:
+def unlock(settings: Settings, state: str, user_id: str, actor: str | None) -> None:
     """Lift a lockout: three wrong passwords, or three wrong security answers in
     password recovery (Pentadbir Sistem's act)."""
     directory = _directory(settings, state)
@@ -98,7 +127,7 @@ def unlock(settings: Settings, state: str, user_id: str) -> None:
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_UNLOCKED, realm=state, subject=user_id, actor="cli"
+        AuditEvent.ACCOUNT_UNLOCKED, realm=state, subject=user_id, **_who(actor)
     )
     click.echo(f"{user_id} unlocked in {state}.")
 
@@ -132,8 +161,10 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.argument("csv_file", metavar="FILE.csv",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@actor_option
 @click.pass_context
-def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path) -> None:
+def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
+                 actor: str | None) -> None:
     """Create and update users from a payroll export (CSV, UTF-8).
 
     \b
@@ -160,7 +191,8 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path) 
         parsed = read_payroll_file(csv_file, tenant)
     except PayrollFileError as exc:
         raise click.ClickException(str(exc)) from None
-    store = BulkUsers(bootstrap_admin(settings, state), state)
+    # partialImport needs manage-realm, which state IT does not hold: one POST per user.
+    store = BulkUsers(_state_it(settings, state), state, partial_import=False)
     try:
         summary = import_payroll(parsed, store, dry_run=dry_run, progress=TerminalProgress())
     except GatewayError as exc:
@@ -173,7 +205,7 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path) 
     click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({rate:.0f} rows/s)")
     if not dry_run:
         audit_log_from_settings(settings).record(
-            AuditEvent.USERS_IMPORTED, realm=state, actor="cli", file=csv_file.name,
+            AuditEvent.USERS_IMPORTED, realm=state, **_who(actor), file=csv_file.name,
             file_sha256=_sha256(csv_file), **summary.audit_details(),
         )
     if not summary.complete:
@@ -185,8 +217,10 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path) 
 @click.option("--locale", type=click.Choice(["ms", "en"]), default="ms", show_default=True,
               help="Language of the email.")
 @click.argument("user_id")
+@actor_option
 @click.pass_obj
-def resend_activation(settings: Settings, state: str, locale: str, user_id: str) -> None:
+def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
+                      actor: str | None) -> None:
     """Email a new activation link to a pre-registered user.
 
     The new link replaces any earlier one and is valid for the state's activation
@@ -208,8 +242,13 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str)
         user_id = normalise_mykad(user_id)
     except InvalidUserId as exc:
         raise click.BadParameter(str(exc), param_hint="USER_ID") from None
+    try:
+        # The link is signed with the sidecar's key: it must be the sidecar's, and strong.
+        require_strong_settings(settings, "secret_key")
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     directory = _directory(settings, state)
-    audit = _CliAudit(audit_log_from_settings(settings))
+    audit = _CliAudit(audit_log_from_settings(settings), _who(actor))
     try:
         user = _find(directory, user_id, state)
         # The web flow answers alike for every ID; state IT is told exactly why not.
@@ -245,8 +284,10 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str)
 @click.option("--state", required=True, help="The state's realm, e.g. melaka.")
 @click.option("--reason", default="", help="Why (kept in the audit log).")
 @click.argument("user_id")
+@actor_option
 @click.pass_obj
-def disable(settings: Settings, state: str, reason: str, user_id: str) -> None:
+def disable(settings: Settings, state: str, reason: str, user_id: str,
+            actor: str | None) -> None:
     """Disable an account and end its sessions; "users enable" undoes it."""
     directory = _directory(settings, state)
     user_id = _user_id(user_id)
@@ -260,7 +301,7 @@ def disable(settings: Settings, state: str, reason: str, user_id: str) -> None:
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_DISABLED, realm=state, subject=user_id, actor="cli",
+        AuditEvent.ACCOUNT_DISABLED, realm=state, subject=user_id, **_who(actor),
         reason=reason or None,
     )
     click.echo(f"{user_id} disabled in {state}; their sessions are ended.")
@@ -269,8 +310,9 @@ def disable(settings: Settings, state: str, reason: str, user_id: str) -> None:
 @users.command("enable")
 @click.option("--state", required=True, help="The state's realm, e.g. melaka.")
 @click.argument("user_id")
+@actor_option
 @click.pass_obj
-def enable(settings: Settings, state: str, user_id: str) -> None:
+def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> None:
     """Enable an account disabled with "users disable" (lockouts: "users unlock")."""
     directory = _directory(settings, state)
     user_id = _user_id(user_id)
@@ -285,6 +327,6 @@ def enable(settings: Settings, state: str, user_id: str) -> None:
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_ENABLED, realm=state, subject=user_id, actor="cli",
+        AuditEvent.ACCOUNT_ENABLED, realm=state, subject=user_id, **_who(actor),
     )
     click.echo(f"{user_id} enabled in {state}.")

@@ -36,6 +36,7 @@ import requests
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
+from idp_extension.credentials import SecretSource
 from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.metrics import KEYCLOAK_CALLS, timed
 
@@ -49,6 +50,8 @@ METADATA_TTL_SECONDS = 600.0
 # every request into a fetch from Keycloak.
 REFETCH_COOLDOWN_SECONDS = 10.0
 CLOCK_LEEWAY_SECONDS = 30
+# Token-endpoint errors meaning "wrong client secret" (Keycloak says unauthorized_client).
+CLIENT_REFUSED = frozenset({"unauthorized_client", "invalid_client"})
 
 
 class OidcError(Exception):
@@ -234,7 +237,7 @@ class OidcClient:
         keycloak_url: str,
         realm: str,
         client_id: str,
-        client_secret: str | None = None,
+        client_secret: "str | SecretSource | None" = None,
         redirect_uri: str | None = None,
         http_timeout: float = 10.0,
         *,
@@ -456,9 +459,22 @@ class OidcClient:
 
     def _post(self, endpoint: str, data: dict[str, str]) -> tuple[int, dict[str, Any]]:
         # Confidential clients authenticate with client_secret_post; public ones by PKCE.
-        if self.client_secret:
-            data = {**data, "client_secret": self.client_secret}
-        return self.transport.post_form(self._endpoint(endpoint), data)
+        url = self._endpoint(endpoint)
+        if not self.client_secret:
+            return self.transport.post_form(url, data)
+        if isinstance(self.client_secret, str):
+            return self.transport.post_form(url, {**data, "client_secret": self.client_secret})
+        # A secret source (credentials file): during a rotation Keycloak may expect the
+        # file's other secret. Keycloak checks the client before the code, so a refused
+        # attempt does not use the code up.
+        status, body = 401, {"error": "unauthorized_client"}
+        for secret in self.client_secret.candidates():
+            status, body = self.transport.post_form(url, {**data, "client_secret": secret})
+            if status == 401 and body.get("error") in CLIENT_REFUSED:
+                continue
+            self.client_secret.worked(secret)
+            break
+        return status, body
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -206,6 +206,32 @@ class RealmAdmin:
             kc.update_authentication_flow_executions(
                 {**by_id[fix["id"]], "requirement": fix["requirement"]}, op.target)
 
+    # --- client secrets -------------------------------------------------------------
+
+    def _client_uuid(self, kc: KeycloakAdmin, realm: str, client_id: str) -> str:
+        uuid = kc.get_client_id(client_id)
+        if uuid is None:
+            raise GatewayError(f"{realm} has no client {client_id}: run `ispeks-idp realms "
+                               f"apply --state {realm}` first")
+        return uuid
+
+    def client_secret(self, realm: str, client_id: str) -> str | None:
+        """The secret Keycloak holds for ``client_id`` of ``realm``."""
+        kc = self._admin(realm)
+        with keycloak_errors(f"read the secret of {client_id} in {realm}"):
+            answer = kc.get_client_secrets(self._client_uuid(kc, realm, client_id))
+        return answer.get("value") if isinstance(answer, dict) else None
+
+    def set_client_secret(self, realm: str, client_id: str, secret: str) -> None:
+        """Make ``secret`` the only secret Keycloak accepts for ``client_id`` of ``realm``."""
+        kc = self._admin(realm)
+        with keycloak_errors(f"set the secret of {client_id} in {realm}"):
+            uuid = self._client_uuid(kc, realm, client_id)
+            representation = kc.get_client(uuid)
+            # Mappers have endpoints of their own; a client PUT leaves them as they are.
+            representation.pop(A.PROTOCOL_MAPPERS, None)
+            kc.update_client(uuid, {**representation, "secret": secret})
+
     # --- for tests and reports --------------------------------------------------------
 
     def admin_events(self, realm: str, **query: Any) -> list[dict]:

@@ -58,7 +58,7 @@ class Topology:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_password = secrets.token_urlsafe(24)
         self.admin_client_id = "ispeks-bootstrap"
-        self.admin_client_secret = secrets.token_urlsafe(24)
+        self.admin_client_secret = secrets.token_urlsafe(32)
         self.postgres = PostgresCluster(port=free_port())
         self.nodes: list[KeycloakNode] = []
         self.redis = RedisServer(port=free_port(), data_dir=self.state_dir / "redis")
@@ -69,7 +69,8 @@ class Topology:
             keycloak_admin_url=self.internal_url,
             admin_client_id=self.admin_client_id,
             admin_client_secret=self.admin_client_secret,
-            client_secret_seed=secrets.token_urlsafe(32),
+            # realms apply writes each state's random client secrets here (mode 0600).
+            credentials_dir=self.state_dir / "credentials",
             secret_key=secrets.token_urlsafe(32),
             sidecar_public_url=f"{self.public_url}{SIDECAR_PREFIX}",
             smtp_host="127.0.0.1",
@@ -77,9 +78,9 @@ class Topology:
             ratelimit_storage_uri=self.redis.url,
             trusted_proxy_hops=1,
             audit_log_path=self.state_dir / "audit.jsonl",
-            # The demo portal (a Portal iSPEKS stand-in) signs in through the proxy too.
-            extra_redirect_uris=self.extra_redirect_uris + (
-                (f"{self.public_url}{SIDECAR_PREFIX}/*",) if self.demo_portal else ()),
+            # The demo portal (a Portal iSPEKS stand-in) signs in through the proxy too:
+            # with demo_portal on, render gives its client the exact callback.
+            extra_redirect_uris=self.extra_redirect_uris,
             demo_portal=self.demo_portal,
         )
         self._started: list = []

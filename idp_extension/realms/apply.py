@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from idp_extension.credentials import (
+    SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID, CredentialStore, new_secret,
+)
 from idp_extension.realms.render import CHECKSUM_ATTRIBUTE, SECRET_MASK, render_realm
 from idp_extension.settings import Settings
 from idp_extension.tenants import list_states
@@ -40,6 +43,8 @@ SEPARATE_SECTIONS = frozenset(
 )
 FLOW_OVERRIDES = "authenticationFlowBindingOverrides"
 PROTOCOL_MAPPERS = "protocolMappers"
+# Confidential clients whose secrets live in the credentials directory, one per realm.
+MANAGED_CLIENTS = (SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID)
 # Flows made by provisioning get ids derived from realm and alias (see ``flow_id``).
 FLOW_ID_NAMESPACE = uuid.UUID("5d0c3a52-8f0e-4d53-9a43-6c1f1b7f0e11")
 
@@ -596,26 +601,82 @@ def apply_realm(settings: Settings, state: str, dry_run: bool = False,
     return apply_desired(settings, render_realm(settings, state, templates_dir), dry_run)
 
 
+# --- client secrets -------------------------------------------------------------------
+
+@dataclass
+class ClientSecrets:
+    """The secrets of a realm's confidential clients, from the credentials directory.
+
+    A client without a file gets a new random secret, saved before Keycloak is told.
+    """
+
+    realm: str
+    candidates: dict[str, list[str]]
+    new: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, store: CredentialStore, desired: Mapping) -> "ClientSecrets":
+        realm = desired["realm"]
+        found, new = {}, set()
+        for client in desired.get("clients") or []:
+            client_id = client["clientId"]
+            if client_id not in MANAGED_CLIENTS:
+                continue
+            found[client_id] = store.read(realm, client_id)
+            if not found[client_id]:
+                found[client_id] = [new_secret()]
+                new.add(client_id)
+        return cls(realm, found, new)
+
+    def changes(self) -> list[Change]:
+        return [Change(f"credentials.{client_id}", "create") for client_id in sorted(self.new)]
+
+    def save(self, store: CredentialStore) -> None:
+        for client_id in sorted(self.new):
+            store.write(self.realm, client_id, self.candidates[client_id])
+        self.new.clear()
+
+    def into(self, desired: Mapping, current: Current | None = None) -> dict:
+        """``desired`` with each managed client's secret: Keycloak's if the file lists it."""
+        have = {c["clientId"]: c.get("secret") for c in (current.clients if current else [])}
+        clients = []
+        for client in desired.get("clients") or []:
+            listed = self.candidates.get(client["clientId"])
+            if listed:
+                keep = have.get(client["clientId"])
+                client = {**client, "secret": keep if keep in listed else listed[0]}
+            clients.append(client)
+        return {**desired, "clients": clients}
+
+
 def apply_desired(settings: Settings, desired: Mapping, dry_run: bool = False) -> ApplyResult:
     """Apply an already rendered realm (see ``apply_realm``)."""
     # Imported here: the gateway imports this module's plan types.
     from idp_extension.gateway.realm_admin import RealmAdmin
 
     admin = RealmAdmin(settings)
+    store = CredentialStore.from_settings(settings)
     realm = desired["realm"]
+    secrets = ClientSecrets.load(store, desired)
     if not admin.realm_exists(realm):
-        plan = plan_create(desired)
+        plan = plan_create(secrets.into(desired))
         if dry_run:
             return ApplyResult(realm, True, tuple(plan.changes), dry_run=True)
+        # The files first: a secret Keycloak holds is never one nobody kept.
+        secrets.save(store)
         admin.run(plan)
         # Whatever the import did not honour is fixed at once, and shown.
-        follow_up = plan_update(desired, admin.snapshot(desired))
+        current = admin.snapshot(desired)
+        follow_up = plan_update(secrets.into(desired, current), current)
         admin.run(follow_up)
         return ApplyResult(realm, True, tuple(plan.changes + follow_up.changes))
-    plan = plan_update(desired, admin.snapshot(desired))
+    current = admin.snapshot(desired)
+    plan = plan_update(secrets.into(desired, current), current)
+    changes = secrets.changes() + plan.changes
     if not dry_run:
+        secrets.save(store)
         admin.run(plan)
-    return ApplyResult(realm, False, tuple(plan.changes), dry_run=dry_run)
+    return ApplyResult(realm, False, tuple(changes), dry_run=dry_run)
 
 
 def apply_states(settings: Settings, states: Iterable[str] | None = None,

@@ -1,8 +1,8 @@
 """Render a state's realm representation from the shared Jinja2 template.
 
 The context is the state's merged values (``tenants.load_values``: defaults.toml, then
-values/<state>.toml) plus ``runtime`` (from Settings: SMTP, sidecar URL and secret,
-extra redirect URIs) and ``user_profile`` (``realms.profile``). Rendering is strict: an
+values/<state>.toml) plus ``runtime`` (from Settings: SMTP, sidecar URL, extra redirect
+URIs) and ``user_profile`` (``realms.profile``). Rendering is strict: an
 undefined value, an unknown (misspelt) key in a values file, or output that is not JSON
 raises ``RenderError`` naming the key and the values file.
 """
@@ -94,7 +94,11 @@ def environment(templates_dir: Path) -> jinja2.Environment:
 
 
 def runtime_context(settings: Settings, realm: str) -> dict[str, Any]:
-    """Return the ``runtime`` part of the context: what Settings decide, not values."""
+    """Return the ``runtime`` part of the context: what Settings decide, not values.
+
+    No client secret: each realm's are random, kept in the credentials directory and
+    set by ``realms.apply`` (``idp_extension.credentials``).
+    """
     base = f"{settings.sidecar_public_url.rstrip('/')}/{realm}"
     demo_portal = None
     if settings.demo_portal:
@@ -103,7 +107,6 @@ def runtime_context(settings: Settings, realm: str) -> dict[str, Any]:
                        "post_logout_redirect_uris": [f"{base}/{DEMO_PORTAL_POST_LOGOUT_PATH}"]}
     return {
         "sidecar_public_url": settings.sidecar_public_url.rstrip("/"),
-        "sidecar_client_secret": settings.sidecar_client_secret(realm),
         "sidecar_redirect_uris": [f"{base}/{path}" for path in SIDECAR_CALLBACK_PATHS],
         "sidecar_post_logout_redirect_uris": [f"{base}/{path}"
                                               for path in SIDECAR_POST_LOGOUT_PATHS],
@@ -281,8 +284,9 @@ def render_realm(settings: Settings, state: str, templates_dir: Path | None = No
             f"{values_file}: {TEMPLATE_NAME} rendered invalid JSON at line {exc.lineno}: "
             f"{exc.msg}\n{excerpt}"
         ) from None
+    # Keyed with the master credential, which every apply has and a realm admin does not.
     realm.setdefault("attributes", {})[CHECKSUM_ATTRIBUTE] = checksum(
-        realm, settings.client_secret_seed
+        realm, settings.admin_client_secret
     )
     return realm
 

@@ -11,7 +11,10 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp_extension.i18n import MessageCatalog
-from idp_extension.settings import Settings, load_settings
+from idp_extension.credentials import SIDECAR_CLIENT_ID, CredentialError, CredentialStore
+from idp_extension.settings import (
+    Settings, SettingsError, load_settings, require_strong_settings,
+)
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
     activation, first_login, health, portal, recovery, root, settings, site_key,
@@ -29,7 +32,6 @@ MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 # Our forms hold a handful of short fields; anything bigger is not one of ours.
 MAX_FORM_BYTES = 64 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-_DEV_SECRET_KEY = Settings.__dataclass_fields__["secret_key"].default
 
 # Flows' blueprints, nested under /<realm>/.
 REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
@@ -47,9 +49,12 @@ def create_app(
 ) -> Flask:
     """Build the sidecar; ``blueprints``/``realm_blueprints`` add routes (tests, plugins)."""
     settings = config if config is not None else load_settings()
-    _refuse_dev_secret_over_https(settings)
+    # A real deployment (https, or a Keycloak elsewhere) never runs on a guessable key.
+    require_strong_settings(settings, "secret_key")
     if tenants is None:
         tenants = load_tenants(settings.realm_templates_dir)
+    if services is None and settings.strict:
+        _refuse_weak_client_secrets(settings, tenants_by_realm(tenants))
     if services is None:
         services = Services.from_settings(settings)
 
@@ -94,42 +99,4 @@ def create_app(
     return app
 
 
-class CloseAfterTooLarge:
-    """WSGI middleware: a 413 answer closes the connection, and says so.
-
-    The unread body of a refused request is still on the socket. gunicorn drains at most
-    64 KiB of it before reusing a keep-alive connection, and gives up beyond that: it
-    announced "Connection: keep-alive" and then closed. Applications may not send
-    hop-by-hop headers (PEP 3333), so the server's own response is told to close: under
-    gunicorn ``start_response`` is a method of that response, with ``force_close``.
-    """
-
-    def __init__(self, app: Callable) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
-            if status.startswith("413"):
-                force_close = getattr(getattr(start_response, "__self__", None),
-                                      "force_close", None)
-                if callable(force_close):
-                    force_close()
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, start)
-
-
-def trusted_hosts(settings: Settings) -> list[str]:
-    """The Host names the sidecar answers to: its public URL's, and loopback.
-
-    Loopback stays so that the machine's own health checks (curl 127.0.0.1) work; a
-    redirect to it sends nobody anywhere an attacker chose.
-    """
-    public = urlsplit(settings.sidecar_public_url).hostname
-    return list(dict.fromkeys(host for host in (public, *LOOPBACK_HOSTS) if host))
-
-
-def _refuse_dev_secret_over_https(settings: Settings) -> None:
-    # An https public URL means a real deployment: the built-in key is public knowledge.
-    if is_https(settings.sidecar_public_url) and settings.secret_key == _DEV_SECRET_KEY:
-        raise RuntimeError("ISPEKS_SECRET_KEY must be set when the sidecar is served over https")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")

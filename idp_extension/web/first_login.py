@@ -47,7 +47,7 @@ from idp_extension.flows.first_login import (
 )
 from idp_extension.flows.activation import PasswordRejectedByPolicy
 from idp_extension.gallery import GALLERY
-from idp_extension.gateway.connection import SIDECAR_CLIENT_ID
+from idp_extension.credentials import SIDECAR_CLIENT_ID, sidecar_secret
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.realms.render import DEMO_PORTAL_CLIENT_ID
@@ -163,7 +163,7 @@ def _oidc_client() -> OidcClient:
     settings = current_settings()
     realm = current_tenant().realm
     return OidcClient(settings.keycloak_url, realm, SIDECAR_CLIENT_ID,
-                      client_secret=settings.sidecar_client_secret(realm),
+                      client_secret=sidecar_secret(settings, realm),
                       redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS)
 
 

@@ -47,7 +47,7 @@ from idp_extension.flows.settings import (
     SiteKeyInvalid,
 )
 from idp_extension.gallery import GALLERY, image_by_id
-from idp_extension.gateway.connection import SIDECAR_CLIENT_ID
+from idp_extension.credentials import SIDECAR_CLIENT_ID, sidecar_secret
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.web import sessions
@@ -128,7 +128,7 @@ def oidc_client() -> OidcClient:
     realm = current_tenant().realm
     clock = current_services().clock
     return OidcClient(settings.keycloak_url, realm, SIDECAR_CLIENT_ID,
-                      client_secret=settings.sidecar_client_secret(realm),
+                      client_secret=sidecar_secret(settings, realm),
                       redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS,
                       clock=lambda: clock.now().timestamp())
 

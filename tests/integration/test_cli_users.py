@@ -3,6 +3,7 @@ disable, enable) and ``audit tail``."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -140,7 +141,9 @@ def test_resend_activation_emails_a_new_link_and_audits_it(
     event = [e for e in _events(tmp_path / "audit.jsonl")
              if e["event"] == "account:activation:requested"][-1]
     assert (event["subject"], event["outcome"]) == (record.user_id, "success")
-    assert (event["details"]["result"], event["details"]["actor"]) == ("sent", "cli")
+    # The officer (the login name without --actor) and the credential, never just "cli".
+    assert (event["details"]["result"], event["details"]["actor"],
+            event["details"]["client"]) == ("sent", getpass.getuser(), "ispeks-state-it")
 
 
 def test_resend_activation_says_why_it_sends_nothing(provisioned_realms, settings, mail_inbox):

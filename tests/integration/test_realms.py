@@ -14,6 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from idp_extension.commands.realms import realms
+from idp_extension.credentials import CredentialStore
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin, sidecar_admin
 from idp_extension.gateway.users import UserDirectory
@@ -240,7 +241,8 @@ def _sidecar_token(settings, realm: str) -> str:
     answer = requests.post(
         f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/token",
         data={"grant_type": "client_credentials", "client_id": "ispeks-sidecar",
-              "client_secret": settings.sidecar_client_secret(realm)},
+              "client_secret": CredentialStore.from_settings(settings).read(
+                  realm, "ispeks-sidecar")[0]},
         timeout=10,
     )
     assert answer.status_code == 200, answer.text

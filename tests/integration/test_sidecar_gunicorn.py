@@ -178,3 +178,62 @@ def test_a_forged_host_gets_400_without_an_echo(sidecar):
     assert "location" not in headers
     assert b"evil.example" not in body
     assert not any("evil.example" in value for value in headers.values())
+
+
+# --- a production configuration with a weak secret does not start ----------------------
+
+
+def _production_env(tmp_path, **variables) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
+    env.update({"ISPEKS_SIDECAR_PUBLIC_URL": "https://sso.ispeks.example.gov.my/idp",
+                "ISPEKS_KEYCLOAK_URL": "https://sso.ispeks.example.gov.my",
+                "ISPEKS_CREDENTIALS_DIR": str(tmp_path / "credentials"),
+                "ISPEKS_AUDIT_LOG": str(tmp_path / "audit.jsonl"), **variables})
+    return env
+
+
+def _gunicorn(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}",
+         "--workers", "2", "idp_extension.web.wsgi:app"],
+        env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_gunicorn_refuses_a_placeholder_secret_key_in_one_line(tmp_path):
+    result = _gunicorn(_production_env(
+        tmp_path, ISPEKS_SECRET_KEY="change-me-64-random-characters"))
+
+    assert result.returncode != 0
+    assert ("iSPEKS sidecar not started: ISPEKS_SECRET_KEY is a placeholder (contains "
+            "'change-me'): set ISPEKS_SECRET_KEY (or ISPEKS_SECRET_KEY_FILE) to a random "
+            "value") in result.stderr
+    assert "secrets.token_urlsafe(48)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_refuses_a_missing_client_secret_file(tmp_path):
+    key = tmp_path / "secret-key"
+    key.write_text(secrets.token_urlsafe(48))
+
+    result = _gunicorn(_production_env(tmp_path, ISPEKS_SECRET_KEY_FILE=str(key)))
+
+    assert result.returncode != 0
+    assert "no secret for client ispeks-sidecar of" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_refuses_a_short_state_secret_against_a_remote_keycloak(tmp_path):
+    folder = tmp_path / "credentials" / "pahang"
+    folder.mkdir(parents=True)
+    (folder / "ispeks-state-it.secret").write_text("s3cr3t\n")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "idp_extension.cli", "users", "list", "--state", "pahang",
+         "--pending"], env=_production_env(tmp_path), capture_output=True, text=True,
+        timeout=60)
+
+    assert result.returncode == 1
+    assert "pahang/ispeks-state-it.secret is too short (6 bytes, 32 or more needed)" in (
+        result.stderr)
+    assert "rotate-secret --state pahang --client state-it" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 from dataclasses import replace
 
@@ -115,7 +116,8 @@ def test_import_creates_updates_rejects_and_a_second_run_changes_nothing(
     imports = [e for e in events(audited) if e["event"] == "users:imported"]
     assert [(e["details"]["created"], e["details"]["updated"]) for e in imports] == [(3, 1), (0, 0)]
     assert imports[0]["details"]["changed_fields"] == {"name": 1, "department": 1}
-    assert imports[0]["details"]["actor"] == "cli"
+    assert imports[0]["details"]["actor"] == getpass.getuser()
+    assert imports[0]["details"]["client"] == "ispeks-state-it"
     assert not any(p.user_id in json.dumps(imports) for p in people)
 
 

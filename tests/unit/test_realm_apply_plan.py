@@ -23,14 +23,17 @@ TEMPLATES = PROJECT_ROOT / "realm-templates"
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(client_secret_seed="plan-test-seed", smtp_user="mailer",
+    return Settings(admin_client_secret="plan-test-admin-secret", smtp_user="mailer",
                     smtp_password="smtp-pw",
                     extra_redirect_uris=("http://127.0.0.1:18765/callback",))
 
 
 @pytest.fixture
 def desired(settings) -> dict:
-    return render_realm(settings, "pahang", TEMPLATES)
+    # With the secrets ``apply`` takes from the credentials files.
+    secrets = A.ClientSecrets("pahang", {"ispeks-sidecar": ["sidecar-secret-1"],
+                                         "ispeks-state-it": ["state-it-secret-1"]})
+    return secrets.into(render_realm(settings, "pahang", TEMPLATES))
 
 
 def _executions(desired: dict, alias: str) -> list[dict]:
@@ -86,7 +89,7 @@ def keycloak_view(desired: dict) -> Current:
         view = copy.deepcopy(client)
         view.update(id=f"client-{number}", surrogateAuthRequired=False, notBefore=0,
                     redirectUris=list(reversed(client["redirectUris"])))
-        view["attributes"] = {**client["attributes"], "realm_client": "false"}
+        view["attributes"] = {**client.get("attributes", {}), "realm_client": "false"}
         # Keycloak stores flow ids, and gives every mapper an id.
         view["authenticationFlowBindingOverrides"] = {
             binding: flow_ids[alias]
@@ -99,8 +102,9 @@ def keycloak_view(desired: dict) -> Current:
     return Current(
         realm=realm, clients=clients, user_profile=profile,
         flow_executions={alias: _executions(desired, alias) for alias in _top_level(desired)},
-        service_account_roles={"ispeks-sidecar": {
-            "realm-management": ["view-users", "manage-users", "query-users"]}},
+        service_account_roles={client: {
+            "realm-management": ["view-users", "manage-users", "query-users"]}
+            for client in ("ispeks-sidecar", "ispeks-state-it")},
         flow_ids=flow_ids,
         authenticator_configs={
             f"config-{c['alias']}": {"id": f"config-{c['alias']}", **copy.deepcopy(c)}
@@ -523,3 +527,41 @@ def test_client_update_leaves_mappers_to_their_own_endpoint(desired):
     (op,) = plan_update(desired, current).operations
 
     assert op.kind == A.UPDATE_CLIENT and "protocolMappers" not in op.payload
+
+
+def test_a_client_without_a_secret_file_gets_a_new_random_one(tmp_path, settings):
+    from idp_extension.credentials import CredentialStore
+
+    store = CredentialStore(tmp_path / "credentials")
+    rendered = render_realm(settings, "pahang", TEMPLATES)
+    assert all("secret" not in c for c in rendered["clients"])  # never in the template
+    store.write("pahang", "ispeks-sidecar", ["kept-sidecar-secret"])
+
+    secrets = A.ClientSecrets.load(store, rendered)
+
+    assert secrets.candidates["ispeks-sidecar"] == ["kept-sidecar-secret"]
+    made = secrets.candidates["ispeks-state-it"][0]
+    assert len(made) >= 43 and made not in ("kept-sidecar-secret",)
+    assert [c.line() for c in secrets.changes()] == ["credentials.ispeks-state-it: create"]
+    # Nothing is written before ``save`` (a dry run writes nothing).
+    assert store.read("pahang", "ispeks-state-it") == []
+    secrets.save(store)
+    assert store.read("pahang", "ispeks-state-it") == [made]
+    mode = store.path("pahang", "ispeks-state-it").stat().st_mode & 0o777
+    assert mode == 0o600 and (store.root / "pahang").stat().st_mode & 0o777 == 0o700
+    # Another realm's secrets are drawn afresh: nothing is shared or derived.
+    other = A.ClientSecrets.load(store, {**rendered, "realm": "selangor"})
+    assert set(other.candidates["ispeks-state-it"]).isdisjoint({made})
+
+
+def test_keycloaks_secret_is_kept_while_the_file_lists_it(desired):
+    current = keycloak_view(desired)
+    sidecar = next(c for c in current.clients if c["clientId"] == "ispeks-sidecar")
+    sidecar["secret"] = "previous-secret"
+    secrets = A.ClientSecrets("pahang", {"ispeks-sidecar": ["new-secret", "previous-secret"],
+                                         "ispeks-state-it": ["state-it-secret-1"]})
+
+    plan = plan_update(secrets.into(desired, current), current)
+
+    # A rotation half done (both secrets in the file) is not undone by an apply.
+    assert plan.changes == []

@@ -59,7 +59,7 @@ redirect_uris = ["https://p.ispeks.johor.gov.my/eispeks/oidc/callback"]
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        client_secret_seed="unit-test-seed",
+        admin_client_secret="unit-test-admin-secret-0123456789abcdef",
         sidecar_public_url="https://sidecar.example.test/",
         smtp_host="smtp.example.test", smtp_port=587, smtp_starttls=True,
         smtp_from="noreply@example.test", smtp_from_name="Sistem iSPEKS",
@@ -186,6 +186,7 @@ def test_portal_clients_put_the_department_in_their_tokens(settings, state):
     clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
 
     assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
+    assert "protocolMappers" not in clients.pop("ispeks-state-it")
     for client in clients.values():
         (mapper,) = [m for m in client["protocolMappers"] if m["name"] == "department"]
         assert mapper["protocolMapper"] == "oidc-usermodel-attribute-mapper"
@@ -204,7 +205,8 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     sidecar = clients.pop("ispeks-sidecar")
     assert sidecar["publicClient"] is False and sidecar["serviceAccountsEnabled"] is True
     assert sidecar["clientAuthenticatorType"] == "client-secret"
-    assert sidecar["secret"] == settings.sidecar_client_secret(state)
+    # No secret in the template: realms apply sets a random one per realm.
+    assert "secret" not in sidecar
     assert sidecar["directAccessGrantsEnabled"] is False
     assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
     # Exact callback pages of this realm, no wildcard.
@@ -212,11 +214,18 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
                                        f"https://sidecar.example.test/{state}/settings/callback"]
     assert sidecar["attributes"]["post.logout.redirect.uris"] == (
         f"https://sidecar.example.test/{state}/settings/signed-out")
-    assert realm["users"] == [{
-        "username": "service-account-ispeks-sidecar", "enabled": True,
-        "serviceAccountClientId": "ispeks-sidecar",
-        "clientRoles": {"realm-management": ["manage-users", "query-users", "view-users"]},
-    }]
+    state_it = clients.pop("ispeks-state-it")
+    assert state_it["publicClient"] is False and state_it["serviceAccountsEnabled"] is True
+    assert "secret" not in state_it and state_it["redirectUris"] == []
+    assert (state_it["standardFlowEnabled"], state_it["directAccessGrantsEnabled"],
+            state_it["implicitFlowEnabled"]) == (False, False, False)
+    user_roles = {"realm-management": ["manage-users", "query-users", "view-users"]}
+    assert realm["users"] == [
+        {"username": "service-account-ispeks-sidecar", "enabled": True,
+         "serviceAccountClientId": "ispeks-sidecar", "clientRoles": user_roles},
+        {"username": "service-account-ispeks-state-it", "enabled": True,
+         "serviceAccountClientId": "ispeks-state-it", "clientRoles": user_roles},
+    ]
 
     assert sorted(clients) == sorted(p["client_id"] for p in values["portal_clients"])
     for portal in values["portal_clients"]:
@@ -353,20 +362,22 @@ def test_a_fifth_state_is_one_values_file(settings, templates):
     assert realm["realm"] == "johor" and realm["loginTheme"] == "ispeks-johor"
     assert realm["attributes"]["ispeks.versionLabel"] == "Versi 9.9"
     assert realm["passwordPolicy"] == POLICY  # from defaults.toml
-    assert [c["clientId"] for c in realm["clients"]] == ["ispeks-sidecar", "portal-ispeks"]
-    assert realm["clients"][0]["secret"] == settings.sidecar_client_secret("johor")
+    assert [c["clientId"] for c in realm["clients"]] == [
+        "ispeks-sidecar", "ispeks-state-it", "portal-ispeks"]
 
 
 def test_mask_secrets_hides_client_secret_and_smtp_password(settings):
     realm = render_realm(settings.with_overrides(smtp_user="u", smtp_password="pw"),
                          "pahang", TEMPLATES)
 
+    realm["clients"][0]["secret"] = "a-client-secret"  # as apply sets it
+
     masked = mask_secrets(realm)
 
     assert masked["clients"][0]["secret"] == SECRET_MASK
     assert masked["smtpServer"]["password"] == SECRET_MASK
     assert realm["smtpServer"]["password"] == "pw"  # the original is untouched
-    assert settings.sidecar_client_secret("pahang") not in json.dumps(masked)
+    assert "a-client-secret" not in json.dumps(masked)
 
 
 def test_checksum_is_keyed_stable_and_follows_secrets(settings):
@@ -386,8 +397,7 @@ def test_cli_render_prints_masked_json(settings):
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed["realm"] == "kelantan"
-    assert printed["clients"][0]["secret"] == SECRET_MASK
-    assert settings.sidecar_client_secret("kelantan") not in result.output
+    assert all("secret" not in client for client in printed["clients"])
 
 
 def test_cli_render_of_a_broken_values_file_exits_non_zero(settings, templates):

@@ -9,7 +9,7 @@ from flask import Blueprint, render_template_string
 
 from idp_extension.audit import MemoryAuditLog
 from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.settings import load_settings
+from idp_extension.settings import SettingsError, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web import Services, create_app
 
@@ -54,7 +54,8 @@ def test_security_headers_on_every_response(path):
 
 
 def test_form_action_names_the_keycloak_origin_only():
-    settings = SETTINGS.with_overrides(keycloak_url="https://sso.ispeks.gov.my:8443/auth")
+    settings = SETTINGS.with_overrides(keycloak_url="https://sso.ispeks.gov.my:8443/auth",
+                                       secret_key="k" * 40)
     csp = make_app(settings).test_client().get("/healthz").headers["Content-Security-Policy"]
     assert "form-action 'self' https://sso.ispeks.gov.my:8443;" in csp + ";"
 
@@ -111,7 +112,7 @@ def test_upgrade_insecure_requests_only_when_served_over_https():
 
 
 def test_refuses_the_built_in_secret_key_over_https():
-    with pytest.raises(RuntimeError, match="ISPEKS_SECRET_KEY"):
+    with pytest.raises(SettingsError, match="^ISPEKS_SECRET_KEY is a placeholder"):
         make_app(SETTINGS.with_overrides(sidecar_public_url="https://akaun.ispeks.gov.my"))
 
 
