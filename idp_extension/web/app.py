@@ -99,4 +99,46 @@ def create_app(
     return app
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+class CloseAfterTooLarge:
+    """WSGI middleware: a 413 answer closes the connection, and says so.
+
+    The unread body of a refused request is still on the socket. gunicorn drains at most
+    64 KiB of it before reusing a keep-alive connection, and gives up beyond that: it
+    announced "Connection: keep-alive" and then closed. Applications may not send
+    hop-by-hop headers (PEP 3333), so the server's own response is told to close: under
+    gunicorn ``start_response`` is a method of that response, with ``force_close``.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status.startswith("413"):
+                force_close = getattr(getattr(start_response, "__self__", None),
+                                      "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
+def trusted_hosts(settings: Settings) -> list[str]:
+    """The Host names the sidecar answers to: its public URL's, and loopback.
+
+    Loopback stays so that the machine's own health checks (curl 127.0.0.1) work; a
+    redirect to it sends nobody anywhere an attacker chose.
+    """
+    public = urlsplit(settings.sidecar_public_url).hostname
+    return list(dict.fromkeys(host for host in (public, *LOOPBACK_HOSTS) if host))
+
+
+def _refuse_weak_client_secrets(settings: Settings, tenants: Mapping[str, Tenant]) -> None:
+    """Every state's sidecar client secret file must exist and hold a strong secret."""
+    store = CredentialStore.from_settings(settings)
+    for realm in tenants:
+        try:
+            store.require(realm, SIDECAR_CLIENT_ID, strict=True)
+        except CredentialError as exc:
+            raise SettingsError(str(exc)) from None
