@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.stack", "tests.support.redis_server"]
+pytest_plugins = ["tests.support.stack", "tests.support.redis_server", "tests.support.chromium"]
 
 _LAYERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 

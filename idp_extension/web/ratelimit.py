@@ -178,7 +178,11 @@ def check_per_id(limits: PerIdLimits, id_key: str) -> None:
     """Count one request for ``id_key`` from the current client, or raise RateLimited.
 
     Every layer is tested before any is counted, so a refused request counts nowhere.
+    A switched-off limiter (``Limiter.enabled``, ``RATELIMIT_ENABLED``) counts nothing here
+    either.
     """
+    if not current_limiter().enabled:
+        return
     per_network, overall = limits.items()
     network = client_network(request.remote_addr)
     layers = [(item, (KEY_PREFIX, "per-id-net", limits.scope, id_key, network))

@@ -4,14 +4,9 @@ the sidecar through the same proxy, and the login returns to the portal."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import sync_playwright
-
 from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from tests.deploy.support import PASSWORD, Production
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.browser_login import show_password_step
 
 # The session's topology starts within the first test's time: PostgreSQL, a Keycloak
@@ -22,16 +17,12 @@ PHRASE, IMAGE = "Kapal Layar di Muara Biru", "boat"
 
 
 @pytest.fixture
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap --browser")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # The harness's certificate is self-signed: a real host has a real one.
-        context = browser.new_context(ignore_https_errors=True, locale="ms-MY")
-        context.set_default_timeout(30_000)
-        yield context.new_page()
-        browser.close()
+def page(browser):
+    # The harness's certificate is self-signed: a real host has a real one.
+    context = browser.new_context(ignore_https_errors=True, locale="ms-MY")
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
 
 
 def test_a_selangor_user_signs_in_to_the_portal_through_the_proxy(production: Production,

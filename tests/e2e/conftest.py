@@ -1,7 +1,8 @@
 """End-to-end fixtures: Debian's headless Chromium driven by Playwright.
 
 Never a browser download: Playwright only drives ``/usr/bin/chromium`` (installed by
-``scripts/bootstrap --browser``). One browser per session, a fresh context per test.
+``scripts/bootstrap --browser``). One browser per session (tests/support/chromium.py),
+a fresh context per test.
 """
 
 from __future__ import annotations
@@ -10,27 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialling Google's hosts,
-# which this machine's closed network refuses.
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap --browser")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

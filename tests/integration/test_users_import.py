@@ -212,25 +212,15 @@ def test_an_imported_user_has_a_password_hashed_like_keycloaks_own(
     assert ours == keycloaks
 
 
-def _fastest_login_seconds(settings, users, rounds: int = 7) -> dict[str, float]:
-    """Time wrong-password logins, interleaved; clear the failures after each round.
-
-    The fastest of several tries: a busy machine only ever adds time, so the minimum is
-    the closest to what the check itself costs.
-    """
-    admin = bootstrap_admin(settings, STATE)
-    seconds: dict[str, list[float]] = {kind: [] for kind in users}
-    for _ in range(rounds):
-        for kind, user in users.items():
-            seconds[kind].append(login(settings.keycloak_url, STATE, user.user_id, WRONG).seconds)
-        for user in users.values():
-            admin.clear_bruteforce_attempts_for_user(user.id)
-    return {kind: min(values) for kind, values in seconds.items()}
-
-
-def test_a_wrong_password_for_an_imported_user_takes_as_long_as_for_a_registered_one(
+def test_a_wrong_password_for_an_imported_user_gets_the_same_answer_as_for_a_registered_one(
     audited, settings, tenant, directory, tmp_path
 ):
+    """Same answer for imported, registered and credential-less users.
+
+    Equal time is shown elsewhere: the imported hash has Keycloak's own algorithm and cost
+    (above), and the login form spends one hash for every kind of ID, credential-less
+    ones included (tests/integration/test_login.py, Mann-Whitney over interleaved tries).
+    """
     imported, registered, bare = synthetic_people(tenant, 3, seed="import-timing")
     assert run_import(audited, write_csv(tmp_path / "p.csv", [row(imported)])).exit_code == 0
     directory.register_pending(registered)
@@ -241,11 +231,4 @@ def test_a_wrong_password_for_an_imported_user_takes_as_long_as_for_a_registered
              "no_credential": directory.find(bare.user_id)}
     answers = {kind: login(settings.keycloak_url, STATE, u.user_id, WRONG)
                for kind, u in users.items()}
-    assert len({(a.status, a.error) for a in answers.values()}) == 1
-
-    fastest = _fastest_login_seconds(settings, users)
-
-    gap = fastest["registered"] - fastest["no_credential"]
-    assert gap > 0.01, f"no measurable hashing cost to compare against: {fastest}"
-    # The imported user answers like a user with a real hash, not like one without.
-    assert abs(fastest["imported"] - fastest["registered"]) < gap / 2, fastest
+    assert len({(a.status, a.error) for a in answers.values()}) == 1, answers

@@ -96,13 +96,15 @@ def test_the_cli_renders_every_state_and_finds_keycloak_up_to_date(installed, wh
 
 
 @pytest.fixture(scope="module")
-def wheel_sidecar(installed, wheel_env, tmp_path_factory):
-    """The venv's gunicorn with the deploy config, mounted at /idp, two workers."""
+def wheel_sidecar(installed, wheel_env, redis_server, tmp_path_factory):
+    """The venv's gunicorn with the deploy config, mounted at /idp, two workers on Redis."""
     folder = tmp_path_factory.mktemp("wheel-sidecar")
     port = free_port()
     public = f"http://127.0.0.1:{port}{PREFIX}"
     env = dict(wheel_env, ISPEKS_SIDECAR_PUBLIC_URL=public,
                ISPEKS_AUDIT_LOG=str(folder / "audit.jsonl"),
+               # Two workers share their rate limits and claims, as in production.
+               ISPEKS_RATELIMIT_STORAGE_URI=redis_server.uri,
                PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"))
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:

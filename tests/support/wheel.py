@@ -91,7 +91,9 @@ def build_and_install(workdir: Path, wheelhouse: Path) -> InstalledWheel:
     # No pip of its own (this pip installs into it with --python): much less to do.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    env=clean_environment(), timeout=120)
+    # With the production extra (the Redis client), as deploy/README.md installs it.
+    target = f"{wheel}[production]"
     _offline_then_fill(sys.executable, ["--python", str(venv / "bin" / "python"), "install",
-                                        "-q", "--no-compile", str(wheel)],
-                       [str(wheel)], wheelhouse, workdir)
+                                        "-q", "--no-compile", target],
+                       [target], wheelhouse, workdir)
     return InstalledWheel(venv, wheel)

@@ -96,6 +96,18 @@ def test_per_id_limits_are_per_network_first_then_overall():
     assert post("b", "198.51.100.99") == 200
 
 
+def test_a_switched_off_limiter_counts_no_id_either():
+    app = _app()
+    app.extensions[LIMITER_KEY].enabled = False
+    client = app.test_client()
+
+    statuses = [client.post("/pahang/limited/id", data={"id": "a"},
+                            environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code
+                for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 200]
+
+
 def test_per_id_limits_are_not_checked_on_other_methods():
     calls = []
     bp = Blueprint("both", __name__)
