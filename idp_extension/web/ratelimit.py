@@ -32,7 +32,7 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter, RateLimiter
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
 
 from idp_extension import errors
 from idp_extension.metrics import RATE_LIMIT_REFUSALS
@@ -104,10 +104,13 @@ def init_rate_limiting(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=False,
         key_prefix=KEY_PREFIX,
         on_breach=_count_refusal,
+        # A moving window: "30 per minute" never lets 60 through around a minute's turn,
+        # and a count does not depend on where the clock's minute happens to start.
+        strategy="moving-window",
     )
     limiter.init_app(app)
     app.extensions[LIMITER_KEY] = limiter
-    app.extensions[FALLBACK_KEY] = FixedWindowRateLimiter(MemoryStorage())
+    app.extensions[FALLBACK_KEY] = MovingWindowRateLimiter(MemoryStorage())
     return limiter
 
 

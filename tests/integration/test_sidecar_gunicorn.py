@@ -188,14 +188,19 @@ def _production_env(tmp_path, **variables) -> dict:
     env.update({"ISPEKS_SIDECAR_PUBLIC_URL": "https://sso.ispeks.example.gov.my/idp",
                 "ISPEKS_KEYCLOAK_URL": "https://sso.ispeks.example.gov.my",
                 "ISPEKS_CREDENTIALS_DIR": str(tmp_path / "credentials"),
+                # Shared storage, as production must have (the sidecar connects lazily):
+                # only the secret is wrong here.
+                "ISPEKS_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0",
                 "ISPEKS_AUDIT_LOG": str(tmp_path / "audit.jsonl"), **variables})
     return env
 
 
 def _gunicorn(env: dict) -> subprocess.CompletedProcess:
+    # One worker: with two, gunicorn's master may print its own traceback while it
+    # reaps the second refusing worker (a race inside gunicorn, not our message).
     return subprocess.run(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}",
-         "--workers", "2", "idp_extension.web.wsgi:app"],
+         "--workers", "1", "idp_extension.web.wsgi:app"],
         env=env, capture_output=True, text=True, timeout=120)
 
 
