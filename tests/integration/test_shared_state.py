@@ -177,7 +177,7 @@ def test_gunicorn_workers_share_counters_in_redis(redis_server, tmp_path):
         [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--workers", "2",
          "--threads", "4", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
          "idp_extension.web.wsgi:app"],
-        env=_environment(ISPEKS_RATELIMIT_STORAGE_URI=redis_server.uri),
+        env=_environment(ISPEKS_RATELIMIT_STORAGE_URI=redis_server.fresh_database_uri()),
         cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

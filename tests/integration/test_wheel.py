@@ -104,7 +104,7 @@ def wheel_sidecar(installed, wheel_env, redis_server, tmp_path_factory):
     env = dict(wheel_env, ISPEKS_SIDECAR_PUBLIC_URL=public,
                ISPEKS_AUDIT_LOG=str(folder / "audit.jsonl"),
                # Two workers share their rate limits and claims, as in production.
-               ISPEKS_RATELIMIT_STORAGE_URI=redis_server.uri,
+               ISPEKS_RATELIMIT_STORAGE_URI=redis_server.fresh_database_uri(),
                PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"))
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:

@@ -28,10 +28,22 @@ class RedisServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    _databases_given: int = field(default=0, repr=False)
 
     @property
     def uri(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def fresh_database_uri(self) -> str:
+        """The URI of a database (1-15) no other test got: its counters stay its own.
+
+        Tests that run a whole sidecar count real requests from 127.0.0.1; in one shared
+        database one test's spent allowance would refuse the next test's requests.
+        """
+        if self._databases_given >= 15:
+            raise RuntimeError("Redis has 16 databases: no fresh one left for this session")
+        self._databases_given += 1
+        return f"redis://127.0.0.1:{self.port}/{self._databases_given}"
 
     def start(self) -> "RedisServer":
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
