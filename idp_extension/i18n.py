@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 SUPPORTED_LOCALES: tuple[str, ...] = ("ms", "en")
@@ -25,6 +27,19 @@ def normalize_locale(value: str | None) -> str | None:
         return None
     primary = value.strip().lower().replace("_", "-").split("-", 1)[0]
     return primary if primary in SUPPORTED_LOCALES else None
+
+
+def read_messages(directory: Path) -> Mapping[str, Mapping[str, str]]:
+    """Return ``{locale: {key: text}}`` from ``<directory>/<locale>.json``, read-only.
+
+    The one form of the sidecar's text: the shared page catalogue (``web/messages``),
+    each page's own (``web/messages/<page>``) and the flows' (``flows/data/messages``).
+    """
+    messages = {}
+    for locale in SUPPORTED_LOCALES:
+        with (Path(directory) / f"{locale}.json").open(encoding="utf-8") as handle:
+            messages[locale] = MappingProxyType(json.load(handle))
+    return MappingProxyType(messages)
 
 
 class _KeepMissing(dict):
@@ -43,18 +58,13 @@ class MessageCatalog:
     @classmethod
     def load(cls, directory: Path) -> "MessageCatalog":
         """Read ``<directory>/<locale>.json`` for every supported locale."""
-        messages = {}
-        for locale in SUPPORTED_LOCALES:
-            path = Path(directory) / f"{locale}.json"
-            with path.open(encoding="utf-8") as handle:
-                messages[locale] = json.load(handle)
-        return cls(messages)
+        return cls(read_messages(directory))
 
     def merged(self, *extra: Mapping[str, Mapping[str, str]]) -> "MessageCatalog":
         """Return a catalogue with ``extra``'s messages added; keys already here win.
 
-        Flows keep the sentences of their own error codes next to the code (no copy to
-        drift apart); the web layer merges them in.
+        The app starts from the shared page catalogue and the flows' sentences; each
+        page's own catalogue (``web/messages/<page>``) is merged in when registered.
         """
         messages = {locale: {} for locale in SUPPORTED_LOCALES}
         for source in extra:
@@ -96,3 +106,56 @@ def best_locale(candidates: Iterable[str | None]) -> str:
         if locale:
             return locale
     return DEFAULT_LOCALE
+
+
+# -- dates as the manuals show them ----------------------------------------------------
+
+# The manuals' pages and emails show Malaysian time (UTC+8 all year, no daylight saving).
+MALAYSIA = timezone(timedelta(hours=8), "MYT")
+
+_MONTHS = {
+    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos",
+           "September", "Oktober", "November", "Disember"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+}
+
+
+def format_email_date(value: datetime | None, locale: str) -> str | None:
+    """Return e.g. "14 September 2020 11:50:04 AM" as the manuals' emails show it."""
+    if value is None:
+        return None
+    month = _MONTHS["en" if locale == "en" else "ms"][value.month - 1]
+    return f"{value.day} {month} {value.year} {value:%I:%M:%S %p}"
+
+
+def format_expiry(value: datetime, locale: str) -> str:
+    """Return e.g. "3 Mac 2026 9:00:00 AM (waktu Malaysia)" for emails and pages."""
+    local = value.astimezone(MALAYSIA)
+    month = _MONTHS["en" if locale == "en" else "ms"][local.month - 1]
+    zone = "Malaysia time" if locale == "en" else "waktu Malaysia"
+    hour = local.hour % 12 or 12
+    return f"{local.day} {month} {local.year} {hour}:{local:%M:%S %p} ({zone})"
+
+
+def lifetime_hours(minutes: int) -> str:
+    """Return a lifetime in minutes as hours for people ("24", "1.5")."""
+    return str(minutes // 60) if minutes % 60 == 0 else f"{minutes / 60:.1f}"
+
+
+def format_page_date(value: datetime | None) -> str:
+    """Return e.g. "14/09/2020 11:50:04 AM" as the manuals' account page shows it."""
+    return f"{value:%d/%m/%Y %I:%M:%S %p}" if value else ""
+
+
+def format_page_time(value: datetime) -> str:
+    """Return e.g. "11:50 AM" in Malaysian time, as the pages say when a link expires."""
+    return f"{value.astimezone(MALAYSIA):%I:%M %p}"
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """Return the datetime of an ISO attribute value (registration date), or None."""
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None

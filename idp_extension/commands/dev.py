@@ -20,7 +20,8 @@ from idp_extension.demo_seed import seed_realm
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from idp_extension.keycloak_server import KeycloakDistribution, KeycloakServer
-from idp_extension.mail.inbox import InboxUnavailable, MailInbox, serve_inbox_web
+from idp_extension.mail.inbox import InboxUnavailable, MailInbox
+from idp_extension.mail.inbox_web import serve_inbox_web
 from idp_extension.realms.apply import apply_realm
 from idp_extension.settings import Settings
 from idp_extension.sidecar_process import SidecarProcess

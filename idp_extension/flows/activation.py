@@ -32,43 +32,37 @@ Keycloak. The web layer keeps the token in a signed HttpOnly cookie after the fi
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 from idp_extension.audit import AuditEvent, Outcome
-from idp_extension.errors import BadRequest, InternalError, IspeksError
+from idp_extension.attributes import NONCE_ACTIVATION
+from idp_extension.errors import InternalError, IspeksError
+from idp_extension.flows import emailed_link
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, has_answers, hash_answers, validate_choices,
 )
-from idp_extension.flows.emailed_link import (
-    EmailedLinkContext, Task, answered_after_the_floor, record_send_failure,
+from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
+    CLAIM_MARGIN_SECONDS, AccountDisabled, InvalidUserIdError, LinkRequested,
+    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
+    id_rate_limit_key,
 )
-from idp_extension.flows.password_rules import (
-    POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
-)
-from idp_extension.flows.tokens import (
-    LinkError, LinkPayload, LinkUsedOrSuperseded, check_current, nonce_attribute,
-)
+from idp_extension.flows.emailed_link import EmailedLinkContext
+from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
+from idp_extension.flows.password_rules import POLICY_HISTORY, check_password, keycloak_reason_key
+from idp_extension.flows.tokens import LinkError, LinkPayload, LinkUsedOrSuperseded, check_current
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
     ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
-from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
-from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.render import compose_email
-from idp_extension.payroll import InvalidUserId, normalise_mykad
+from idp_extension.i18n import format_email_date, format_page_date, parse_date  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "activation"
-NONCE_ATTRIBUTE = nonce_attribute(PURPOSE)
-EMAIL_TEMPLATE = "activation"
-# Claims outlive the link a little, so that no clock skew between workers reopens one.
-CLAIM_MARGIN_SECONDS = 60
+NONCE_ATTRIBUTE = NONCE_ACTIVATION
 
 
 def _event(name: str, fallback: AuditEvent) -> AuditEvent:
@@ -94,126 +88,11 @@ class ActivationStep(str, enum.Enum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class ValidationFailed(BadRequest):
-    """One or more form fields are wrong; ``field_errors`` maps field -> message key."""
-
-    code: ClassVar[str] = "error.validation_failed"
-
-    def __init__(self, field_errors: Mapping[str, str], detail: str | None = None) -> None:
-        super().__init__(detail or f"invalid fields: {sorted(field_errors)}")
-        self.field_errors = dict(field_errors)
-
-
-class InvalidUserIdError(ValidationFailed):
-    """The ID is not a valid 12-digit MyKad number."""
-
-    code = "activation.invalid_id"
-
-    def __init__(self) -> None:
-        super().__init__({"user_id": self.code}, "malformed user ID")
-
-
-class QuestionsInvalid(ValidationFailed):
-    """The three questions and answers do not meet the rules."""
-
-    code = "activation.questions_invalid"
-
-
-class PasswordRulesFailed(ValidationFailed):
-    """The password breaks our rules (checked before Keycloak sees it)."""
-
-    code = "password.rules_not_met"
-
-    def __init__(self, failures: Sequence[RuleFailure]) -> None:
-        self.failures = tuple(failures)
-        fields: dict[str, str] = {}
-        for failure in self.failures:
-            field_name = "confirm" if failure.rule == "confirm" else "password"
-            fields.setdefault(field_name, failure.message_key)
-        super().__init__(fields, f"password rules broken: {[f.rule for f in self.failures]}")
-
-
-class PasswordRejectedByPolicy(ValidationFailed):
-    """Keycloak's password policy refused the password; ``reason_key`` says why."""
-
-    code = "password.rejected_by_policy"
-
-    def __init__(self, reason_key: str) -> None:
-        self.reason_key = reason_key
-        super().__init__({"password": reason_key}, f"Keycloak policy: {reason_key}")
-
-
 class QuestionsRequired(IspeksError):
     """The password step was posted before the security questions were stored."""
 
     code = "activation.questions_required"
     http_status = 409
-
-
-class AccountDisabled(IspeksError):
-    """The account of a genuine link has been disabled (by state IT or a lockout)."""
-
-    code = "activation.account_disabled"
-    http_status = 403
-
-
-# The sentences behind the codes this module raises, for the web layer's catalogue
-# (``<code>`` is the sentence, ``<code>.title`` the heading, as in web/messages).
-MESSAGES: dict[str, dict[str, str]] = {
-    "ms": {
-        "error.validation_failed": "Sila betulkan maklumat yang bertanda.",
-        "activation.invalid_id": "Sila masukkan No Kad Pengenalan 12 digit yang sah (cth:123456789012).",
-        "activation.questions_invalid": "Sila betulkan soalan keselamatan dan jawapan yang bertanda.",
-        "password.rules_not_met": "Kata laluan anda tidak menepati syarat-syarat berikut :",
-        "password.rejected_by_policy": "Kata laluan ini tidak diterima. Sila pilih kata laluan lain.",
-        "activation.questions_required": "Sila lengkapkan Tetapan Soalan Keselamatan terlebih dahulu.",
-        "activation.account_disabled": "Akaun anda telah disekat. Sila hubungi Pentadbir Sistem.",
-        "activation.link_tampered": "Pautan pengaktifan ini tidak sah. Sila ulangi Langkah 2 untuk mendapatkan emel pengaktifan baharu.",
-        "activation.link_wrong_realm": "Pautan pengaktifan ini bukan untuk iSPEKS negeri ini. Sila gunakan pautan dalam emel anda, atau ulangi Langkah 2.",
-        "activation.link_expired": "Pautan pengaktifan ini telah tamat tempoh. Sila ulangi Langkah 2 untuk mendapatkan emel pengaktifan baharu.",
-        "activation.link_used": "Pautan pengaktifan ini telah digunakan atau digantikan oleh pautan yang lebih baharu. Sila gunakan pautan dalam emel terkini anda, atau ulangi Langkah 2.",
-    },
-    "en": {
-        "error.validation_failed": "Please correct the marked fields.",
-        "activation.invalid_id": "Please enter a valid 12-digit MyKad number (e.g. 123456789012).",
-        "activation.questions_invalid": "Please correct the marked security questions and answers.",
-        "password.rules_not_met": "Your password does not meet the following requirements:",
-        "password.rejected_by_policy": "This password is not accepted. Please choose another one.",
-        "activation.questions_required": "Please complete the Security Questions step first.",
-        "activation.account_disabled": "Your account has been blocked. Please contact the System Administrator.",
-        "activation.link_tampered": "This activation link is not valid. Please repeat Step 2 to get a new activation email.",
-        "activation.link_wrong_realm": "This activation link belongs to another state's iSPEKS. Please use the link in your email, or repeat Step 2.",
-        "activation.link_expired": "This activation link has expired. Please repeat Step 2 to get a new activation email.",
-        "activation.link_used": "This activation link has been used or replaced by a newer one. Please use the link in your latest email, or repeat Step 2.",
-    },
-}
-
-MESSAGES["ms"].update({
-    "error.validation_failed.title": "Maklumat Tidak Lengkap",
-    "activation.invalid_id.title": "ID Pengguna Tidak Sah",
-    "activation.questions_invalid.title": "Tetapan Soalan Keselamatan",
-    "password.rules_not_met.title": "Tetapan Kata Laluan",
-    "password.rejected_by_policy.title": "Tetapan Kata Laluan",
-    "activation.questions_required.title": "Tetapan Soalan Keselamatan",
-    "activation.account_disabled.title": "Akaun Disekat",
-    "activation.link_tampered.title": "Pautan Tidak Sah",
-    "activation.link_wrong_realm.title": "Pautan Tidak Sah",
-    "activation.link_expired.title": "Pautan Telah Tamat Tempoh",
-    "activation.link_used.title": "Pautan Telah Digunakan",
-})
-MESSAGES["en"].update({
-    "error.validation_failed.title": "Please Check Your Details",
-    "activation.invalid_id.title": "Invalid User ID",
-    "activation.questions_invalid.title": "Security Questions",
-    "password.rules_not_met.title": "Password Settings",
-    "password.rejected_by_policy.title": "Password Settings",
-    "activation.questions_required.title": "Security Questions",
-    "activation.account_disabled.title": "Account Blocked",
-    "activation.link_tampered.title": "Invalid Link",
-    "activation.link_wrong_realm.title": "Invalid Link",
-    "activation.link_expired.title": "Link Expired",
-    "activation.link_used.title": "Link Already Used",
-})
 
 
 # -- records ---------------------------------------------------------------------------
@@ -224,15 +103,6 @@ class ActivationContext(EmailedLinkContext):
 
     purpose: ClassVar[str] = PURPOSE
     page: ClassVar[str] = "activation"
-
-
-@dataclass(frozen=True)
-class LinkRequested:
-    """The confirmation: one and the same for every valid ID, whatever happened.
-
-    It names no address, not even masked: a masked real address next to a made-up one
-    for other IDs told them apart (README, "The same answer for every ID").
-    """
 
 
 @dataclass(frozen=True)
@@ -266,28 +136,10 @@ def request_link(ctx: ActivationContext, raw_id: str, locale: str = "ms") -> Lin
     KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
     fails or is slow changes nothing in the answer: it is audited instead.
     """
-    try:
-        user_id = normalise_mykad(raw_id)
-    except InvalidUserId:
-        raise InvalidUserIdError() from None
-    locale = normalize_locale(locale) or DEFAULT_LOCALE
-    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
-                             lambda: _look_up(ctx, user_id, locale))
-    return LinkRequested()
-
-
-def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
-    """Return the rate-limit key for requests about one ID (for Flask-Limiter's key_func).
-
-    The ID is normalised first, so "900101-06-1234" and "900101061234" share a counter,
-    and keyed-hashed, so Redis never holds ID numbers.
-    """
-    try:
-        subject = normalise_mykad(raw_id)
-    except InvalidUserId:
-        subject = (raw_id or "").strip()[:64]
-    digest = hmac.new(secret_key.encode(), f"ratelimit:{realm}:{subject}".encode(), hashlib.sha256)
-    return f"{PURPOSE}-id:{realm}:{digest.hexdigest()[:32]}"
+    return emailed_link.request_link(
+        ctx, raw_id, locale, event=AuditEvent.ACTIVATION_REQUESTED, ineligible=_ineligible,
+        mail_fields=lambda user, issued, locale: {
+            "registration_date": format_email_date(parse_date(user.registration_date), locale)})
 
 
 def _blocked(user: DirectoryUser) -> bool:
@@ -310,71 +162,6 @@ def _ineligible(user: DirectoryUser | None) -> str | None:
     if "@" not in (user.email or ""):
         return "no_email"
     return None
-
-
-def _look_up(ctx: ActivationContext, user_id: str, locale: str) -> Task:
-    user = ctx.directory.find(user_id)
-    reason = _ineligible(user)
-    if user is None or reason:
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.DENIED, result="ignored", reason=reason)
-        return None
-    return lambda: _send_link(ctx, user, user_id, locale)
-
-
-def _send_link(ctx: ActivationContext, user: DirectoryUser, user_id: str, locale: str) -> None:
-    # Nothing half-done, and no race with a quick click: the nonce digest is stored
-    # first, so the link works the moment the email arrives. If the send then fails, the
-    # previous digest is put back (the older link, if any, works again); the new token
-    # was never disclosed, so a digest left behind by a failed restore opens nothing.
-    issued = ctx.signer().issue(ctx.realm, user.id)
-    previous = user.first(NONCE_ATTRIBUTE)
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
-    except GatewayError as exc:
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent",
-                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
-                                 else "keycloak_error"))
-        return
-    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
-        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
-    message = compose_email(
-        EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
-        recipient_name=user.name or user.user_id,
-        state_name=ctx.tenant.state_name,
-        registration_date=format_email_date(_parse_date(user.registration_date), locale),
-        link=ctx.link_url(issued.token),
-        minutes=ctx.tenant.activation_link_minutes,
-        request_url=ctx.request_url(),
-    )
-    try:
-        ctx.mailer.send(message)
-    except (MailUnavailable, MailRejected) as exc:
-        # Unavailable: the relay is down (the user asks again later). Rejected: the
-        # server refuses this address for good (a dead mailbox; state IT sees it).
-        # Rejected also covers an address outside the state's domains (mail/guard.py).
-        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
-        restored = _restore_nonce(ctx, user, previous)
-        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
-        ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
-                         restored=restored)
-        return
-    ctx.audit.record(AuditEvent.ACTIVATION_REQUESTED, realm=ctx.realm, subject=user_id,
-                     outcome=Outcome.SUCCESS, result="sent")
-
-
-def _restore_nonce(ctx: ActivationContext, user: DirectoryUser, previous: str | None) -> bool:
-    """Put the digest of the previous link back (best effort); True if it worked."""
-    try:
-        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
-        return True
-    except GatewayError as exc:
-        log.warning("could not restore the previous link after a failed send: %s",
-                    type(exc).__name__)
-        return False
 
 
 def open_link(ctx: ActivationContext, token: str) -> ActivationFlow:
@@ -563,34 +350,6 @@ def _require_stored(user: DirectoryUser, attribute: str) -> None:
 def _flow(user: DirectoryUser, payload: LinkPayload, step: ActivationStep) -> ActivationFlow:
     return ActivationFlow(
         realm=payload.realm, user_uuid=user.id, user_id=user.user_id, name=user.name,
-        email=user.email, registration_date=_parse_date(user.registration_date),
+        email=user.email, registration_date=parse_date(user.registration_date),
         step=step, expires_at=payload.expires_at,
     )
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-_MONTHS = {
-    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos",
-           "September", "Oktober", "November", "Disember"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"],
-}
-
-
-def format_email_date(value: datetime | None, locale: str) -> str | None:
-    """Return e.g. "14 September 2020 11:50:04 AM" as the manuals' emails show it."""
-    if value is None:
-        return None
-    month = _MONTHS["en" if locale == "en" else "ms"][value.month - 1]
-    return f"{value.day} {month} {value.year} {value:%I:%M:%S %p}"
-
-
-def format_page_date(value: datetime | None) -> str:
-    """Return e.g. "14/09/2020 11:50:04 AM" as the manuals' account page shows it."""
-    return f"{value:%d/%m/%Y %I:%M:%S %p}" if value else ""

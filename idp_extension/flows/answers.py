@@ -14,7 +14,10 @@ from typing import Iterable, Mapping, Sequence
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-ANSWERS_ATTRIBUTE = "ispeks_security_answers"
+from idp_extension.attributes import SECURITY_ANSWERS
+from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
+
+ANSWERS_ATTRIBUTE = SECURITY_ANSWERS
 QUESTIONS_REQUIRED = 3
 MIN_ANSWER_LENGTH = 2
 MAX_ANSWER_LENGTH = 100
@@ -30,26 +33,6 @@ DUPLICATE = "questions.duplicate"
 ANSWER_REQUIRED = "questions.answer_required"
 ANSWER_TOO_SHORT = "questions.answer_too_short"
 ANSWER_TOO_LONG = "questions.answer_too_long"
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "ms": {
-        COUNT: "Anda perlu memilih TIGA(3) soalan keselamatan.",
-        UNKNOWN: "Sila pilih soalan daripada senarai.",
-        DUPLICATE: "Setiap soalan keselamatan mesti berbeza.",
-        ANSWER_REQUIRED: "Sila isi jawapan.",
-        ANSWER_TOO_SHORT: f"Jawapan mesti sekurang-kurangnya {MIN_ANSWER_LENGTH} aksara.",
-        ANSWER_TOO_LONG: f"Jawapan mesti tidak melebihi {MAX_ANSWER_LENGTH} aksara.",
-    },
-    "en": {
-        COUNT: "You must choose THREE (3) security questions.",
-        UNKNOWN: "Please choose a question from the list.",
-        DUPLICATE: "Each security question must be different.",
-        ANSWER_REQUIRED: "Please enter an answer.",
-        ANSWER_TOO_SHORT: f"The answer must be at least {MIN_ANSWER_LENGTH} characters long.",
-        ANSWER_TOO_LONG: f"The answer must not be longer than {MAX_ANSWER_LENGTH} characters.",
-    },
-}
-
 
 def normalise_answer(answer: str) -> str:
     """Return ``answer`` as compared: NFKC, case-folded, inner spaces collapsed, stripped."""

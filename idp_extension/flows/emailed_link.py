@@ -6,27 +6,39 @@ in ``ctx.work``: a slow or failed send neither delays nor changes the answer), a
 the link at
 ``<public url>/<realm>/<page>/link/<token>``. Each flow subclasses ``EmailedLinkContext``
 with its own ``purpose`` (which salts its links, so one flow's link never opens the
-other) and ``page``.
+other) and ``page``; ``request_link`` does the rest, given who is eligible and what the
+email says.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 from argon2 import PasswordHasher
 
+from idp_extension.attributes import nonce_attribute
 from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.errors import InternalError
 from idp_extension.flows.answers import DEFAULT_HASHER
+from idp_extension.flows.common import LinkRequested, parse_mykad
 from idp_extension.flows.ports import (
     BackgroundWork, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
     UserDirectoryPort,
 )
-from idp_extension.flows.tokens import LinkSigner
+from idp_extension.flows.tokens import IssuedLink, LinkSigner
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.users import DirectoryUser
+from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
+from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.guard import for_tenant
+from idp_extension.mail.render import compose_email
 from idp_extension.settings import Settings
 from idp_extension.tenants import Tenant
+
+log = logging.getLogger(__name__)
 
 # Long enough to cover the real path (lookup, SMTP, attribute write) at its usual pace,
 # so that a decoy answer takes as long as a real one (ASVS 6.3.8).
@@ -73,6 +85,11 @@ class EmailedLinkContext:
         return self.tenant.realm
 
     @property
+    def nonce_attribute(self) -> str:
+        """The user attribute holding the digest of this flow's current link."""
+        return nonce_attribute(self.purpose)
+
+    @property
     def link_lifetime(self) -> timedelta:
         return timedelta(minutes=self.tenant.activation_link_minutes)
 
@@ -115,3 +132,95 @@ def record_send_failure(audit: AuditLog, realm: str, subject: str, purpose: str,
     """Record ``mail:send:failed``: the answer did not change, so state IT must be told."""
     audit.record(AuditEvent.MAIL_SEND_FAILED, realm=realm, subject=subject,
                  outcome=Outcome.FAILURE, purpose=purpose, reason=reason)
+
+
+# -- link requests ---------------------------------------------------------------------
+
+# What the email says besides the common fields: (user, the issued link, locale) -> fields.
+MailFields = Callable[[DirectoryUser, IssuedLink, str], dict[str, Any]]
+
+
+def request_link(ctx: EmailedLinkContext, raw_id: str, locale: str, *, event: AuditEvent,
+                 ineligible: Callable[[DirectoryUser | None], str | None],
+                 mail_fields: MailFields) -> LinkRequested:
+    """Email a link to an eligible account; answer alike for every valid ID.
+
+    Raises InvalidUserIdError (a malformed ID: shown at once, the format is public) or
+    KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
+    fails or is slow changes nothing in the answer: it is audited (``event``) instead.
+    ``ineligible`` says why a user gets no email, or None.
+    """
+    user_id = parse_mykad(raw_id)
+    locale = normalize_locale(locale) or DEFAULT_LOCALE
+
+    def look_up() -> Task:
+        user = ctx.directory.find(user_id)
+        reason = ineligible(user)
+        if user is None or reason:
+            ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+                             outcome=Outcome.DENIED, result="ignored", reason=reason)
+            return None
+        return lambda: send_link(ctx, user, user_id, locale, event=event,
+                                 mail_fields=mail_fields)
+
+    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work, look_up)
+    return LinkRequested()
+
+
+def send_link(ctx: EmailedLinkContext, user: DirectoryUser, user_id: str, locale: str, *,
+              event: AuditEvent, mail_fields: MailFields) -> None:
+    """Store a new link's nonce digest, then email the link (template ``ctx.purpose``)."""
+    # Nothing half-done, and no race with a quick click: the nonce digest is stored
+    # first, so the link works the moment the email arrives. If the send then fails, the
+    # previous digest is put back (the older link, if any, works again); the new token
+    # was never disclosed, so a digest left behind by a failed restore opens nothing.
+    attribute = ctx.nonce_attribute
+    issued = ctx.signer().issue(ctx.realm, user.id)
+    previous = user.first(attribute)
+    try:
+        stored = ctx.directory.update_attributes(
+            user.id, {attribute: [issued.payload.nonce_digest]})
+    except GatewayError as exc:
+        ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent",
+                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
+                                 else "keycloak_error"))
+        return
+    if stored.first(attribute) != issued.payload.nonce_digest:
+        raise InternalError(f"{attribute} was not stored: is it declared in the profile?")
+    message = compose_email(
+        ctx.purpose, locale, to=user.email, about=user.user_id,
+        recipient_name=user.name or user.user_id,
+        state_name=ctx.tenant.state_name,
+        link=ctx.link_url(issued.token),
+        minutes=ctx.tenant.activation_link_minutes,
+        request_url=ctx.request_url(),
+        **mail_fields(user, issued, locale),
+    )
+    try:
+        ctx.mailer.send(message)
+    except (MailUnavailable, MailRejected) as exc:
+        # Unavailable: the relay is down (the user asks again later). Rejected: the
+        # server refuses this address for good (a dead mailbox; state IT sees it).
+        # Rejected also covers an address outside the state's domains (mail/guard.py).
+        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
+        restored = _restore_nonce(ctx, user, previous)
+        record_send_failure(ctx.audit, ctx.realm, user_id, ctx.purpose, reason)
+        ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
+                         restored=restored)
+        return
+    ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+                     outcome=Outcome.SUCCESS, result="sent")
+
+
+def _restore_nonce(ctx: EmailedLinkContext, user: DirectoryUser, previous: str | None) -> bool:
+    """Put the digest of the previous link back (best effort); True if it worked."""
+    try:
+        ctx.directory.update_attributes(
+            user.id, {ctx.nonce_attribute: [previous] if previous else None})
+        return True
+    except GatewayError as exc:
+        log.warning("could not restore the previous link after a failed send: %s",
+                    type(exc).__name__)
+        return False

@@ -59,12 +59,9 @@ in an audit event, a log line, an attribute or a session.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import logging
-import re
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Mapping, Sequence
@@ -72,14 +69,18 @@ from typing import Any, ClassVar, Mapping, Sequence
 from argon2 import PasswordHasher
 
 from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.attributes import NONCE_TEMP_PASSWORD, TEMP_PASSWORD_EXPIRES
 from idp_extension.errors import InternalError, IspeksError
-from idp_extension.flows.activation import (
-    AccountDisabled, PasswordRejectedByPolicy, ValidationFailed,
-)
 from idp_extension.flows.answers import (
-    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, normalise_answer, validate_choices,
+    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, validate_choices,
 )
+from idp_extension.flows.common import AccountDisabled, PasswordRejectedByPolicy, ValidationFailed
 from idp_extension.flows.emailed_link import Task, answered_after_the_floor, record_send_failure
+from idp_extension.flows.identifiers import (  # noqa: F401  (the web layer's names)
+    MAX_EMAIL_LENGTH, InvalidEmailError, InvalidLoginIdError, display_id, normalise_email,
+    normalise_login_id, parse_login_id,
+)
+from idp_extension.flows.identifiers import login_id_rate_limit_key as id_rate_limit_key  # noqa: F401
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
@@ -87,29 +88,33 @@ from idp_extension.flows.ports import (
     BackgroundWork, ClaimsUnavailable, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
     UserDirectoryPort,
 )
-from idp_extension.flows.tokens import nonce_attribute, nonce_digest
-from idp_extension.gallery import image_by_id
+from idp_extension.flows.phrases import (  # noqa: F401  (the web layer's names)
+    IMAGE_ATTRIBUTE, IMAGE_REQUIRED, IMAGE_UNKNOWN, MAX_PHRASE_LENGTH, MIN_PHRASE_LENGTH,
+    PHRASE_ATTRIBUTE, PHRASE_MARKUP, PHRASE_REQUIRED, PHRASE_SECRET, PHRASE_TOO_LONG,
+    PHRASE_TOO_SHORT, image_problem, normalise_phrase, phrase_problem,
+)
+from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
+from idp_extension.flows.tokens import nonce_digest
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
     ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
-from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
+from idp_extension.i18n import (  # noqa: F401  (the web layer formats with them too)
+    DEFAULT_LOCALE, format_expiry, lifetime_hours, normalize_locale,
+)
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.guard import for_tenant
 from idp_extension.mail.render import compose_email
 from idp_extension.passwords import random_password
-from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.tenants import Onboarding, Tenant
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "first_login"
 EMAIL_TEMPLATE = "temporary_password"
-# Declared admin-only in realms/profile.py; the login page's site key reads the last two.
-EXPIRES_ATTRIBUTE = "ispeks_temp_password_expires"
-ISSUE_ATTRIBUTE = nonce_attribute("temp_password")
-PHRASE_ATTRIBUTE = "ispeks_secret_phrase"
-IMAGE_ATTRIBUTE = "ispeks_image_id"
+# Declared admin-only in realms/profile.py (names in attributes.py).
+EXPIRES_ATTRIBUTE = TEMP_PASSWORD_EXPIRES
+ISSUE_ATTRIBUTE = NONCE_TEMP_PASSWORD
 
 TEMPORARY_PASSWORD_LENGTH = 16
 # Every request leaves after this long. The lookup is the only work done before the
@@ -125,31 +130,7 @@ REPEAT_WINDOW_SECONDS = 10
 CLAIM_SECONDS = 120
 
 DEFAULT_SERVICE_NAMES = {"ms": "Login Kali Pertama", "en": "First-time login"}
-MAX_EMAIL_LENGTH = 254
-MIN_PHRASE_LENGTH = 4
-MAX_PHRASE_LENGTH = 60
-# Markup and template syntax: the phrase is shown on the login page of everyone who types
-# this ID. The page escapes it anyway; refusing these keeps it plain words.
-PHRASE_FORBIDDEN = frozenset('<>&"`\\{}')
-
-# Company IDs (SSM registration numbers), besides 12-digit MyKad numbers:
-# * since 2019, 12 digits: year of registration, entity type (01 local company,
-#   02 foreign company, 03 business, 04 limited liability partnership, 05-06 other
-#   entities), serial: "201901000005";
-# * before, up to 7 digits and a check letter: "1234567-X" (the dash optional).
-# Keycloak keeps usernames in lower case, so the old form's letter is lower case there.
-SSM_NUMBER = re.compile(r"^(?:19|20)\d{2}0[1-6]\d{6}$")
-SSM_OLD_NUMBER = re.compile(r"^(\d{1,7})-?([A-Z])$")
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-
-# Field error keys (shown next to the fields; texts in MESSAGES).
-IMAGE_REQUIRED = "first_login.image_required"
-IMAGE_UNKNOWN = "first_login.image_unknown"
-PHRASE_REQUIRED = "first_login.phrase_required"
-PHRASE_TOO_SHORT = "first_login.phrase_too_short"
-PHRASE_TOO_LONG = "first_login.phrase_too_long"
-PHRASE_MARKUP = "first_login.phrase_markup"
-PHRASE_SECRET = "first_login.phrase_secret"
+# Field error key: the new password is the temporary one or an earlier one.
 PASSWORD_REUSED = "first_login.password_reused"
 
 
@@ -171,24 +152,6 @@ class FirstLoginStep(str, enum.Enum):
 
 
 # -- errors ----------------------------------------------------------------------------
-
-
-class InvalidLoginIdError(ValidationFailed):
-    """The ID is neither a MyKad number nor a company registration number."""
-
-    code = "first_login.invalid_id"
-
-    def __init__(self) -> None:
-        super().__init__({"user_id": self.code}, "malformed user ID")
-
-
-class InvalidEmailError(ValidationFailed):
-    """The email is empty or not shaped like an address."""
-
-    code = "first_login.invalid_email"
-
-    def __init__(self) -> None:
-        super().__init__({"email": self.code}, "malformed email")
 
 
 class RegistrationRefused(IspeksError):
@@ -242,154 +205,6 @@ class SubmissionInProgress(FlowProblem):
 
     code = "first_login.in_progress"
     next_action = "register"
-
-
-# The sentences behind the codes this module raises (``<code>.title``: the heading), for
-# the web layer's catalogue.
-MESSAGES: dict[str, dict[str, str]] = {
-    "ms": {
-        "first_login.invalid_id": "Sila masukkan No Kad Pengenalan 12 digit (cth: 123456789012) atau No Pendaftaran Syarikat (cth: 201901000005 atau 1234567-X).",
-        "first_login.invalid_email": "Sila masukkan alamat emel yang sah.",
-        "first_login.refused": "Pengguna Tidak Dapat Didaftarkan, Sila Hubungi Pentadbir Sistem",
-        "first_login.invalid": "Sila betulkan maklumat yang bertanda.",
-        "first_login.expired": "Kata laluan sementara anda telah tamat tempoh atau tidak lagi sah. Sila mohon kata laluan sementara baharu.",
-        "first_login.superseded": "Kata laluan sementara yang lebih baharu telah dihantar ke emel anda. Sila log masuk semula menggunakan kata laluan sementara dalam emel terkini.",
-        "first_login.already_active": "Akaun anda telah diaktifkan. Sila log masuk menggunakan kata laluan anda.",
-        "first_login.in_progress": "Pendaftaran anda sedang disimpan. Sila tunggu sebentar dan muat semula halaman.",
-        "first_login.login_failed": "Log masuk dengan kata laluan sementara tidak dapat diselesaikan atau telah tamat tempoh. Sila cuba semula.",
-        "first_login.session_missing": "Sesi anda telah tamat. Sila log masuk semula menggunakan kata laluan sementara dalam emel anda.",
-        IMAGE_REQUIRED: "Sila pilih satu Imej Online.",
-        IMAGE_UNKNOWN: "Sila pilih Imej Online daripada senarai.",
-        PHRASE_REQUIRED: "Sila isi Frasa Rahsia.",
-        PHRASE_TOO_SHORT: f"Frasa Rahsia mesti sekurang-kurangnya {MIN_PHRASE_LENGTH} aksara.",
-        PHRASE_TOO_LONG: f"Frasa Rahsia mesti tidak melebihi {MAX_PHRASE_LENGTH} aksara.",
-        PHRASE_MARKUP: "Frasa Rahsia hanya boleh mengandungi huruf, nombor, ruang dan tanda baca biasa. Aksara < > & \" ` \\ { } dan aksara kawalan tidak dibenarkan.",
-        PHRASE_SECRET: "Frasa Rahsia dipaparkan di halaman log masuk: ia mesti berbeza daripada kata laluan dan jawapan rahsia anda.",
-        PASSWORD_REUSED: "Kata Laluan Baru mesti berbeza daripada kata laluan sementara dan kata laluan terdahulu.",
-    },
-    "en": {
-        "first_login.invalid_id": "Please enter a 12-digit MyKad number (e.g. 123456789012) or a company registration number (e.g. 201901000005 or 1234567-X).",
-        "first_login.invalid_email": "Please enter a valid email address.",
-        "first_login.refused": "The user cannot be registered. Please contact the System Administrator.",
-        "first_login.invalid": "Please correct the marked fields.",
-        "first_login.expired": "Your temporary password has expired or is no longer valid. Please request a new temporary password.",
-        "first_login.superseded": "A newer temporary password has been sent to your email. Please log in again with the temporary password in your latest email.",
-        "first_login.already_active": "Your account is already activated. Please log in with your password.",
-        "first_login.in_progress": "Your registration is being saved. Please wait a moment and reload the page.",
-        "first_login.login_failed": "Logging in with the temporary password could not be completed or has expired. Please try again.",
-        "first_login.session_missing": "Your session has ended. Please log in again with the temporary password in your email.",
-        IMAGE_REQUIRED: "Please choose an Online Image.",
-        IMAGE_UNKNOWN: "Please choose an Online Image from the list.",
-        PHRASE_REQUIRED: "Please enter a Secret Phrase.",
-        PHRASE_TOO_SHORT: f"The Secret Phrase must be at least {MIN_PHRASE_LENGTH} characters long.",
-        PHRASE_TOO_LONG: f"The Secret Phrase must not be longer than {MAX_PHRASE_LENGTH} characters.",
-        PHRASE_MARKUP: "The Secret Phrase may contain only letters, digits, spaces and common punctuation. The characters < > & \" ` \\ { } and control characters are not allowed.",
-        PHRASE_SECRET: "The Secret Phrase is shown on the login page: it must differ from your password and your secret answers.",
-        PASSWORD_REUSED: "The New Password must differ from the temporary password and your earlier passwords.",
-    },
-}
-MESSAGES["ms"].update({
-    "first_login.invalid_id.title": "ID Pengguna Tidak Sah",
-    "first_login.invalid_email.title": "Emel Tidak Sah",
-    "first_login.refused.title": "Pendaftaran Tidak Berjaya",
-    "first_login.invalid.title": "Maklumat Pendaftaran Baru",
-    "first_login.expired.title": "Kata Laluan Sementara Tamat Tempoh",
-    "first_login.superseded.title": "Kata Laluan Sementara Telah Diganti",
-    "first_login.already_active.title": "Akaun Telah Diaktifkan",
-    "first_login.in_progress.title": "Pendaftaran Sedang Disimpan",
-    "first_login.login_failed.title": "Log Masuk Tidak Berjaya",
-    "first_login.session_missing.title": "Sesi Telah Tamat",
-})
-MESSAGES["en"].update({
-    "first_login.invalid_id.title": "Invalid User ID",
-    "first_login.invalid_email.title": "Invalid Email",
-    "first_login.refused.title": "Registration Unsuccessful",
-    "first_login.invalid.title": "New Registration Details",
-    "first_login.expired.title": "Temporary Password Expired",
-    "first_login.superseded.title": "Temporary Password Replaced",
-    "first_login.already_active.title": "Account Already Activated",
-    "first_login.in_progress.title": "Registration Being Saved",
-    "first_login.login_failed.title": "Login Unsuccessful",
-    "first_login.session_missing.title": "Session Ended",
-})
-
-
-# -- identifiers -----------------------------------------------------------------------
-
-
-def normalise_company_id(raw: str) -> str:
-    """Return an SSM registration number as Keycloak keeps it, or raise InvalidUserId."""
-    text = re.sub(r"\s", "", raw or "").upper()
-    compact = text.replace("-", "")
-    if SSM_NUMBER.match(compact):
-        return compact
-    old = SSM_OLD_NUMBER.match(text)
-    if old:
-        return f"{old.group(1)}-{old.group(2)}".lower()
-    raise InvalidUserId(f"not a company registration number: {raw!r}")
-
-
-def normalise_login_id(raw: str) -> str:
-    """Return a MyKad number (12 digits) or a company ID as Keycloak keeps it, or raise."""
-    compact = re.sub(r"[\s-]", "", raw or "")
-    try:
-        return normalise_mykad(compact)
-    except InvalidUserId:
-        pass
-    return normalise_company_id(raw)
-
-
-def display_id(user_id: str) -> str:
-    """Return an ID as people write it ("1234567-X", not Keycloak's "1234567-x")."""
-    return user_id.upper()
-
-
-def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
-    """Return the rate-limit key for requests about one ID (keyed hash: no IDs in Redis)."""
-    try:
-        subject = normalise_login_id(raw_id)
-    except InvalidUserId:
-        subject = (raw_id or "").strip()[:64].lower()
-    digest = hmac.new(secret_key.encode(), f"ratelimit:{realm}:{PURPOSE}:{subject}".encode(),
-                      hashlib.sha256)
-    return f"{PURPOSE}-id:{realm}:{digest.hexdigest()[:32]}"
-
-
-def normalise_email(raw: str) -> str:
-    """Return the address trimmed and lower-cased, or raise InvalidEmailError."""
-    address = (raw or "").strip().lower()
-    if len(address) > MAX_EMAIL_LENGTH or not _EMAIL.match(address):
-        raise InvalidEmailError()
-    return address
-
-
-def normalise_phrase(raw: str) -> str:
-    """Return the phrase as stored: NFKC, trimmed, inner whitespace collapsed to one space."""
-    return " ".join(unicodedata.normalize("NFKC", raw or "").split())
-
-
-def phrase_problem(phrase: str, secrets_: Sequence[str] = ()) -> str | None:
-    """Return the field error key for an already normalised phrase, or None.
-
-    ``secrets_`` (the new password, the answers) must not be the phrase or inside it: the
-    phrase is shown to anyone who types this ID on the login page.
-    """
-    if not phrase:
-        return PHRASE_REQUIRED
-    if any(c in PHRASE_FORBIDDEN or unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Cn")
-           for c in phrase):
-        return PHRASE_MARKUP
-    if len(phrase) < MIN_PHRASE_LENGTH:
-        return PHRASE_TOO_SHORT
-    if len(phrase) > MAX_PHRASE_LENGTH:
-        return PHRASE_TOO_LONG
-    folded = normalise_answer(phrase)
-    for secret in secrets_:
-        secret_folded = normalise_answer(secret or "")
-        if secret_folded and (secret_folded == folded or
-                              (len(secret_folded) >= 8 and secret_folded in folded)):
-            return PHRASE_SECRET
-    return None
 
 
 # -- records ---------------------------------------------------------------------------
@@ -496,10 +311,7 @@ def request_temporary_password(
     TemporaryPasswordSent after the same time; why nothing was sent is audited.
     """
     _require_temporary_password_state(ctx.tenant)
-    try:
-        user_id = normalise_login_id(raw_id)
-    except InvalidUserId:
-        raise InvalidLoginIdError() from None
+    user_id = parse_login_id(raw_id)
     email = normalise_email(raw_email)
     locale = normalize_locale(locale) or DEFAULT_LOCALE
     answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
@@ -731,10 +543,9 @@ def validate_registration(
                           failure.message_key)
     errors.update(validate_choices(registration.choices,
                                    [q.id for q in tenant.security_questions]))
-    if not registration.image_id:
-        errors["image"] = IMAGE_REQUIRED
-    elif image_by_id(registration.image_id) is None:
-        errors["image"] = IMAGE_UNKNOWN
+    image = image_problem(registration.image_id)
+    if image:
+        errors["image"] = image
     problem = phrase_problem(normalise_phrase(registration.phrase),
                              [registration.password, *(a for _, a in registration.choices)])
     if problem:
@@ -815,27 +626,3 @@ def _expires_at(user: DirectoryUser) -> datetime | None:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def lifetime_hours(minutes: int) -> str:
-    """Return a lifetime in minutes as hours for people ("24", "1.5")."""
-    return str(minutes // 60) if minutes % 60 == 0 else f"{minutes / 60:.1f}"
-
-
-# Malaysia has one time zone and no daylight saving: UTC+8 (Waktu Piawai Malaysia).
-MALAYSIA_TIME = timezone(timedelta(hours=8), "MYT")
-_MONTHS = {
-    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos",
-           "September", "Oktober", "November", "Disember"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"],
-}
-
-
-def format_expiry(value: datetime, locale: str) -> str:
-    """Return e.g. "3 Mac 2026 9:00:00 AM (waktu Malaysia)" for emails and pages."""
-    local = value.astimezone(MALAYSIA_TIME)
-    month = _MONTHS["en" if locale == "en" else "ms"][local.month - 1]
-    zone = "Malaysia time" if locale == "en" else "waktu Malaysia"
-    hour = local.hour % 12 or 12
-    return f"{local.day} {month} {local.year} {hour}:{local:%M:%S %p} ({zone})"

@@ -14,10 +14,10 @@ for the caller's audit event.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-from idp_extension.flows.activation import format_email_date
 from idp_extension.gateway.users import DirectoryUser
+from idp_extension.i18n import MALAYSIA, format_email_date  # noqa: F401  (MALAYSIA: callers)
 from idp_extension.mail.errors import MailError
 from idp_extension.mail.render import compose_email
 from idp_extension.mail.sender import MailSender
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = "security_change"
 CHANGES = ("password", "password_reset", "questions", "site_key", "locked")
-# The manuals' pages and emails show Malaysian time (UTC+8 all year, no daylight saving).
-MALAYSIA = timezone(timedelta(hours=8), "MYT")
 
 
 def notify(mailer: MailSender, tenant: Tenant, user: DirectoryUser, change: str, locale: str,

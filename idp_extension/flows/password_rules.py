@@ -19,6 +19,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from idp_extension.flows.texts import MESSAGES, text  # noqa: F401  (MESSAGES: the web layer)
+
 MIN_LENGTH = 12
 # Long enough for any passphrase, short enough that nobody posts a megabyte to hash.
 MAX_LENGTH = 128
@@ -33,8 +35,6 @@ class PasswordRule:
 
     id: str
     message_key: str
-    ms: str
-    en: str
     # How the page checks it: "min_length", "max_length", "pattern", "not_user_id",
     # "matches_confirm", or "server" (only the server can, e.g. the common list).
     kind: str
@@ -43,7 +43,16 @@ class PasswordRule:
     checklist: bool = False
 
     def text(self, locale: str) -> str:
-        return self.en if locale == "en" else self.ms
+        """The rule's sentence in ``locale`` (flows/data/messages)."""
+        return text(self.message_key, locale)
+
+    @property
+    def ms(self) -> str:
+        return self.text("ms")
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
 
 
 @dataclass(frozen=True)
@@ -56,50 +65,34 @@ class RuleFailure:
 
 LENGTH = PasswordRule(
     "length", "password.rule.length",
-    f"Panjang aksara mesti tidak kurang daripada {MIN_LENGTH}.",
-    f"Must be at least {MIN_LENGTH} characters long.",
     "min_length", MIN_LENGTH, checklist=True,
 )
 LOWER = PasswordRule(
     "lower", "password.rule.lower",
-    "Mesti mengandungi aksara berhuruf kecil.",
-    "Must contain a lower-case letter.",
     "pattern", r"\p{Ll}", checklist=True,
 )
 UPPER = PasswordRule(
     "upper", "password.rule.upper",
-    "Mesti mengandungi aksara berhuruf besar.",
-    "Must contain an upper-case letter.",
     "pattern", r"\p{Lu}", checklist=True,
 )
 DIGIT = PasswordRule(
     "digit", "password.rule.digit",
-    "Mesti mengandungi aksara bernombor.",
-    "Must contain a digit.",
     "pattern", r"\p{Nd}", checklist=True,
 )
 SPECIAL = PasswordRule(
     "special", "password.rule.special",
-    "Mesti mengandungi aksara khas.",
-    "Must contain a special character.",
     "pattern", r"[^\p{L}\p{Nd}]", checklist=True,
 )
 NOT_USER_ID = PasswordRule(
     "not_user_id", "password.rule.not_user_id",
-    "Mesti tidak sama dengan atau mengandungi ID Pengguna.",
-    "Must not be or contain your user ID.",
     "not_user_id",
 )
 NOT_COMMON = PasswordRule(
     "not_common", "password.rule.not_common",
-    "Mesti bukan kata laluan yang biasa digunakan.",
-    "Must not be a commonly used password.",
     "server",
 )
 MAX = PasswordRule(
     "max_length", "password.rule.max_length",
-    f"Panjang aksara mesti tidak melebihi {MAX_LENGTH}.",
-    f"Must not be longer than {MAX_LENGTH} characters.",
     "max_length", MAX_LENGTH,
 )
 # Control characters (Unicode Cc: NUL, TAB, CR, LF, ESC, ...) and the invisible
@@ -114,16 +107,10 @@ BIDI_CONTROLS = frozenset(
 )
 NO_CONTROL = PasswordRule(
     "no_control", "password.rule.no_control",
-    "Mesti tidak mengandungi aksara kawalan (seperti baris baharu, tab atau NUL) atau "
-    "aksara arah teks yang tersembunyi.",
-    "Must not contain control characters (such as line breaks, tabs or NUL) or hidden "
-    "text-direction characters.",
     "server",
 )
 CONFIRM = PasswordRule(
     "confirm", "password.rule.confirm",
-    "Ulang Kata Laluan mesti sama dengan Kata Laluan.",
-    "Repeat Password must be the same as Password.",
     "matches_confirm",
 )
 
@@ -147,21 +134,6 @@ _KEYCLOAK_REASONS = {
     "invalidPasswordBlacklistedMessage": NOT_COMMON.message_key,
 }
 
-MESSAGES: dict[str, dict[str, str]] = {
-    locale: {rule.message_key: rule.text(locale) for rule in RULES} for locale in ("ms", "en")
-}
-MESSAGES["ms"].update({
-    POLICY_HISTORY: "Kata laluan ini telah digunakan baru-baru ini. Sila pilih kata laluan lain.",
-    POLICY_USERNAME: "Kata laluan mesti tidak sama dengan ID Pengguna.",
-    POLICY_OTHER: "Kata laluan ini tidak diterima oleh dasar keselamatan. Sila pilih kata laluan lain.",
-})
-MESSAGES["en"].update({
-    POLICY_HISTORY: "You have used this password recently. Please choose another one.",
-    POLICY_USERNAME: "The password must not be the same as your user ID.",
-    POLICY_OTHER: "The security policy does not accept this password. Please choose another one.",
-})
-
-
 def keycloak_reason_key(policy_message: str) -> str:
     """Return the message key for Keycloak's rejection body ({"error": "<its key>", ...})."""
     try:
@@ -174,7 +146,7 @@ def keycloak_reason_key(policy_message: str) -> str:
 
 def rules_as_data() -> list[dict[str, Any]]:
     """Return every rule as JSON-able dicts for the page's live checklist."""
-    return [asdict(rule) for rule in RULES]
+    return [{**asdict(rule), "ms": rule.text("ms"), "en": rule.text("en")} for rule in RULES]
 
 
 def _is_lower(c: str) -> bool:

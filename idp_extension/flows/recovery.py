@@ -73,35 +73,32 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.errors import InternalError, IspeksError
-from idp_extension.flows.activation import (
-    CLAIM_MARGIN_SECONDS, InvalidUserIdError, LinkRequested,
-    PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed, format_email_date,
-)
+from idp_extension.attributes import NONCE_RECOVERY
+from idp_extension.flows import emailed_link
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, has_answers, stored_question_ids, verify_answer,
 )
-from idp_extension.flows.emailed_link import (
-    EmailedLinkContext, Task, answered_after_the_floor, record_send_failure,
+from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
+    CLAIM_MARGIN_SECONDS, InvalidUserIdError, LinkRequested,
+    PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed,
 )
-from idp_extension.flows.notifications import MALAYSIA, notify
+from idp_extension.flows.emailed_link import EmailedLinkContext
+from idp_extension.flows.notifications import notify
+from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
 from idp_extension.flows.password_rules import check_password, keycloak_reason_key
 from idp_extension.flows.tokens import (
-    LinkError, LinkMissing, LinkPayload, LinkUsedOrSuperseded, check_current, nonce_attribute,
+    LinkError, LinkMissing, LinkPayload, LinkUsedOrSuperseded, check_current,
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
     ACTIVE, RECOVERY_FAILURE_LIMIT, RECOVERY_FAILURES, DirectoryUser, PasswordRejected,
 )
-from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
-from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.render import compose_email
-from idp_extension.payroll import InvalidUserId, normalise_mykad
+from idp_extension.i18n import DEFAULT_LOCALE, MALAYSIA, format_email_date
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "recovery"
-NONCE_ATTRIBUTE = nonce_attribute(PURPOSE)
-EMAIL_TEMPLATE = "recovery"
+NONCE_ATTRIBUTE = NONCE_RECOVERY
 QUESTIONS_ASKED = 2
 # One answer check per account at a time, across workers, so that two submissions at once
 # cannot both read the same failure count and lose an increment.
@@ -160,55 +157,6 @@ class AnswerCheckBusy(IspeksError):
     http_status = 409
 
 
-# The sentences behind the codes this module raises (``<code>.title``: the heading).
-MESSAGES: dict[str, dict[str, str]] = {
-    "ms": {
-        "recovery.wrong_answers": "Jawapan keselamatan tidak tepat. Baki percubaan: {attempts}. Selepas itu, akaun anda akan disekat dan perlu dibuka oleh Pentadbir Sistem.",
-        "recovery.wrong_answers.title": "Jawapan Tidak Tepat",
-        "recovery.locked": "Akaun anda telah disekat kerana jawapan keselamatan yang salah sebanyak 3 kali. Sila hubungi Pentadbir Sistem untuk membuka akaun anda.",
-        "recovery.locked.title": "Akaun Disekat",
-        "recovery.account_blocked": "Akaun anda telah disekat. Kata laluan tidak dapat ditetapkan semula. Sila hubungi Pentadbir Sistem.",
-        "recovery.account_blocked.title": "Akaun Disekat",
-        "recovery.answers_required": "Sila jawab soalan keselamatan terlebih dahulu.",
-        "recovery.answers_required.title": "Soalan Keselamatan",
-        "recovery.busy": "Jawapan anda sedang disemak. Sila tunggu sebentar dan cuba lagi.",
-        "recovery.busy.title": "Sila Tunggu",
-        "recovery.link_tampered": "Pautan tetapan semula kata laluan ini tidak sah. Sila mohon pautan baharu melalui Lupa Kata Laluan.",
-        "recovery.link_tampered.title": "Pautan Tidak Sah",
-        "recovery.link_wrong_realm": "Pautan ini bukan untuk iSPEKS negeri ini. Sila gunakan pautan dalam emel anda, atau mohon pautan baharu.",
-        "recovery.link_wrong_realm.title": "Pautan Tidak Sah",
-        "recovery.link_expired": "Pautan tetapan semula kata laluan ini telah tamat tempoh. Sila mohon pautan baharu melalui Lupa Kata Laluan.",
-        "recovery.link_expired.title": "Pautan Telah Tamat Tempoh",
-        "recovery.link_used": "Pautan ini telah digunakan atau digantikan oleh pautan yang lebih baharu. Sila gunakan pautan dalam emel terkini anda, atau mohon pautan baharu.",
-        "recovery.link_used.title": "Pautan Telah Digunakan",
-        "recovery.link_missing": "Halaman ini hanya boleh dibuka melalui pautan dalam emel Lupa Kata Laluan, atau sesi anda telah tamat. Sila klik pautan dalam emel terkini anda, atau mohon pautan baharu.",
-        "recovery.link_missing.title": "Sila Gunakan Pautan Dalam Emel",
-    },
-    "en": {
-        "recovery.wrong_answers": "The security answers are not correct. Attempts left: {attempts}. After that your account will be blocked until the System Administrator unblocks it.",
-        "recovery.wrong_answers.title": "Incorrect Answers",
-        "recovery.locked": "Your account has been blocked after 3 wrong security answers. Please contact the System Administrator to unblock it.",
-        "recovery.locked.title": "Account Blocked",
-        "recovery.account_blocked": "Your account has been blocked. The password cannot be reset. Please contact the System Administrator.",
-        "recovery.account_blocked.title": "Account Blocked",
-        "recovery.answers_required": "Please answer the security questions first.",
-        "recovery.answers_required.title": "Security Questions",
-        "recovery.busy": "Your answers are being checked. Please wait a moment and try again.",
-        "recovery.busy.title": "Please Wait",
-        "recovery.link_tampered": "This password reset link is not valid. Please ask for a new one through Forgot Password.",
-        "recovery.link_tampered.title": "Invalid Link",
-        "recovery.link_wrong_realm": "This link belongs to another state's iSPEKS. Please use the link in your email, or ask for a new one.",
-        "recovery.link_wrong_realm.title": "Invalid Link",
-        "recovery.link_expired": "This password reset link has expired. Please ask for a new one through Forgot Password.",
-        "recovery.link_expired.title": "Link Expired",
-        "recovery.link_used": "This link has been used or replaced by a newer one. Please use the link in your latest email, or ask for a new one.",
-        "recovery.link_used.title": "Link Already Used",
-        "recovery.link_missing": "This page opens only through the link in your Forgot Password email, or your session has ended. Please click the link in your latest email, or ask for a new one.",
-        "recovery.link_missing.title": "Please Use the Link in Your Email",
-    },
-}
-
-
 # -- records ---------------------------------------------------------------------------
 
 
@@ -262,14 +210,12 @@ def request_link(ctx: RecoveryContext, raw_id: str, locale: str = "ms") -> LinkR
     KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
     fails or is slow changes nothing in the answer: it is audited instead.
     """
-    try:
-        user_id = normalise_mykad(raw_id)
-    except InvalidUserId:
-        raise InvalidUserIdError() from None
-    locale = normalize_locale(locale) or DEFAULT_LOCALE
-    answered_after_the_floor(ctx.min_request_seconds, ctx.clock, ctx.work,
-                             lambda: _look_up(ctx, user_id, locale))
-    return LinkRequested()
+    return emailed_link.request_link(
+        ctx, raw_id, locale, event=AuditEvent.RECOVERY_REQUESTED,
+        ineligible=lambda user: _ineligible(ctx, user),
+        mail_fields=lambda user, issued, locale: {
+            "user_id": user.user_id,
+            "requested_at": format_email_date(_local(issued.payload.issued_at), locale)})
 
 
 def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
@@ -289,72 +235,6 @@ def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
     if "@" not in (user.email or ""):
         return "no_email"
     return None
-
-
-def _look_up(ctx: RecoveryContext, user_id: str, locale: str) -> Task:
-    user = ctx.directory.find(user_id)
-    reason = _ineligible(ctx, user)
-    if user is None or reason:
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.DENIED, result="ignored", reason=reason)
-        return None
-    return lambda: _send_link(ctx, user, user_id, locale)
-
-
-def _send_link(ctx: RecoveryContext, user: DirectoryUser, user_id: str, locale: str) -> None:
-    # Nothing half-done, and no race with a quick click: the nonce digest is stored
-    # first, so the link works the moment the email arrives. If the send then fails, the
-    # previous digest is put back (the older link, if any, works again); the new token
-    # was never disclosed, so a digest left behind by a failed restore opens nothing.
-    issued = ctx.signer().issue(ctx.realm, user.id)
-    previous = user.first(NONCE_ATTRIBUTE)
-    try:
-        stored = ctx.directory.update_attributes(
-            user.id, {NONCE_ATTRIBUTE: [issued.payload.nonce_digest]})
-    except GatewayError as exc:
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent",
-                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
-                                 else "keycloak_error"))
-        return
-    if stored.first(NONCE_ATTRIBUTE) != issued.payload.nonce_digest:
-        raise InternalError(f"{NONCE_ATTRIBUTE} was not stored: is it declared in the profile?")
-    message = compose_email(
-        EMAIL_TEMPLATE, locale, to=user.email, about=user.user_id,
-        recipient_name=user.name or user.user_id,
-        user_id=user.user_id,
-        state_name=ctx.tenant.state_name,
-        requested_at=format_email_date(_local(issued.payload.issued_at), locale),
-        link=ctx.link_url(issued.token),
-        minutes=ctx.tenant.activation_link_minutes,
-        request_url=ctx.request_url(),
-    )
-    try:
-        ctx.mailer.send(message)
-    except (MailUnavailable, MailRejected) as exc:
-        # Unavailable: the relay is down (the user asks again later). Rejected: the
-        # server refuses this address for good (a dead mailbox; state IT sees it).
-        # Rejected also covers an address outside the state's domains (mail/guard.py).
-        reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
-        restored = _restore_nonce(ctx, user, previous)
-        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
-        ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent", reason=reason,
-                         restored=restored)
-        return
-    ctx.audit.record(AuditEvent.RECOVERY_REQUESTED, realm=ctx.realm, subject=user_id,
-                     outcome=Outcome.SUCCESS, result="sent")
-
-
-def _restore_nonce(ctx: RecoveryContext, user: DirectoryUser, previous: str | None) -> bool:
-    """Put the digest of the previous link back (best effort); True if it worked."""
-    try:
-        ctx.directory.update_attributes(user.id, {NONCE_ATTRIBUTE: [previous] if previous else None})
-        return True
-    except GatewayError as exc:
-        log.warning("could not restore the previous link after a failed send: %s",
-                    type(exc).__name__)
-        return False
 
 
 def open_link(ctx: RecoveryContext, token: str) -> RecoveryFlow:
@@ -612,7 +492,7 @@ def _flow(ctx: RecoveryContext, user: DirectoryUser, payload: LinkPayload, step:
 
 __all__ = [
     "AccountBlocked", "AnswerCheckBusy", "AnswersAccepted", "AnswersRequired", "LinkMissing",
-    "LinkRequested", "MESSAGES", "RecoveryCompleted", "RecoveryContext",
+    "LinkRequested", "RecoveryCompleted", "RecoveryContext",
     "RecoveryFlow", "RecoveryLocked", "RecoveryStep", "WrongAnswers", "answer_questions",
     "chosen_questions", "complete", "current_flow", "open_link", "request_link",
 ]

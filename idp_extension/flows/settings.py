@@ -42,23 +42,24 @@ from argon2 import PasswordHasher
 
 from idp_extension.audit import AuditEvent, AuditLog, Outcome
 from idp_extension.errors import InternalError, IspeksError, NotFound
-from idp_extension.flows.activation import (
-    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
-)
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, stored_question_ids, validate_choices,
     verify_answer,
 )
-from idp_extension.flows.first_login import (
-    IMAGE_ATTRIBUTE, IMAGE_REQUIRED, IMAGE_UNKNOWN, PHRASE_ATTRIBUTE, PHRASE_SECRET,
-    normalise_phrase, phrase_problem,
+from idp_extension.flows.common import (  # noqa: F401  (names the web layer uses)
+    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
 )
 from idp_extension.flows.notifications import notify
+from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
 from idp_extension.flows.password_rules import check_password, keycloak_reason_key
+from idp_extension.flows.phrases import (
+    IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE, PHRASE_SECRET, image_problem, normalise_phrase,
+    phrase_problem,
+)
 from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirectoryPort
-from idp_extension.gallery import image_by_id
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import ACTIVE, DirectoryUser, PasswordRejected
+from idp_extension.i18n import format_page_date, parse_date  # noqa: F401
 from idp_extension.mail.guard import for_tenant
 from idp_extension.tenants import Tenant
 
@@ -107,30 +108,6 @@ class SiteKeyInvalid(ValidationFailed):
     """The secret phrase or the image is not acceptable."""
 
     code = "settings.site_key_invalid"
-
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "ms": {
-        "settings.reauthenticate": "Untuk keselamatan, sila log masuk semula sebelum membuat perubahan.",
-        "settings.reauthenticate.title": "Sila Log Masuk Semula",
-        "settings.not_activated": "Akaun anda belum diaktifkan. Sila lengkapkan pengaktifan akaun atau Login Kali Pertama terlebih dahulu.",
-        "settings.not_activated.title": "Akaun Belum Diaktifkan",
-        "settings.account_unavailable": "Akaun anda tidak lagi boleh digunakan (disekat atau dinyahaktifkan). Sila hubungi Pentadbir Sistem.",
-        "settings.account_unavailable.title": "Akaun Tidak Tersedia",
-        "settings.site_key_invalid": "Sila betulkan Frasa Rahsia atau Imej Online yang bertanda.",
-        "settings.site_key_invalid.title": "Frasa Rahsia dan Imej Online",
-    },
-    "en": {
-        "settings.reauthenticate": "For your security, please log in again before making changes.",
-        "settings.reauthenticate.title": "Please Log In Again",
-        "settings.not_activated": "Your account is not activated yet. Please complete the account activation or First-time Login first.",
-        "settings.not_activated.title": "Account Not Activated",
-        "settings.account_unavailable": "Your account can no longer be used (blocked or disabled). Please contact the System Administrator.",
-        "settings.account_unavailable.title": "Account Unavailable",
-        "settings.site_key_invalid": "Please correct the marked Secret Phrase or Online Image.",
-        "settings.site_key_invalid.title": "Secret Phrase and Online Image",
-    },
-}
 
 
 # -- records ---------------------------------------------------------------------------
@@ -287,10 +264,9 @@ def change_site_key(ctx: SettingsContext, sign_in: SignIn, raw_phrase: str, imag
         problem = PHRASE_SECRET  # shown to anyone who types the ID: never a secret answer
     if problem:
         errors["phrase"] = problem
-    if not image_id:
-        errors["image"] = IMAGE_REQUIRED
-    elif image_by_id(image_id) is None:
-        errors["image"] = IMAGE_UNKNOWN
+    image = image_problem(image_id)
+    if image:
+        errors["image"] = image
     if errors:
         raise SiteKeyInvalid(errors)
     before = (user.first(PHRASE_ATTRIBUTE), user.first(IMAGE_ATTRIBUTE))
@@ -346,17 +322,10 @@ def _is_an_answer(ctx: SettingsContext, user: DirectoryUser, phrase: str) -> boo
                for q in stored_question_ids(stored))
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def _account(user: DirectoryUser) -> Account:
     return Account(
         user_uuid=user.id, user_id=user.user_id, name=user.name, email=user.email,
-        department=user.department, registration_date=_parse_date(user.registration_date),
+        department=user.department, registration_date=parse_date(user.registration_date),
         question_ids=tuple(stored_question_ids(user.first(ANSWERS_ATTRIBUTE))),
         phrase=user.first(PHRASE_ATTRIBUTE), image_id=user.first(IMAGE_ATTRIBUTE),
     )

@@ -39,13 +39,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from idp_extension.errors import BadRequest
+from idp_extension.flows.phrases import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.flows.phrase_decoys import decoy_image_index, decoy_phrase
 from idp_extension.gallery import GALLERY, GalleryImage, image_by_id
 from idp_extension.gateway.users import ACTIVE, DirectoryUser
 from idp_extension.tenants import Tenant
 
-PHRASE_ATTRIBUTE = "ispeks_secret_phrase"
-IMAGE_ATTRIBUTE = "ispeks_image_id"
 # Longer than any real user ID (12-digit MyKad, company numbers); Keycloak allows 255.
 MAX_ID_LENGTH = 64
 # Above the usual cost of the lookup (a few tens of ms on a LAN), so that real and

@@ -19,17 +19,13 @@ from typing import ClassVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from idp_extension.attributes import nonce_attribute  # noqa: F401  (re-exported)
 from idp_extension.errors import IspeksError
 from idp_extension.flows.ports import Clock
 
 # Far longer than any token we issue (about 180 characters); refuse bigger input unread.
 MAX_TOKEN_LENGTH = 1024
 NONCE_BYTES = 16  # 128 bits (ASVS 11.5.1)
-
-
-def nonce_attribute(purpose: str) -> str:
-    """Name of the user attribute that holds the current nonce digest for ``purpose``."""
-    return f"ispeks_nonce_{purpose}"
 
 
 def nonce_digest(nonce: str) -> str:

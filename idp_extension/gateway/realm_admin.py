@@ -1,7 +1,7 @@
 """Read and write state realms for provisioning, as master's bootstrap service account.
 
 The only provisioning code that calls python-keycloak. ``snapshot`` reads what the
-planner (``realms.apply``) compares; ``run`` performs a plan's operations. Keycloak and
+planner (``realms.plan``) compares; ``run`` performs a plan's operations. Keycloak and
 network failures leave as ``GatewayError`` / ``KeycloakUnavailable``.
 """
 
@@ -19,7 +19,7 @@ from keycloak.exceptions import (
 
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
-from idp_extension.realms import apply as A
+from idp_extension.realms.plan import PROTOCOL_MAPPERS, Current, Operation, Plan
 from idp_extension.settings import Settings
 
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
@@ -67,7 +67,7 @@ class RealmAdmin:
         with keycloak_errors("list realms"):
             return any(r["realm"] == realm for r in self._admin("master").get_realms())
 
-    def snapshot(self, desired: Mapping[str, Any]) -> A.Current:
+    def snapshot(self, desired: Mapping[str, Any]) -> Current:
         """Read everything of one existing realm that the template speaks about."""
         realm = desired["realm"]
         kc = self._admin(realm)
@@ -91,7 +91,7 @@ class RealmAdmin:
                     kc, clients, user["serviceAccountClientId"], user.get("clientRoles") or {})
                 for user in desired.get("users") or [] if user.get("serviceAccountClientId")
             }
-        return A.Current(representation, clients, profile, executions, roles, flow_ids, configs)
+        return Current(representation, clients, profile, executions, roles, flow_ids, configs)
 
     @staticmethod
     def _service_account_roles(kc: KeycloakAdmin, clients: list[dict], owner: str,
@@ -110,28 +110,28 @@ class RealmAdmin:
 
     # --- writing ----------------------------------------------------------------------
 
-    def run(self, plan: A.Plan) -> None:
+    def run(self, plan: Plan) -> None:
         """Perform a plan's operations in order."""
         for op in plan.operations:
             with keycloak_errors(f"{plan.realm}: {op.kind} {op.target}"):
                 getattr(self, f"_{op.kind}")(plan.realm, op)
 
-    def _create_realm(self, realm: str, op: A.Operation) -> None:
+    def _create_realm(self, realm: str, op: Operation) -> None:
         self._admin("master").create_realm(op.payload)
 
-    def _update_realm(self, realm: str, op: A.Operation) -> None:
+    def _update_realm(self, realm: str, op: Operation) -> None:
         self._admin(realm).update_realm(realm, op.payload)
 
-    def _put_user_profile(self, realm: str, op: A.Operation) -> None:
+    def _put_user_profile(self, realm: str, op: Operation) -> None:
         self._admin(realm).update_realm_users_profile(op.payload)
 
-    def _create_client(self, realm: str, op: A.Operation) -> None:
+    def _create_client(self, realm: str, op: Operation) -> None:
         self._admin(realm).create_client(op.payload)
 
-    def _update_client(self, realm: str, op: A.Operation) -> None:
+    def _update_client(self, realm: str, op: Operation) -> None:
         self._admin(realm).update_client(op.target, op.payload)
 
-    def _set_client_roles(self, realm: str, op: A.Operation) -> None:
+    def _set_client_roles(self, realm: str, op: Operation) -> None:
         kc = self._admin(realm)
         owner_id = kc.get_client_id(op.target)
         roles_client_id = kc.get_client_id(op.payload["client"])
@@ -145,10 +145,10 @@ class RealmAdmin:
             kc.delete_client_roles_of_user(user_id, roles_client_id, [
                 kc.get_client_role(roles_client_id, name) for name in op.payload["remove"]])
 
-    def _create_flow(self, realm: str, op: A.Operation) -> None:
+    def _create_flow(self, realm: str, op: Operation) -> None:
         self._admin(realm).create_authentication_flow(op.payload)
 
-    def _rebuild_flow(self, realm: str, op: A.Operation) -> None:
+    def _rebuild_flow(self, realm: str, op: Operation) -> None:
         kc = self._admin(realm)
         for execution_id in op.payload["delete"]:
             kc.delete_authentication_flow_execution(execution_id)
@@ -182,7 +182,7 @@ class RealmAdmin:
             data=json.dumps({"alias": config["alias"], "config": config["config"]}))
         raise_error_from_response(answer, KeycloakPostError, expected_codes=[201, 204])
 
-    def _set_authenticator_configs(self, realm: str, op: A.Operation) -> None:
+    def _set_authenticator_configs(self, realm: str, op: Operation) -> None:
         kc = self._admin(realm)
         for fix in op.payload:
             body = {"alias": fix["alias"], "config": fix["config"]}
@@ -192,14 +192,14 @@ class RealmAdmin:
             else:
                 self._create_authenticator_config(kc, realm, fix["execution"], body)
 
-    def _sync_protocol_mappers(self, realm: str, op: A.Operation) -> None:
+    def _sync_protocol_mappers(self, realm: str, op: Operation) -> None:
         kc = self._admin(realm)
         for mapper in op.payload["create"]:
             kc.add_mapper_to_client(op.target, mapper)
         for mapper in op.payload["update"]:
             kc.update_client_mapper(op.target, mapper["id"], mapper)
 
-    def _set_requirements(self, realm: str, op: A.Operation) -> None:
+    def _set_requirements(self, realm: str, op: Operation) -> None:
         kc = self._admin(realm)
         by_id = {e["id"]: e for e in kc.get_authentication_flow_executions(op.target)}
         for fix in op.payload:
@@ -229,7 +229,7 @@ class RealmAdmin:
             uuid = self._client_uuid(kc, realm, client_id)
             representation = kc.get_client(uuid)
             # Mappers have endpoints of their own; a client PUT leaves them as they are.
-            representation.pop(A.PROTOCOL_MAPPERS, None)
+            representation.pop(PROTOCOL_MAPPERS, None)
             kc.update_client(uuid, {**representation, "secret": secret})
 
     # --- for tests and reports --------------------------------------------------------

@@ -15,19 +15,17 @@ import requests
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakError, raise_error_from_response
 
+from idp_extension.attributes import (  # noqa: F401  (re-exported for the flows)
+    ACTIVATION_STATE, ACTIVE, DEPARTMENT, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
+    RECOVERY_FAILURES, REGISTRATION_DATE,
+)
 from idp_extension.metrics import KEYCLOAK_CALLS, timed
 from idp_extension.passwords import random_password
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.payroll import PayrollRecord
 
-ACTIVATION_STATE = "ispeks_activation_state"
-PENDING, ACTIVE = "pending", "active"
-# Set by Keycloak itself when brute-force protection locks an account for good.
-DISABLED_REASON = "disabledReason"
-PERMANENT_LOCKOUT = "permanentLockout"
 # Wrong answers to the security questions in recovery (flows/recovery.py). At the limit
 # the sidecar disables the account; only an administrator's unlock lifts that.
-RECOVERY_FAILURES = "ispeks_recovery_failures"
 RECOVERY_FAILURE_LIMIT = 3
 
 T = TypeVar("T")
@@ -91,11 +89,11 @@ class DirectoryUser:
 
     @property
     def department(self) -> str | None:
-        return _first(self.attributes, "department")
+        return _first(self.attributes, DEPARTMENT)
 
     @property
     def registration_date(self) -> str | None:
-        return _first(self.attributes, "registration_date")
+        return _first(self.attributes, REGISTRATION_DATE)
 
     @property
     def permanently_locked(self) -> bool:
@@ -167,8 +165,8 @@ class UserDirectory:
                 "email": record.email,
                 "emailVerified": True,
                 "attributes": {
-                    "department": [record.department],
-                    "registration_date": [record.registration_date.isoformat(timespec="seconds")],
+                    DEPARTMENT: [record.department],
+                    REGISTRATION_DATE: [record.registration_date.isoformat(timespec="seconds")],
                     ACTIVATION_STATE: [PENDING],
                 },
                 "credentials": [

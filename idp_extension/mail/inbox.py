@@ -284,18 +284,3 @@ class _InboxHandler:
             raw = raw.encode("utf-8")
         self._inbox._deliver(envelope.mail_from or "", list(envelope.rcpt_tos), raw)
         return "250 Message accepted for delivery"
-
-
-def create_inbox_app(inbox: MailInbox):
-    """Build the Flask app that shows ``inbox`` (see ``inbox_web``)."""
-    # Imported here so that SMTP-only users of the inbox (tests) never load Flask.
-    from idp_extension.mail.inbox_web import create_inbox_app as create
-
-    return create(inbox)
-
-
-def serve_inbox_web(inbox: MailInbox, host: str = "127.0.0.1", port: int = 0):
-    """Serve ``inbox``'s web page on ``host:port`` until ``.shutdown()`` (see ``inbox_web``)."""
-    from idp_extension.mail.inbox_web import serve_inbox_web as serve
-
-    return serve(inbox, host, port)

@@ -10,32 +10,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp_extension import attributes as attr
+
 ADMIN_ONLY = {"view": ["admin"], "edit": ["admin"]}
 USER_VISIBLE_ADMIN_EDIT = {"view": ["admin", "user"], "edit": ["admin"]}
 USER_EDITABLE = {"view": ["admin", "user"], "edit": ["admin", "user"]}
 
-ACTIVATION_STATES = ("pending", "active")
+ACTIVATION_STATES = attr.ACTIVATION_STATES
 
 # name -> max length; the sidecar stores only hashes, ids, nonces and timestamps here.
 SIDECAR_ATTRIBUTES: dict[str, int] = {
-    "ispeks_activation_state": 16,
+    attr.ACTIVATION_STATE: 16,
     # JSON of three {question id, argon2 hash}: about 350 characters.
-    "ispeks_security_answers": 4096,
-    "ispeks_secret_phrase": 255,
-    "ispeks_image_id": 64,
-    "ispeks_nonce_activation": 255,
-    "ispeks_nonce_temp_password": 255,
-    "ispeks_nonce_recovery": 255,
-    "ispeks_temp_password_hash": 512,
-    "ispeks_temp_password_expires": 64,
-    "ispeks_recovery_failures": 16,
-    "ispeks_profile_version": 16,
+    attr.SECURITY_ANSWERS: 4096,
+    attr.SECRET_PHRASE: 255,
+    attr.IMAGE_ID: 64,
+    attr.NONCE_ACTIVATION: 255,
+    attr.NONCE_TEMP_PASSWORD: 255,
+    attr.NONCE_RECOVERY: 255,
+    attr.TEMP_PASSWORD_HASH: 512,
+    attr.TEMP_PASSWORD_EXPIRES: 64,
+    attr.RECOVERY_FAILURES: 16,
+    attr.PROFILE_VERSION: 16,
 }
 # Shown to the user (pages, account console), changed only by state IT or payroll, like
 # email, firstName and lastName above.
 PAYROLL_ATTRIBUTES: dict[str, tuple[int, str]] = {
-    "department": (255, "Jabatan / Department"),
-    "registration_date": (32, "Tarikh Pendaftaran / Registration date"),
+    attr.DEPARTMENT: (255, "Jabatan / Department"),
+    attr.REGISTRATION_DATE: (32, "Tarikh Pendaftaran / Registration date"),
 }
 
 # Keycloak's person-name-prohibited-characters list without "/": Malaysian names carry
@@ -91,7 +93,7 @@ def user_profile_config() -> dict[str, Any]:
     ]
     for name, size in SIDECAR_ATTRIBUTES.items():
         extra: dict[str, Any] = {"group": "ispeks-internal"}
-        if name == "ispeks_activation_state":
+        if name == attr.ACTIVATION_STATE:
             extra["validations"] = {"options": {"options": list(ACTIVATION_STATES)}}
         attributes.append(_attribute(name, ADMIN_ONLY, size, name, **extra))
     return {

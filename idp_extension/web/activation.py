@@ -18,7 +18,7 @@ expires; every later request hands it back to the flow's verbs, which verify it 
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+
 from typing import Any, Mapping, Sequence
 
 from flask import (
@@ -28,6 +28,8 @@ from flask import (
 from idp_extension import errors
 from idp_extension.flows import activation as flow
 from idp_extension.flows import answers, password_rules
+
+from idp_extension.i18n import format_page_date, format_page_time
 from idp_extension.flows.activation import (
     ActivationContext, ActivationFlow, ActivationStep,
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, QuestionsRequired,
@@ -56,16 +58,13 @@ REQUESTS_PER_ID = PerIdLimits("link-request", per_network="3 per 15 minutes; 10 
 LINKS_PER_ADDRESS = "30 per minute"
 STEPS_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
-# The manuals' pages show Malaysian time (UTC+8 all year, no daylight saving).
-MALAYSIA = timezone(timedelta(hours=8), "MYT")
 
 
 @bp.record_once
 def _add_messages(state: Any) -> None:
-    # The pages' texts live in messages/activation/; the flows keep the sentences of
-    # their own codes next to the codes. The app's catalogue serves them all.
-    add_messages(state.app, load_page_messages("activation"), flow.MESSAGES,
-                 password_rules.MESSAGES, answers.MESSAGES)
+    # The pages' texts live in messages/activation/; the flows' sentences
+    # (flows/data/messages) are in the app's catalogue from the start.
+    add_messages(state.app, load_page_messages("activation"))
 
 
 @bp.before_request
@@ -240,8 +239,8 @@ def _account_page(
         "activation/account.html",
         flow=current,
         step=step.value,
-        registered=flow.format_page_date(current.registration_date),
-        expires_at=f"{current.expires_at.astimezone(MALAYSIA):%I:%M %p}",
+        registered=format_page_date(current.registration_date),
+        expires_at=format_page_time(current.expires_at),
         questions=[(q.id, q.text(locale)) for q in tenant.security_questions],
         slots=slots,
         field_errors=dict(field_errors or {}),

@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp_extension.i18n import MessageCatalog
 from idp_extension.credentials import SIDECAR_CLIENT_ID, CredentialError, CredentialStore
+from idp_extension.flows.texts import MESSAGES as FLOW_MESSAGES
 from idp_extension.settings import (
     Settings, SettingsError, load_settings, require_strong_settings,
 )
@@ -82,7 +83,8 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     init_services(app, settings, tenants_by_realm(tenants), services)
     init_language(
-        app, MessageCatalog.load(MESSAGES_DIR), secure_cookie=is_https(settings.sidecar_public_url)
+        app, MessageCatalog.load(MESSAGES_DIR).merged(FLOW_MESSAGES),
+        secure_cookie=is_https(settings.sidecar_public_url)
     )
     init_security(app, settings)
     CSRFProtect(app)

@@ -17,7 +17,7 @@ from flask import Response, current_app, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp_extension import errors
-from idp_extension.flows.activation import InvalidUserIdError, LinkRequested
+from idp_extension.flows.common import InvalidUserIdError, LinkRequested
 from idp_extension.flows.emailed_link import EmailedLinkContext
 from idp_extension.flows.ports import Clock
 from idp_extension.flows.tokens import LinkMissing, LinkTampered

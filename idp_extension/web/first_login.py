@@ -39,13 +39,12 @@ from flask import (
 )
 
 from idp_extension import errors
-from idp_extension.flows import activation as activation_flow
 from idp_extension.flows import answers, first_login as flow, password_rules
 from idp_extension.flows.first_login import (
     FirstLoginContext, FlowProblem, InvalidEmailError, InvalidLoginIdError,
     RegistrationInvalid, RegistrationRefused, Registration,
 )
-from idp_extension.flows.activation import PasswordRejectedByPolicy
+from idp_extension.flows.common import PasswordRejectedByPolicy
 from idp_extension.gallery import GALLERY
 from idp_extension.credentials import SIDECAR_CLIENT_ID, sidecar_secret
 from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
@@ -107,8 +106,7 @@ class SessionMissing(FlowProblem):
 
 @bp.record_once
 def _register_messages(state) -> None:
-    add_messages(state.app, load_page_messages("first_login"), flow.MESSAGES,
-                 activation_flow.MESSAGES, answers.MESSAGES, password_rules.MESSAGES)
+    add_messages(state.app, load_page_messages("first_login"))
 
 
 @bp.before_request

@@ -49,7 +49,7 @@ def init_language(app: Flask, catalog: MessageCatalog, *, secure_cookie: bool) -
 
 
 def add_messages(app: Flask, *extra: Mapping[str, Mapping[str, str]]) -> None:
-    """Merge ``extra`` ({locale: {key: text}}, e.g. a flow's MESSAGES) into ``app``'s catalogue."""
+    """Merge ``extra`` ({locale: {key: text}}, e.g. a page's own catalogue) into ``app``'s catalogue."""
     app.extensions[CATALOG_KEY] = app.extensions[CATALOG_KEY].merged(*extra)
 
 

@@ -26,13 +26,12 @@ from flask import (
 )
 
 from idp_extension import errors
-from idp_extension.flows import activation as activation_flow
 from idp_extension.flows import answers, password_rules
 from idp_extension.flows import recovery as flow
-from idp_extension.flows.activation import (
-    PasswordRejectedByPolicy, PasswordRulesFailed,
+from idp_extension.flows.common import (
+    PasswordRejectedByPolicy, PasswordRulesFailed, id_rate_limit_key,
 )
-from idp_extension.flows.notifications import MALAYSIA
+from idp_extension.i18n import format_page_time
 from idp_extension.flows.ports import Clock
 from idp_extension.flows.recovery import (
     AnswersRequired, RecoveryContext, RecoveryFlow, RecoveryLocked, WrongAnswers,
@@ -58,8 +57,7 @@ ANSWERS_PER_ADDRESS = "10 per minute"
 
 @bp.record_once
 def _add_messages(state: Any) -> None:
-    add_messages(state.app, load_page_messages("recovery"), load_page_messages("self_service"),
-                 flow.MESSAGES, password_rules.MESSAGES, answers.MESSAGES)
+    add_messages(state.app, load_page_messages("recovery"), load_page_messages("self_service"))
 
 
 # -- collaborators ----------------------------------------------------------------------
@@ -78,7 +76,7 @@ def flow_context() -> RecoveryContext:
 
 def _id_rate_limit_key() -> str:
     # The activation flow's key: one mailbox gets a few emails, whichever flow sends them.
-    return activation_flow.id_rate_limit_key(
+    return id_rate_limit_key(
         current_settings().secret_key, current_tenant().realm, request.form.get("user_id", ""))
 
 
@@ -223,7 +221,7 @@ def blocked(error: errors.IspeksError) -> Response:
 
 
 def _expires(current: RecoveryFlow) -> str:
-    return f"{current.expires_at.astimezone(MALAYSIA):%I:%M %p}"
+    return format_page_time(current.expires_at)
 
 
 def _questions_page(current: RecoveryFlow, *, error: WrongAnswers | None = None) -> str:

@@ -36,12 +36,12 @@ from werkzeug.wrappers import Response
 
 from idp_extension import errors
 from idp_extension.audit import AuditEvent, Outcome
-from idp_extension.flows import answers, first_login as first_login_flow, password_rules
+from idp_extension.flows import answers, password_rules, phrases
 from idp_extension.flows import settings as flow
-from idp_extension.flows.activation import (
-    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, format_page_date,
+from idp_extension.flows.common import (
+    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid,
 )
-from idp_extension.flows.notifications import MALAYSIA
+from idp_extension.i18n import format_page_date, format_page_time
 from idp_extension.flows.settings import (
     AccountUnavailable, Change, NotActivated, ReauthenticationRequired, SettingsContext, SignIn,
     SiteKeyInvalid,
@@ -88,9 +88,7 @@ class SettingsLoginFailed(errors.BadRequest):
 
 @bp.record_once
 def _add_messages(state: Any) -> None:
-    add_messages(state.app, load_page_messages("settings"), load_page_messages("self_service"),
-                 flow.MESSAGES, first_login_flow.MESSAGES, password_rules.MESSAGES,
-                 answers.MESSAGES)
+    add_messages(state.app, load_page_messages("settings"), load_page_messages("self_service"))
 
 
 @bp.errorhandler(NotActivated)
@@ -246,7 +244,7 @@ def _page_context(sign_in: SignIn, page: str, **values: Any) -> dict[str, Any]:
 
 
 def _clock_time(moment: datetime) -> str:
-    return f"{moment.astimezone(MALAYSIA):%I:%M %p}"
+    return format_page_time(moment)
 
 
 @bp.get("/")
@@ -406,7 +404,7 @@ def _site_key_page(sign_in: SignIn, values: Mapping[str, str],
     return render_template(
         "settings/site_key.html", **_page_context(sign_in, "site_key"), gallery=GALLERY,
         values=values, field_errors=dict(field_errors or {}),
-        min_phrase=first_login_flow.MIN_PHRASE_LENGTH, max_phrase=first_login_flow.MAX_PHRASE_LENGTH,
+        min_phrase=phrases.MIN_PHRASE_LENGTH, max_phrase=phrases.MAX_PHRASE_LENGTH,
     )
 
 

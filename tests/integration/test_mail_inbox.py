@@ -15,7 +15,8 @@ import requests
 
 from idp_extension.keycloak_server import free_port
 from idp_extension.mail import MailUnavailable, SmtpMailSender, compose_email
-from idp_extension.mail.inbox import MailInbox, serve_inbox_web
+from idp_extension.mail.inbox import MailInbox
+from idp_extension.mail.inbox_web import serve_inbox_web
 from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.settings import load_settings
 

@@ -19,7 +19,8 @@ from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin, sidecar_admin
 from idp_extension.gateway.users import UserDirectory
 from idp_extension.passwords import random_password
-from idp_extension.realms.apply import apply_realm, apply_states, execution_steps
+from idp_extension.realms.apply import apply_realm, apply_states
+from idp_extension.realms.plan import execution_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES, attribute_names
 from idp_extension.tenants import load_tenant, load_values
 from tests.support.oidc_login import decode_jwt_claims, login

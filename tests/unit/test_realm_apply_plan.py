@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from idp_extension.realms import apply as A
-from idp_extension.realms.apply import (
-    ApplyResult,
+from idp_extension.realms import plan as A
+from idp_extension.realms.apply import ApplyResult
+from idp_extension.realms.plan import (
     Change,
     Current,
     flow_steps,

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from idp_extension.commands.realms import realms
-from idp_extension.realms.apply import desired_user_profile, flow_steps
+from idp_extension.realms.plan import desired_user_profile, flow_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES
 from idp_extension.realms.render import (
     CHECKSUM_ATTRIBUTE,

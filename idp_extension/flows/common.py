@@ -1,0 +1,127 @@
+"""The shared flow level: what every flow raises and how every flow reads an ID.
+
+Activation, recovery, first login and the settings are peers: none imports another.
+What they have in common lives here (form and link errors, the one confirmation a link
+request gets, ID normalisation and the per-ID rate-limit key), in ``emailed_link``
+(link requests and sending), ``phrases`` (secret phrase and image rules),
+``identifiers`` (login IDs and emails), ``answers``, ``password_rules``, ``tokens``,
+``notifications`` and the ports (``ports``). The sentences behind the codes are in
+``idp_extension/messages/flows`` (one catalogue per locale).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import ClassVar, Mapping, Sequence
+
+from idp_extension.errors import BadRequest, IspeksError
+from idp_extension.flows.password_rules import RuleFailure
+from idp_extension.payroll import InvalidUserId, normalise_mykad
+
+# Claims outlive the link a little, so that no clock skew between workers reopens one.
+CLAIM_MARGIN_SECONDS = 60
+
+
+# -- form errors -----------------------------------------------------------------------
+
+
+class ValidationFailed(BadRequest):
+    """One or more form fields are wrong; ``field_errors`` maps field -> message key."""
+
+    code: ClassVar[str] = "error.validation_failed"
+
+    def __init__(self, field_errors: Mapping[str, str], detail: str | None = None) -> None:
+        super().__init__(detail or f"invalid fields: {sorted(field_errors)}")
+        self.field_errors = dict(field_errors)
+
+
+class InvalidUserIdError(ValidationFailed):
+    """The ID is not a valid 12-digit MyKad number."""
+
+    code = "activation.invalid_id"
+
+    def __init__(self) -> None:
+        super().__init__({"user_id": self.code}, "malformed user ID")
+
+
+class QuestionsInvalid(ValidationFailed):
+    """The three questions and answers do not meet the rules."""
+
+    code = "activation.questions_invalid"
+
+
+class PasswordRulesFailed(ValidationFailed):
+    """The password breaks our rules (checked before Keycloak sees it)."""
+
+    code = "password.rules_not_met"
+
+    def __init__(self, failures: Sequence[RuleFailure]) -> None:
+        self.failures = tuple(failures)
+        fields: dict[str, str] = {}
+        for failure in self.failures:
+            field_name = "confirm" if failure.rule == "confirm" else "password"
+            fields.setdefault(field_name, failure.message_key)
+        super().__init__(fields, f"password rules broken: {[f.rule for f in self.failures]}")
+
+
+class PasswordRejectedByPolicy(ValidationFailed):
+    """Keycloak's password policy refused the password; ``reason_key`` says why."""
+
+    code = "password.rejected_by_policy"
+
+    def __init__(self, reason_key: str) -> None:
+        self.reason_key = reason_key
+        super().__init__({"password": reason_key}, f"Keycloak policy: {reason_key}")
+
+
+class AccountDisabled(IspeksError):
+    """The account of a genuine link has been disabled (by state IT or a lockout)."""
+
+    code = "activation.account_disabled"
+    http_status = 403
+
+
+# -- link requests ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkRequested:
+    """The confirmation: one and the same for every valid ID, whatever happened.
+
+    It names no address, not even masked: a masked real address next to a made-up one
+    for other IDs told them apart (README, "The same answer for every ID").
+    """
+
+
+# -- IDs -------------------------------------------------------------------------------
+
+
+def parse_mykad(raw_id: str) -> str:
+    """Return the 12 digits of a MyKad number, or raise InvalidUserIdError (shown at once:
+    the format is public)."""
+    try:
+        return normalise_mykad(raw_id)
+    except InvalidUserId:
+        raise InvalidUserIdError() from None
+
+
+def keyed_id(secret_key: str, scope: str, prefix: str, realm: str, subject: str) -> str:
+    """The rate-limit key of one (normalised) ID: a keyed hash, so Redis holds no IDs."""
+    digest = hmac.new(secret_key.encode(), f"ratelimit:{scope}{subject}".encode(), hashlib.sha256)
+    return f"{prefix}-id:{realm}:{digest.hexdigest()[:32]}"
+
+
+def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
+    """Return the rate-limit key for link requests about one ID (Flask-Limiter's key_func).
+
+    The ID is normalised first, so "900101-06-1234" and "900101061234" share a counter,
+    and keyed-hashed, so Redis never holds ID numbers. Activation and recovery share it
+    (one mailbox: counted together).
+    """
+    try:
+        subject = normalise_mykad(raw_id)
+    except InvalidUserId:
+        subject = (raw_id or "").strip()[:64]
+    return keyed_id(secret_key, f"{realm}:", "activation", realm, subject)
