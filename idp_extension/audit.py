@@ -140,15 +140,8 @@ def to_json_line(entry: Mapping[str, Any]) -> str:
     return json.dumps(entry, ensure_ascii=False, sort_keys=False, default=str)
 
 
-class JsonLinesAuditLog:
-    """Append one JSON object per line to a file path or an open text stream."""
-
-    def __init__(self, target: str | Path | IO[str]) -> None:
-        self._path = Path(target) if isinstance(target, (str, Path)) else None
-        self._stream = None if self._path else target
-        self._lock = threading.Lock()
-        if self._path:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+class _EntryLog:
+    """A log that writes each event as one redacted entry (``_write``)."""
 
     def record(
         self,
@@ -159,10 +152,27 @@ class JsonLinesAuditLog:
         outcome: Outcome | str = Outcome.SUCCESS,
         **details: Any,
     ) -> None:
+        """Write one event."""
+        self._write(build_entry(event, realm=realm, subject=subject, outcome=outcome,
+                                details=details))
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class JsonLinesAuditLog(_EntryLog):
+    """Append one JSON object per line to a file path or an open text stream."""
+
+    def __init__(self, target: str | Path | IO[str]) -> None:
+        self._path = Path(target) if isinstance(target, (str, Path)) else None
+        self._stream = None if self._path else target
+        self._lock = threading.Lock()
+        if self._path:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, entry: dict[str, Any]) -> None:
         """Write one event as one line."""
-        line = to_json_line(
-            build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
-        )
+        line = to_json_line(entry)
         with self._lock:
             if self._path:
                 # Reopened per event: logrotate-friendly, and O_APPEND keeps lines from
@@ -174,23 +184,14 @@ class JsonLinesAuditLog:
                 self._stream.flush()
 
 
-class LoggingAuditLog:
+class LoggingAuditLog(_EntryLog):
     """Send each event's JSON line to a logger (stderr unless logging says otherwise)."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or _default_audit_logger()
 
-    def record(
-        self,
-        event: AuditEvent | str,
-        *,
-        realm: str,
-        subject: str | None = None,
-        outcome: Outcome | str = Outcome.SUCCESS,
-        **details: Any,
-    ) -> None:
+    def _write(self, entry: dict[str, Any]) -> None:
         """Log one event as one line."""
-        entry = build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
         self._logger.info(to_json_line(entry))
 
 
@@ -206,24 +207,15 @@ def _default_audit_logger() -> logging.Logger:
     return logger
 
 
-class MemoryAuditLog:
+class MemoryAuditLog(_EntryLog):
     """Keep events in a list, for unit tests."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        event: AuditEvent | str,
-        *,
-        realm: str,
-        subject: str | None = None,
-        outcome: Outcome | str = Outcome.SUCCESS,
-        **details: Any,
-    ) -> None:
+    def _write(self, entry: dict[str, Any]) -> None:
         """Keep one event, redacted exactly as the real logs would write it."""
-        entry = build_entry(event, realm=realm, subject=subject, outcome=outcome, details=details)
         with self._lock:
             self.entries.append(entry)
 
@@ -264,6 +256,42 @@ class CountedAuditLog:
         FLOW_EVENTS.labels(
             realm=realm, event=AuditEvent(event).value, outcome=Outcome(outcome).value
         ).inc()
+
+
+class RealmAudit:
+    """An audit log bound to one realm: what a tenant's flows and pages record with.
+
+    ``record`` takes no ``realm``: the context that holds it was built for one tenant,
+    so no call can name another realm by mistake.
+    """
+
+    def __init__(self, log: AuditLog, realm: str) -> None:
+        self.log = log
+        self.realm = realm
+
+    def __repr__(self) -> str:
+        return f"RealmAudit({self.log!r}, realm={self.realm!r})"
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        subject: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        **details: Any,
+    ) -> None:
+        """Write one event of this realm."""
+        self.log.record(event, realm=self.realm, subject=subject, outcome=outcome, **details)
+
+
+def for_realm(log: AuditLog | RealmAudit, realm: str) -> RealmAudit:
+    """Return ``log`` bound to ``realm`` (as it is if it already is; a log bound to
+    another realm is bound anew, as when a context is copied for another tenant)."""
+    if isinstance(log, RealmAudit):
+        if log.realm == realm:
+            return log
+        log = log.log
+    return RealmAudit(log, realm)
 
 
 def audit_log_from_settings(settings) -> AuditLog:

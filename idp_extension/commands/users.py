@@ -89,13 +89,11 @@ class _CliAudit:
     def __init__(self, log: AuditLog, who: dict[str, str]) -> None:
         self._log = log
         self._who = who
-        self.recorded: list[tuple[str, str, dict[str, Any]]] = []
 
     def record(self, event, *, realm: str, subject: str | None = None,
                outcome=Outcome.SUCCESS, **details: Any) -> None:
-        details = {**self._who, **details}
-        self._log.record(event, realm=realm, subject=subject, outcome=outcome, **details)
-        self.recorded.append((AuditEvent(event).value, Outcome(outcome).value, details))
+        self._log.record(event, realm=realm, subject=subject, outcome=outcome,
+                         **{**self._who, **details})
 
 
 def _sha256(path: Path) -> str:
@@ -227,7 +225,7 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
     period (30 minutes by default).
     """
     # Imported here: the activation flow (and its hashing) is not needed by other commands.
-    from idp_extension.flows.activation import ActivationContext, request_link
+    from idp_extension.flows.activation import ActivationContext, resend_link
     from idp_extension.flows.ports import MemoryClaims
     from idp_extension.mail.errors import MailUnavailable
     from idp_extension.mail.sender import mail_sender_from_settings
@@ -263,19 +261,15 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
             settings, tenant, directory=directory, mailer=mail_sender_from_settings(settings),
             audit=audit, claims=MemoryClaims(), min_request_seconds=0.0,
         )
-        request_link(context, user_id, locale)
+        outcome = resend_link(context, user_id, locale)
     except MailUnavailable:
         raise click.ClickException("the mail server is unavailable: no link sent") from None
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    outcome = next((details for event, _, details in reversed(audit.recorded)
-                    if event == AuditEvent.ACTIVATION_REQUESTED.value), {})
-    if outcome.get("reason") == "mail_unavailable":
+    if outcome.reason == "mail_unavailable":
         raise click.ClickException("the mail server is unavailable: no link sent")
-    if outcome.get("result") != "sent":
-        raise click.ClickException(
-            f"no link sent to {user_id}: {outcome.get('reason') or outcome.get('result')}"
-        )
+    if not outcome.sent:
+        raise click.ClickException(f"no link sent to {user_id}: {outcome.reason}")
     click.echo(f"Activation link sent to {user.email} for {user_id} in {state} "
                f"(valid {tenant.activation_link_minutes} minutes).")
 

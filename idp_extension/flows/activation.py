@@ -49,10 +49,12 @@ from idp_extension.flows.common import (  # noqa: F401  (names the web layer and
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
     id_rate_limit_key,
 )
-from idp_extension.flows.emailed_link import EmailedLinkContext
+from idp_extension.flows.emailed_link import EmailedLinkContext, SendOutcome
 from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
 from idp_extension.flows.password_rules import POLICY_HISTORY, check_password, keycloak_reason_key
-from idp_extension.flows.tokens import LinkError, LinkPayload, LinkUsedOrSuperseded, check_current
+from idp_extension.flows.tokens import (
+    IssuedLink, LinkError, LinkPayload, LinkUsedOrSuperseded, check_current,
+)
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
     ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
@@ -136,10 +138,22 @@ def request_link(ctx: ActivationContext, raw_id: str, locale: str = "ms") -> Lin
     KeycloakUnavailable (the lookup failed, the same for every ID: 503). A send that
     fails or is slow changes nothing in the answer: it is audited instead.
     """
-    return emailed_link.request_link(
-        ctx, raw_id, locale, event=AuditEvent.ACTIVATION_REQUESTED, ineligible=_ineligible,
-        mail_fields=lambda user, issued, locale: {
-            "registration_date": format_email_date(parse_date(user.registration_date), locale)})
+    return emailed_link.request_link(ctx, raw_id, locale, event=AuditEvent.ACTIVATION_REQUESTED,
+                                     ineligible=_ineligible, mail_fields=_mail_fields)
+
+
+def resend_link(ctx: ActivationContext, user_id: str, locale: str = "ms") -> SendOutcome:
+    """State IT's "resend": email a new link to ``user_id`` now and say what became of it.
+
+    The outcome names the reason (``unknown``, ``disabled``, ``not_pending``,
+    ``no_email``, ``mail_unavailable``, ...); the events are those of ``request_link``.
+    """
+    return emailed_link.send_link_now(ctx, user_id, locale, event=AuditEvent.ACTIVATION_REQUESTED,
+                                      ineligible=_ineligible, mail_fields=_mail_fields)
+
+
+def _mail_fields(user: DirectoryUser, issued: IssuedLink, locale: str) -> dict[str, Any]:
+    return {"registration_date": format_email_date(parse_date(user.registration_date), locale)}
 
 
 def _blocked(user: DirectoryUser) -> bool:
@@ -168,7 +182,7 @@ def open_link(ctx: ActivationContext, token: str) -> ActivationFlow:
     """Verify the link and say which step the user is at (QUESTIONS or PASSWORD)."""
     payload, user = _verify(ctx, token, step="link_opened")
     step = _next_step(user)
-    ctx.audit.record(EVENT_LINK_OPENED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(EVENT_LINK_OPENED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="link_opened", resume_at=step.value)
     return _flow(user, payload, step)
 
@@ -200,8 +214,7 @@ def set_security_questions(
         user.id, {ANSWERS_ATTRIBUTE: [hash_answers(choices, ctx.answer_hasher)]}
     )
     _require_stored(stored, ANSWERS_ATTRIBUTE)
-    ctx.audit.record(AuditEvent.SECURITY_QUESTIONS_CHANGED, realm=ctx.realm,
-                     subject=user.user_id, outcome=Outcome.SUCCESS, step="activation",
+    ctx.audit.record(AuditEvent.SECURITY_QUESTIONS_CHANGED, subject=user.user_id, outcome=Outcome.SUCCESS, step="activation",
                      question_ids=[question_id for question_id, _ in choices])
     return _flow(stored, payload, ActivationStep.PASSWORD)
 
@@ -250,7 +263,7 @@ def complete(
         ctx.claims.release(claim)
         raise
     # On success the claim stays until it expires: the nonce is gone anyway.
-    ctx.audit.record(AuditEvent.ACTIVATION_COMPLETED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.ACTIVATION_COMPLETED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="completed", earlier_attempt_applied=already_set)
     return ActivationCompleted(_flow(user, payload, ActivationStep.COMPLETED))
 
@@ -259,7 +272,7 @@ def _unlock(ctx: ActivationContext, user: DirectoryUser) -> None:
     unlocked = ctx.directory.unlock(user.id)
     if not unlocked.enabled:
         raise InternalError("the permanent lockout was not lifted")
-    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="activation", reason="activation_link")
 
 
@@ -329,7 +342,7 @@ def _verify(ctx: ActivationContext, token: str, *, step: str) -> tuple[LinkPaylo
 def _record_failure(
     ctx: ActivationContext, subject: str | None, step: str, reason: str, **details: Any
 ) -> None:
-    ctx.audit.record(AuditEvent.ACTIVATION_FAILED, realm=ctx.realm, subject=subject,
+    ctx.audit.record(AuditEvent.ACTIVATION_FAILED, subject=subject,
                      outcome=Outcome.DENIED, step=step, reason=reason, **details)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar
 from argon2 import PasswordHasher
 
 from idp_extension.attributes import nonce_attribute
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
 from idp_extension.errors import InternalError
 from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.common import LinkRequested, parse_mykad
@@ -60,7 +60,7 @@ class EmailedLinkContext:
     public_url: str
     directory: UserDirectoryPort
     mailer: MailSender
-    audit: AuditLog
+    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
     claims: OneTimeClaims
     clock: Clock = field(default_factory=SystemClock)
@@ -71,6 +71,8 @@ class EmailedLinkContext:
 
     def __post_init__(self) -> None:
         # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        # The audit log knows the realm: no call names it by hand.
+        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
         object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @classmethod
@@ -105,7 +107,8 @@ class EmailedLinkContext:
         return f"{self.public_url.rstrip('/')}/{self.realm}/{self.page}"
 
 
-Task = Optional[Callable[[], None]]
+# The sending a lookup leaves to do (its result is not waited for), or None.
+Task = Optional[Callable[[], object]]
 
 
 def answered_after_the_floor(floor: float, clock: Clock, work: BackgroundWork,
@@ -127,14 +130,23 @@ def answered_after_the_floor(floor: float, clock: Clock, work: BackgroundWork,
         clock.sleep(max(0.0, floor - (clock.monotonic() - started)))
 
 
-def record_send_failure(audit: AuditLog, realm: str, subject: str, purpose: str,
-                        reason: str) -> None:
+def record_send_failure(audit: RealmAudit, subject: str, purpose: str, reason: str) -> None:
     """Record ``mail:send:failed``: the answer did not change, so state IT must be told."""
-    audit.record(AuditEvent.MAIL_SEND_FAILED, realm=realm, subject=subject,
+    audit.record(AuditEvent.MAIL_SEND_FAILED, subject=subject,
                  outcome=Outcome.FAILURE, purpose=purpose, reason=reason)
 
 
 # -- link requests ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one link for one user: for state IT (the web answers alike)."""
+
+    sent: bool
+    # Why not: "unknown", "disabled", "not_pending", "no_email", "mail_unavailable", a
+    # refusal of the mail server, "keycloak_unavailable", ...
+    reason: str | None = None
+
 
 # What the email says besides the common fields: (user, the issued link, locale) -> fields.
 MailFields = Callable[[DirectoryUser, IssuedLink, str], dict[str, Any]]
@@ -154,11 +166,8 @@ def request_link(ctx: EmailedLinkContext, raw_id: str, locale: str, *, event: Au
     locale = normalize_locale(locale) or DEFAULT_LOCALE
 
     def look_up() -> Task:
-        user = ctx.directory.find(user_id)
-        reason = ineligible(user)
-        if user is None or reason:
-            ctx.audit.record(event, realm=ctx.realm, subject=user_id,
-                             outcome=Outcome.DENIED, result="ignored", reason=reason)
+        user, _ = _eligible_user(ctx, user_id, event, ineligible)
+        if user is None:
             return None
         return lambda: send_link(ctx, user, user_id, locale, event=event,
                                  mail_fields=mail_fields)
@@ -167,9 +176,41 @@ def request_link(ctx: EmailedLinkContext, raw_id: str, locale: str, *, event: Au
     return LinkRequested()
 
 
+def send_link_now(ctx: EmailedLinkContext, user_id: str, locale: str, *, event: AuditEvent,
+                  ineligible: Callable[[DirectoryUser | None], str | None],
+                  mail_fields: MailFields) -> SendOutcome:
+    """Send a link to ``user_id`` at once, and say what became of it (state IT's CLI).
+
+    Unlike ``request_link`` (which answers alike for every ID), the outcome names the
+    reason; it is audited the same way.
+    """
+    user_id = parse_mykad(user_id)
+    locale = normalize_locale(locale) or DEFAULT_LOCALE
+    user, reason = _eligible_user(ctx, user_id, event, ineligible)
+    if user is None:
+        return SendOutcome(False, reason)
+    return send_link(ctx, user, user_id, locale, event=event, mail_fields=mail_fields)
+
+
+def _eligible_user(ctx: EmailedLinkContext, user_id: str, event: AuditEvent,
+                   ineligible: Callable[[DirectoryUser | None], str | None],
+                   ) -> tuple[DirectoryUser | None, str | None]:
+    """The user to email, or None and why not (audited): one lookup, the same for every ID."""
+    user = ctx.directory.find(user_id)
+    reason = ineligible(user)
+    if user is None or reason:
+        ctx.audit.record(event, subject=user_id, outcome=Outcome.DENIED, result="ignored",
+                         reason=reason)
+        return None, reason
+    return user, None
+
+
 def send_link(ctx: EmailedLinkContext, user: DirectoryUser, user_id: str, locale: str, *,
-              event: AuditEvent, mail_fields: MailFields) -> None:
-    """Store a new link's nonce digest, then email the link (template ``ctx.purpose``)."""
+              event: AuditEvent, mail_fields: MailFields) -> SendOutcome:
+    """Store a new link's nonce digest, then email the link (template ``ctx.purpose``).
+
+    Every outcome is audited (``event``) and returned.
+    """
     # Nothing half-done, and no race with a quick click: the nonce digest is stored
     # first, so the link works the moment the email arrives. If the send then fails, the
     # previous digest is put back (the older link, if any, works again); the new token
@@ -181,11 +222,10 @@ def send_link(ctx: EmailedLinkContext, user: DirectoryUser, user_id: str, locale
         stored = ctx.directory.update_attributes(
             user.id, {attribute: [issued.payload.nonce_digest]})
     except GatewayError as exc:
-        ctx.audit.record(event, realm=ctx.realm, subject=user_id,
-                         outcome=Outcome.FAILURE, result="not_sent",
-                         reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
-                                 else "keycloak_error"))
-        return
+        reason = "keycloak_unavailable" if isinstance(exc, KeycloakUnavailable) else "keycloak_error"
+        ctx.audit.record(event, subject=user_id,
+                         outcome=Outcome.FAILURE, result="not_sent", reason=reason)
+        return SendOutcome(False, reason)
     if stored.first(attribute) != issued.payload.nonce_digest:
         raise InternalError(f"{attribute} was not stored: is it declared in the profile?")
     message = compose_email(
@@ -205,13 +245,14 @@ def send_link(ctx: EmailedLinkContext, user: DirectoryUser, user_id: str, locale
         # Rejected also covers an address outside the state's domains (mail/guard.py).
         reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
         restored = _restore_nonce(ctx, user, previous)
-        record_send_failure(ctx.audit, ctx.realm, user_id, ctx.purpose, reason)
-        ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+        record_send_failure(ctx.audit, user_id, ctx.purpose, reason)
+        ctx.audit.record(event, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason,
                          restored=restored)
-        return
-    ctx.audit.record(event, realm=ctx.realm, subject=user_id,
+        return SendOutcome(False, reason)
+    ctx.audit.record(event, subject=user_id,
                      outcome=Outcome.SUCCESS, result="sent")
+    return SendOutcome(True)
 
 
 def _restore_nonce(ctx: EmailedLinkContext, user: DirectoryUser, previous: str | None) -> bool:

@@ -68,7 +68,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from argon2 import PasswordHasher
 
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
 from idp_extension.attributes import NONCE_TEMP_PASSWORD, TEMP_PASSWORD_EXPIRES
 from idp_extension.errors import InternalError, IspeksError
 from idp_extension.flows.answers import (
@@ -217,7 +217,7 @@ class FirstLoginContext:
     tenant: Tenant
     directory: UserDirectoryPort
     mailer: MailSender
-    audit: AuditLog
+    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
     claims: OneTimeClaims
     # Where "Log Masuk" in the email leads (the sidecar's /<realm>/first-login/continue).
@@ -234,6 +234,8 @@ class FirstLoginContext:
 
     def __post_init__(self) -> None:
         # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        # The audit log knows the realm: no call names it by hand.
+        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
         object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @property
@@ -348,7 +350,7 @@ def _look_up(ctx: FirstLoginContext, user_id: str, email: str, locale: str) -> T
 
     recent = f"{PURPOSE}:{ctx.realm}:{user.id}:recent"
     if not _first_in_window(ctx, recent):
-        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, subject=user_id,
                          outcome=Outcome.SUCCESS, result="repeat_ignored",
                          window_seconds=REPEAT_WINDOW_SECONDS)
         return None
@@ -387,7 +389,7 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: st
             EXPIRES_ATTRIBUTE: [_iso(expires_at)], ISSUE_ATTRIBUTE: [issue]})
     except GatewayError as exc:
         ctx.claims.release(recent)
-        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent",
                          reason=("keycloak_unavailable" if isinstance(exc, KeycloakUnavailable)
                                  else "keycloak_error"))
@@ -414,12 +416,12 @@ def _issue(ctx: FirstLoginContext, user: DirectoryUser, user_id: str, locale: st
         reason = exc.reason if isinstance(exc, MailRejected) else "mail_unavailable"
         undone = _scramble(ctx, user)
         ctx.claims.release(recent)
-        record_send_failure(ctx.audit, ctx.realm, user_id, PURPOSE, reason)
-        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, realm=ctx.realm, subject=user_id,
+        record_send_failure(ctx.audit, user_id, PURPOSE, reason)
+        ctx.audit.record(AuditEvent.FIRST_LOGIN_REQUESTED, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason,
                          withdrawn=undone)
         return
-    ctx.audit.record(AuditEvent.TEMPORARY_PASSWORD_SENT, realm=ctx.realm, subject=user_id,
+    ctx.audit.record(AuditEvent.TEMPORARY_PASSWORD_SENT, subject=user_id,
                      outcome=Outcome.SUCCESS, expires_at=_iso(expires_at),
                      replaced_earlier=replaced)
 
@@ -468,7 +470,7 @@ def signed_in(ctx: FirstLoginContext, user_uuid: str, username: str) -> FirstLog
         _record_refusal(ctx, user.user_id, "signed_in", "username_mismatch")
         raise TemporaryPasswordExpired("the token names another user")
     flow = _check(ctx, user, issue=None, step="signed_in")
-    ctx.audit.record(EVENT_SIGNED_IN, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(EVENT_SIGNED_IN, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="signed_in",
                      expires_at=_iso(flow.expires_at))
     return flow
@@ -524,7 +526,7 @@ def complete(
                if not stored.first(name)]
     if stored.activation_state != ACTIVE or missing:
         raise InternalError(f"not stored: {missing or [ACTIVATION_STATE]}; declared in the profile?")
-    ctx.audit.record(AuditEvent.FIRST_LOGIN_COMPLETED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.FIRST_LOGIN_COMPLETED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="completed",
                      question_ids=[question for question, _ in registration.choices],
                      image=registration.image_id)
@@ -568,7 +570,7 @@ def _refuse(ctx: FirstLoginContext, subject: str, reason: str, *, step: str) -> 
 
 def _record_refusal(ctx: FirstLoginContext, subject: str | None, step: str, reason: str,
                     **details: Any) -> None:
-    ctx.audit.record(AuditEvent.FIRST_LOGIN_REJECTED, realm=ctx.realm, subject=subject,
+    ctx.audit.record(AuditEvent.FIRST_LOGIN_REJECTED, subject=subject,
                      outcome=Outcome.DENIED, step=step, reason=reason, **details)
 
 

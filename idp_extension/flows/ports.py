@@ -247,10 +247,10 @@ class BackgroundWork(Protocol):
     only (a link or password must never reach a log line) and never reaches the caller.
     """
 
-    def run(self, task: Callable[[], None], within: float) -> None: ...
+    def run(self, task: Callable[[], object], within: float) -> None: ...
 
 
-def _guarded(task: Callable[[], None]) -> Callable[[], None]:
+def _guarded(task: Callable[[], object]) -> Callable[[], object]:
     def guarded() -> None:
         try:
             task()
@@ -262,7 +262,7 @@ def _guarded(task: Callable[[], None]) -> Callable[[], None]:
 class InlineWork:
     """Run the task at once in the caller's thread (unit tests, the CLI)."""
 
-    def run(self, task: Callable[[], None], within: float) -> None:
+    def run(self, task: Callable[[], object], within: float) -> None:
         _guarded(task)()
 
 
@@ -286,6 +286,6 @@ class ThreadedWork:
                 self._pid = os.getpid()
             return self._pool
 
-    def run(self, task: Callable[[], None], within: float) -> None:
+    def run(self, task: Callable[[], object], within: float) -> None:
         future = self._executor().submit(_guarded(task))
         wait([future], timeout=max(0.0, within))

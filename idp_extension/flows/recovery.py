@@ -240,7 +240,7 @@ def _ineligible(ctx: RecoveryContext, user: DirectoryUser | None) -> str | None:
 def open_link(ctx: RecoveryContext, token: str) -> RecoveryFlow:
     """Verify the emailed link; the next step is the security questions."""
     payload, user = _verify(ctx, token, step="link_opened")
-    ctx.audit.record(AuditEvent.RECOVERY_LINK_OPENED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.RECOVERY_LINK_OPENED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="link_opened")
     return _flow(ctx, user, payload, RecoveryStep.QUESTIONS)
 
@@ -302,7 +302,7 @@ def _accept(ctx: RecoveryContext, payload: LinkPayload, user: DirectoryUser,
     if RECOVERY_FAILURES in user.attributes:
         # Right answers start the count again: "three wrong in a row" locks.
         user = ctx.directory.update_attributes(user.id, {RECOVERY_FAILURES: None})
-    ctx.audit.record(AuditEvent.RECOVERY_ANSWERS_ACCEPTED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.RECOVERY_ANSWERS_ACCEPTED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="questions", question_ids=list(asked))
     return AnswersAccepted(_flow(ctx, user, payload, RecoveryStep.PASSWORD),
                            _proof_serializer(ctx).dumps(_proof_claims(payload)))
@@ -314,19 +314,19 @@ def _refuse(ctx: RecoveryContext, payload: LinkPayload, user: DirectoryUser,
     wrong = [q for q, right in results.items() if not right]
     if failures < RECOVERY_FAILURE_LIMIT:
         ctx.directory.update_attributes(user.id, {RECOVERY_FAILURES: [str(failures)]})
-        ctx.audit.record(AuditEvent.RECOVERY_FAILED, realm=ctx.realm, subject=user.user_id,
+        ctx.audit.record(AuditEvent.RECOVERY_FAILED, subject=user.user_id,
                          outcome=Outcome.DENIED, step="questions", reason="wrong_answers",
                          failures=failures, wrong_question_ids=wrong)
         raise WrongAnswers(RECOVERY_FAILURE_LIMIT - failures)
     # The third: disabled in the same write that records it and voids the link.
     ctx.directory.set_enabled(user.id, False, {RECOVERY_FAILURES: [str(failures)],
                                                NONCE_ATTRIBUTE: None})
-    ctx.audit.record(AuditEvent.RECOVERY_FAILED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.RECOVERY_FAILED, subject=user.user_id,
                      outcome=Outcome.DENIED, step="questions", reason="wrong_answers",
                      failures=failures, wrong_question_ids=wrong)
     notified = notify(ctx.mailer, ctx.tenant, user, "locked", locale, ctx.clock.now(),
                       recovery_url=ctx.request_url())
-    ctx.audit.record(AuditEvent.ACCOUNT_LOCKED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.ACCOUNT_LOCKED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, reason="recovery_wrong_answers", failures=failures,
                      notified=notified)
     raise RecoveryLocked(f"{failures} wrong answers")
@@ -373,7 +373,7 @@ def complete(
     sessions_ended = _end_sessions(ctx, user) if end_other_sessions else None
     notified = notify(ctx.mailer, ctx.tenant, user, "password_reset", locale, ctx.clock.now(),
                       recovery_url=ctx.request_url())
-    ctx.audit.record(AuditEvent.RECOVERY_COMPLETED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.RECOVERY_COMPLETED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="completed", unlocked=unlocked,
                      other_sessions_ended=sessions_ended, notified=notified)
     return RecoveryCompleted(_flow(ctx, user, payload, RecoveryStep.COMPLETED, attempts_left=0),
@@ -384,7 +384,7 @@ def _unlock(ctx: RecoveryContext, user: DirectoryUser) -> bool:
     unlocked = ctx.directory.unlock(user.id)
     if not unlocked.enabled:
         raise InternalError("the permanent lockout was not lifted")
-    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="recovery", reason="recovery_may_unlock")
     return True
 
@@ -470,7 +470,7 @@ def _proof_valid(ctx: RecoveryContext, payload: LinkPayload, proof: str) -> bool
 
 def _record_failure(ctx: RecoveryContext, subject: str | None, step: str, reason: str,
                     **details: Any) -> None:
-    ctx.audit.record(AuditEvent.RECOVERY_FAILED, realm=ctx.realm, subject=subject,
+    ctx.audit.record(AuditEvent.RECOVERY_FAILED, subject=subject,
                      outcome=Outcome.DENIED, step=step, reason=reason, **details)
 
 

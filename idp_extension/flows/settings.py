@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 from argon2 import PasswordHasher
 
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
 from idp_extension.errors import InternalError, IspeksError, NotFound
 from idp_extension.flows.answers import (
     ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, stored_question_ids, validate_choices,
@@ -120,7 +120,7 @@ class SettingsContext:
     tenant: Tenant
     directory: UserDirectoryPort
     mailer: MailSender
-    audit: AuditLog
+    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # Where "Lupa Kata Laluan" is, for the notification emails.
     recovery_url: str
     clock: Clock = field(default_factory=SystemClock)
@@ -128,6 +128,8 @@ class SettingsContext:
 
     def __post_init__(self) -> None:
         # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
+        # The audit log knows the realm: no call names it by hand.
+        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
         object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @property
@@ -177,12 +179,12 @@ def signed_in(ctx: SettingsContext, sign_in: SignIn) -> Account:
     if user.user_id != sign_in.user_id.lower():
         raise AccountUnavailable("token username does not match the account")
     if user.activation_state != ACTIVE:
-        ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, realm=ctx.realm, subject=user.user_id,
+        ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, subject=user.user_id,
                          outcome=Outcome.DENIED, reason="not_activated")
         raise NotActivated("pending account signed in to the settings")
     if not user.enabled:
         raise AccountUnavailable("disabled account")
-    ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, subject=user.user_id,
                      outcome=Outcome.SUCCESS)
     return _account(user)
 
@@ -206,7 +208,7 @@ def fresh_until(sign_in: SignIn) -> datetime:
 def require_fresh(ctx: SettingsContext, sign_in: SignIn, change: Change) -> None:
     """Raise ReauthenticationRequired unless the sign-in is fresh (checked before anything)."""
     if not is_fresh(ctx, sign_in):
-        ctx.audit.record(_event(change), realm=ctx.realm, subject=sign_in.user_id,
+        ctx.audit.record(_event(change), subject=sign_in.user_id,
                          outcome=Outcome.DENIED, step="settings", reason="login_not_fresh")
         raise ReauthenticationRequired(f"auth_time {sign_in.auth_time.isoformat()} is stale")
 
@@ -227,7 +229,7 @@ def change_password(ctx: SettingsContext, sign_in: SignIn, password: str, confir
         ctx.directory.set_password(user.id, password)
     except PasswordRejected as exc:
         reason = keycloak_reason_key(exc.policy_message)
-        ctx.audit.record(AuditEvent.PASSWORD_CHANGED, realm=ctx.realm, subject=user.user_id,
+        ctx.audit.record(AuditEvent.PASSWORD_CHANGED, subject=user.user_id,
                          outcome=Outcome.DENIED, step="settings", reason="rejected_by_policy",
                          policy=reason)
         raise PasswordRejectedByPolicy(reason) from None
@@ -296,7 +298,7 @@ def _changed(ctx: SettingsContext, user: DirectoryUser, change: Change, locale: 
              **details: Any) -> Account:
     notified = notify(ctx.mailer, ctx.tenant, user, change.value, locale, ctx.clock.now(),
                       recovery_url=ctx.recovery_url)
-    ctx.audit.record(_event(change), realm=ctx.realm, subject=user.user_id,
+    ctx.audit.record(_event(change), subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="settings", notified=notified, **details)
     return _account(user)
 

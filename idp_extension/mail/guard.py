@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from idp_extension.addresses import is_single_addr_spec
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
 from idp_extension.mail.errors import MailOutsideDomain
 from idp_extension.mail.message import OutgoingMail
 from idp_extension.mail.sender import MailSender
@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 class TenantMailer:
     """Send through ``inner`` only to addresses ``tenant.allows_email`` accepts."""
 
-    def __init__(self, inner: MailSender, tenant: Tenant, audit: AuditLog) -> None:
+    def __init__(self, inner: MailSender, tenant: Tenant, audit: AuditLog | RealmAudit) -> None:
         self.inner = inner
         self.tenant = tenant
-        self.audit = audit
+        self.audit = for_realm(audit, tenant.realm)
 
     def __repr__(self) -> str:
         return f"TenantMailer({self.inner!r}, realm={self.tenant.realm!r})"
@@ -45,7 +45,7 @@ class TenantMailer:
             reason = ("outside_domain" if is_single_addr_spec(message.to.strip())
                       else "not_one_address")
             self.audit.record(
-                AuditEvent.MAIL_REFUSED_OUTSIDE_DOMAIN, realm=self.tenant.realm,
+                AuditEvent.MAIL_REFUSED_OUTSIDE_DOMAIN,
                 subject=message.about or None, outcome=Outcome.DENIED,
                 template=message.template or None, reason=reason,
             )
@@ -57,10 +57,12 @@ class TenantMailer:
         self.inner.send(message)
 
 
-def for_tenant(mailer: MailSender, tenant: Tenant, audit: AuditLog) -> TenantMailer:
+def for_tenant(mailer: MailSender, tenant: Tenant,
+               audit: AuditLog | RealmAudit) -> TenantMailer:
     """Return ``mailer`` guarded for ``tenant`` (unchanged if it already is, with ``audit``)."""
     if isinstance(mailer, TenantMailer):
-        if mailer.tenant.realm == tenant.realm and mailer.audit is audit:
+        inner_log = audit.log if isinstance(audit, RealmAudit) else audit
+        if mailer.tenant.realm == tenant.realm and mailer.audit.log is inner_log:
             return mailer
         mailer = mailer.inner
     return TenantMailer(mailer, tenant, audit)
