@@ -19,6 +19,10 @@ DEFAULTS_FILE = "defaults.toml"
 VALUES_DIR = "values"
 
 
+# The client id of Portal iSPEKS in every realm (the demo portal plays it in development).
+PORTAL_CLIENT_ID = "portal-ispeks"
+
+
 class ValuesError(ValueError):
     """A values file is missing, unreadable or lacks a required key."""
 
@@ -63,6 +67,9 @@ class Tenant:
     temporary_password_minutes: int
     recovery_may_unlock: bool
     values_file: Path
+    # Where "Log Masuk" leads once an account is active: the root_url of the state's
+    # Portal iSPEKS client (``portal_clients`` in the values file), if it names one.
+    portal_root: str | None = None
 
     def allows_email(self, address: str) -> bool:
         """True if ``address`` is one plain addr-spec in a state's domain (or a subdomain).
@@ -168,7 +175,16 @@ def tenant_from_values(values: Mapping[str, Any]) -> Tenant:
         temporary_password_minutes=int(_require(values, "temporary_password_minutes")),
         recovery_may_unlock=bool(_require(values, "recovery_may_unlock")),
         values_file=Path(values["_values_file"]),
+        portal_root=_portal_root(values),
     )
+
+
+def _portal_root(values: Mapping[str, Any]) -> str | None:
+    """The root_url of the portal client ``portal-ispeks``, else of the first portal client."""
+    clients = values.get("portal_clients") or []
+    chosen = next((c for c in clients if c.get("client_id") == PORTAL_CLIENT_ID),
+                  clients[0] if clients else None)
+    return chosen.get("root_url") if chosen else None
 
 
 def load_tenant(templates_dir: Path, state: str) -> Tenant:

@@ -36,7 +36,7 @@ import requests
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
-from idp_extension.credentials import SecretSource
+from idp_extension.credentials import SIDECAR_CLIENT_ID, SecretSource, sidecar_secret
 from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.metrics import KEYCLOAK_CALLS, timed
 
@@ -533,3 +533,35 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise OidcError("malformed", "header or claims not a JSON object")
     return header, claims
+
+
+class OidcClients:
+    """Builds each realm's clients for the sidecar's sign-ins (``web/signin.py``).
+
+    The web layer asks for a client by realm and callback; the secrets come from the
+    credentials directory here (the sidecar's confidential client) and never pass
+    through a view. ``clock`` is the wall clock unless a sign-in injects its own.
+    """
+
+    def __init__(self, keycloak_url: str, secret_for: Callable[[str], "str | SecretSource"],
+                 http_timeout: float = 10.0) -> None:
+        self.keycloak_url = keycloak_url
+        self.secret_for = secret_for
+        self.http_timeout = http_timeout
+
+    @classmethod
+    def from_settings(cls, settings) -> "OidcClients":
+        return cls(settings.keycloak_url, lambda realm: sidecar_secret(settings, realm))
+
+    def sidecar(self, realm: str, redirect_uri: str,
+                clock: Callable[[], float] = time.time) -> OidcClient:
+        """The sidecar's own confidential client of ``realm`` (PKCE and its secret)."""
+        return OidcClient(self.keycloak_url, realm, SIDECAR_CLIENT_ID,
+                          client_secret=self.secret_for(realm), redirect_uri=redirect_uri,
+                          http_timeout=self.http_timeout, clock=clock)
+
+    def public(self, realm: str, client_id: str, redirect_uri: str,
+               clock: Callable[[], float] = time.time) -> OidcClient:
+        """A public client of ``realm`` (PKCE, no secret): the demo portal's."""
+        return OidcClient(self.keycloak_url, realm, client_id, redirect_uri=redirect_uri,
+                          http_timeout=self.http_timeout, clock=clock)

@@ -25,6 +25,7 @@ import jinja2.meta
 from idp_extension.realms.profile import user_profile_config
 from idp_extension.settings import Settings
 from idp_extension.tenants import (
+    PORTAL_CLIENT_ID,
     DEFAULTS_FILE,
     ValuesError,
     load_values,
@@ -42,7 +43,7 @@ RESERVED_NAMES = frozenset({"runtime", "user_profile"})
 SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback")
 SIDECAR_POST_LOGOUT_PATHS = ("settings/signed-out",)
 # The demo portal (settings.demo_portal) signs in with this portal client.
-DEMO_PORTAL_CLIENT_ID = "portal-ispeks"
+DEMO_PORTAL_CLIENT_ID = PORTAL_CLIENT_ID
 DEMO_PORTAL_CALLBACK_PATH = "portal/callback"
 DEMO_PORTAL_POST_LOGOUT_PATH = "portal/"
 # Plain http is only for a browser talking to its own machine (RFC 8252, OAuth BCP).

@@ -41,7 +41,7 @@ from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
 from idp_extension.web.services import current_services, current_settings
-from idp_extension.web.tenant import current_tenant
+from idp_extension.web.tenant import current_context, current_tenant
 
 bp = Blueprint("activation", __name__, url_prefix="/activation")
 
@@ -80,13 +80,9 @@ def only_for_activation_link_states() -> None:
 
 def flow_context() -> ActivationContext:
     """The activation flow's collaborators for the current request's realm."""
-    services = current_services()
-    tenant = current_tenant()
-    return ActivationContext.from_settings(
-        current_settings(), tenant, directory=services.directories(tenant.realm),
-        mailer=services.mail, audit=services.audit, claims=services.claims,
-        clock=services.clock, work=services.work,
-    )
+    here = current_context()
+    return ActivationContext.from_settings(here.settings, here.tenant, claims=here.services.claims,
+                                  work=here.services.work, **here.flow_services())
 
 
 def login_url() -> str:

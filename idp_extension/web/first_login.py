@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import (
@@ -46,17 +44,16 @@ from idp_extension.flows.first_login import (
 )
 from idp_extension.flows.common import PasswordRejectedByPolicy
 from idp_extension.gallery import GALLERY
-from idp_extension.credentials import SIDECAR_CLIENT_ID, sidecar_secret
-from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
+from idp_extension.gateway.oidc import OidcClient, OidcError
 from idp_extension.i18n import SUPPORTED_LOCALES
-from idp_extension.realms.render import DEMO_PORTAL_CLIENT_ID
-from idp_extension.tenants import Onboarding, load_values
+from idp_extension.tenants import Onboarding
 from idp_extension.web import sessions, site_key
 from idp_extension.web.language import add_messages, catalog, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
 from idp_extension.web.services import current_services, current_settings
-from idp_extension.web.tenant import current_tenant
+from idp_extension.web.signin import OidcSignIn
+from idp_extension.web.tenant import current_context, current_tenant
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +64,6 @@ USER_KEY = "first_login.user"
 DONE_KEY = "first_login.done"
 # Tests may shorten the padding of requests: app.config[MIN_SECONDS_KEY].
 MIN_SECONDS_KEY = "ISPEKS_FIRST_LOGIN_MIN_SECONDS"
-HTTP_TIMEOUT_SECONDS = 10.0
-# The browser has this long to sign in at Keycloak before the callback is refused.
-PENDING_LOGIN_SECONDS = 15 * 60
 # The completion page stays open this long after signing in (then sign in again).
 SIGNED_IN_SECONDS = 30 * 60
 DONE_SECONDS = 10 * 60
@@ -86,8 +80,6 @@ REQUESTS_PER_ID = PerIdLimits("first-login", per_network="3 per 15 minutes; 10 p
 LOGINS_PER_ADDRESS = "30 per minute"
 SAVES_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = 3
-
-PORTAL_CLIENT_ID = DEMO_PORTAL_CLIENT_ID
 
 
 class FirstLoginFailed(errors.BadRequest):
@@ -139,17 +131,11 @@ def service_name(locale: str | None = None) -> str:
     return messages.text(own if messages.has(own, locale) else "first_login.name", locale)
 
 
-def _base_url() -> str:
-    return f"{current_settings().sidecar_public_url.rstrip('/')}/{current_tenant().realm}/first-login"
-
-
 def _context() -> FirstLoginContext:
-    services = current_services()
-    tenant = current_tenant()
+    here = current_context()
     return FirstLoginContext(
-        tenant=tenant, directory=services.directories(tenant.realm), mailer=services.mail,
-        audit=services.audit, claims=services.claims, clock=services.clock, work=services.work,
-        continue_url=f"{_base_url()}/continue",
+        tenant=here.tenant, claims=here.services.claims, work=here.services.work,
+        continue_url=here.url(".continue_login"), **here.flow_services(),
         min_request_seconds=current_app.config.get(
             MIN_SECONDS_KEY, flow.DEFAULT_MIN_REQUEST_SECONDS),
         service_names={locale: service_name(locale) for locale in SUPPORTED_LOCALES},
@@ -158,28 +144,21 @@ def _context() -> FirstLoginContext:
 
 def _oidc_client() -> OidcClient:
     """The sidecar's own confidential client of this realm (bound to the plain login flow)."""
-    settings = current_settings()
-    realm = current_tenant().realm
-    return OidcClient(settings.keycloak_url, realm, SIDECAR_CLIENT_ID,
-                      client_secret=sidecar_secret(settings, realm),
-                      redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS)
+    here = current_context()
+    return here.services.oidc.sidecar(here.realm, here.url(".callback"))
 
 
-@lru_cache(maxsize=32)
-def _portal_root(templates_dir: Path, realm: str) -> str | None:
-    clients = load_values(templates_dir, realm).get("portal_clients") or []
-    chosen = next((c for c in clients if c.get("client_id") == PORTAL_CLIENT_ID),
-                  clients[0] if clients else None)
-    return chosen.get("root_url") if chosen else None
+def _sign_in(client: OidcClient) -> OidcSignIn:
+    # The wall clock: Keycloak dates the tokens, and the temporary password's expiry
+    # (the services' clock, which tests move) is the flow's business, not the sign-in's.
+    return OidcSignIn(PENDING_KEY, client, FirstLoginFailed, now=time.time)
 
 
 def portal_url() -> str:
     """Where "Log Masuk" leads once the account is active: Portal iSPEKS of this state."""
-    settings = current_settings()
-    if settings.demo_portal:
+    if current_settings().demo_portal:
         return url_for("tenant.portal.start")
-    return _portal_root(Path(settings.realm_templates_dir), current_tenant().realm) or url_for(
-        "tenant.landing")
+    return current_tenant().portal_root or url_for("tenant.landing")
 
 
 def _id_key() -> str:
@@ -254,12 +233,9 @@ def sent() -> str:
 @rate_limit(LOGINS_PER_ADDRESS, methods=("GET",))
 def continue_login() -> Response:
     """Send the browser to Keycloak's login page, always asking for a password."""
-    client = _oidc_client()
-    # prompt=login: someone else's SSO session on a shared computer must not be reused.
-    login = client.begin_login(locale=current_locale(), prompt="login")
     sessions.end(USER_KEY)
-    session[PENDING_KEY] = {"iss": client.issuer, "at": int(time.time()), **login.pending()}
-    return redirect(login.url)
+    # prompt=login: someone else's SSO session on a shared computer must not be reused.
+    return _sign_in(_oidc_client()).begin(prompt="login")
 
 
 @bp.get("/callback")
@@ -267,16 +243,8 @@ def continue_login() -> Response:
 def callback() -> Response:
     """Finish the login; end Keycloak's session; keep who signed in; go to the form."""
     client = _oidc_client()
-    pending = session.pop(PENDING_KEY, None)
-    if not isinstance(pending, dict) or pending.get("iss") != client.issuer:
-        raise FirstLoginFailed("no pending first-login sign-in for this realm")
-    if time.time() - pending.get("at", 0) > PENDING_LOGIN_SECONDS:
-        raise FirstLoginFailed("pending sign-in expired")
-    try:
-        tokens = client.finish_login(LoginRequest.from_pending(pending), request.args)
-    except OidcError as exc:
-        raise FirstLoginFailed(f"login refused: {exc.code}") from None
-    claims = tokens.id_claims
+    finished = _sign_in(client).finish()
+    tokens, pending, claims = finished.tokens, finished.pending, finished.claims
     auth_time = claims.get("auth_time")
     if not isinstance(auth_time, (int, float)) or (
             auth_time + AUTH_TIME_LEEWAY_SECONDS < pending["at"]):

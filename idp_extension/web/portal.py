@@ -19,22 +19,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from idp_extension import errors
-from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
-from idp_extension.realms.render import DEMO_PORTAL_CLIENT_ID
+from idp_extension.gateway.oidc import OidcClient
+from idp_extension.tenants import PORTAL_CLIENT_ID
 from idp_extension.web import sessions
-from idp_extension.web.language import current_locale
 from idp_extension.web.ratelimit import rate_limit
 from idp_extension.web.services import current_settings
-from idp_extension.web.tenant import current_tenant
+from idp_extension.web.signin import OidcSignIn
+from idp_extension.web.tenant import current_context
 
-PORTAL_CLIENT_ID = DEMO_PORTAL_CLIENT_ID
-HTTP_TIMEOUT_SECONDS = 10.0
-# The browser has this long to sign in at Keycloak before the callback is refused.
-PENDING_LOGIN_SECONDS = 15 * 60
 # The portal's own session; Keycloak's SSO session may outlive it.
 SIGNED_IN_SECONDS = 30 * 60
 PENDING_KEY = "portal.login"
@@ -56,15 +52,14 @@ def only_when_enabled() -> None:
         raise errors.NotFound("the demo portal is off")
 
 
-def _base_url() -> str:
-    return f"{current_settings().sidecar_public_url.rstrip('/')}/{current_tenant().realm}/portal"
-
-
 def oidc_client() -> OidcClient:
     """The portal client of the current realm (JWKS and discovery cached process-wide)."""
-    settings = current_settings()
-    return OidcClient(settings.keycloak_url, current_tenant().realm, PORTAL_CLIENT_ID,
-                      redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS)
+    here = current_context()
+    return here.services.oidc.public(here.realm, PORTAL_CLIENT_ID, here.url(".callback"))
+
+
+def _sign_in() -> OidcSignIn:
+    return OidcSignIn(PENDING_KEY, oidc_client(), PortalLoginFailed)
 
 
 def signed_in_user() -> dict[str, Any] | None:
@@ -82,27 +77,14 @@ def start() -> Response:
     """Go to the dashboard if signed in, else send the browser to Keycloak's login."""
     if signed_in_user():
         return redirect(url_for(".dashboard"))
-    client = oidc_client()
-    login = client.begin_login(locale=current_locale())
-    session[PENDING_KEY] = {"iss": client.issuer, "at": int(time.time()), **login.pending()}
-    return redirect(login.url)
+    return _sign_in().begin()
 
 
 @bp.get("/callback")
 @rate_limit("60 per minute", methods=("GET",))
 def callback() -> Response:
     """Finish the login Keycloak sends back; keep who signed in; go to the dashboard."""
-    client = oidc_client()
-    pending = session.pop(PENDING_KEY, None)
-    # A login begun for another realm's portal is not this one's.
-    if not isinstance(pending, dict) or pending.get("iss") != client.issuer:
-        raise PortalLoginFailed("no pending login for this realm")
-    if time.time() - pending.get("at", 0) > PENDING_LOGIN_SECONDS:
-        raise PortalLoginFailed("pending login expired")
-    try:
-        tokens = client.finish_login(LoginRequest.from_pending(pending), request.args)
-    except OidcError as exc:
-        raise PortalLoginFailed(f"login refused: {exc.code}") from None
+    tokens = _sign_in().finish().tokens
     claims = tokens.id_claims
     sessions.start(SIGNED_IN_KEY, {
         "iss": claims["iss"],
@@ -131,4 +113,4 @@ def logout() -> Response:
     sessions.end(SIGNED_IN_KEY)
     if user is None:
         return redirect(url_for(".start"))
-    return redirect(oidc_client().logout_url(f"{_base_url()}/"))
+    return redirect(oidc_client().logout_url(current_context().url(".start")))

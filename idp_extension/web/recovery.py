@@ -45,7 +45,7 @@ from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import limit_per_id, rate_limit
 from idp_extension.web.services import current_services, current_settings
-from idp_extension.web.tenant import current_tenant
+from idp_extension.web.tenant import current_context, current_tenant
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
 
@@ -65,13 +65,9 @@ def _add_messages(state: Any) -> None:
 
 def flow_context() -> RecoveryContext:
     """The recovery flow's collaborators for the current request's realm."""
-    services = current_services()
-    tenant = current_tenant()
-    return RecoveryContext.from_settings(
-        current_settings(), tenant, directory=services.directories(tenant.realm),
-        mailer=services.mail, audit=services.audit, claims=services.claims,
-        clock=services.clock, work=services.work,
-    )
+    here = current_context()
+    return RecoveryContext.from_settings(here.settings, here.tenant, claims=here.services.claims,
+                                  work=here.services.work, **here.flow_services())
 
 
 def _id_rate_limit_key() -> str:

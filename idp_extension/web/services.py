@@ -13,6 +13,7 @@ from idp_extension.flows.ports import (
     claims_from_uri,
 )
 from idp_extension.gateway.directories import KeycloakDirectories
+from idp_extension.gateway.oidc import OidcClients
 from idp_extension.mail.sender import MailSender, mail_sender_from_settings
 from idp_extension.settings import Settings
 from idp_extension.tenants import Tenant
@@ -35,6 +36,8 @@ class Services:
     # Sending links and temporary passwords: an answer leaves after its floor whether or
     # not the sending is done (InlineWork in unit tests runs it at once).
     work: BackgroundWork = field(default_factory=ThreadedWork)
+    # Each realm's OIDC clients for the sign-ins, secrets included; None: from settings.
+    oidc: OidcClients | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
@@ -43,6 +46,7 @@ class Services:
             audit=audit_log_from_settings(settings), mail=mail_sender_from_settings(settings),
             directories=KeycloakDirectories(settings),
             claims=claims_from_uri(settings.ratelimit_storage_uri),
+            oidc=OidcClients.from_settings(settings),
         )
 
 
@@ -70,6 +74,8 @@ def init_services(
     if services.claims is None:
         # One store per app: claims only mean something if every request shares them.
         services = replace(services, claims=claims_from_uri(settings.ratelimit_storage_uri))
+    if services.oidc is None:
+        services = replace(services, oidc=OidcClients.from_settings(settings))
     app.extensions[EXTENSION_KEY] = AppContext(settings, dict(tenants), services)
 
 

@@ -47,16 +47,16 @@ from idp_extension.flows.settings import (
     SiteKeyInvalid,
 )
 from idp_extension.gallery import GALLERY, image_by_id
-from idp_extension.credentials import SIDECAR_CLIENT_ID, sidecar_secret
-from idp_extension.gateway.oidc import LoginRequest, OidcClient, OidcError
+from idp_extension.gateway.oidc import OidcClient, OidcError
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.web import sessions
 from idp_extension.web.error_pages import render_error
 from idp_extension.web.language import add_messages, current_locale
+from idp_extension.web.signin import OidcSignIn
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import rate_limit
 from idp_extension.web.services import current_services, current_settings
-from idp_extension.web.tenant import current_tenant
+from idp_extension.web.tenant import current_context, current_tenant
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,6 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 PENDING_KEY = "settings.login"
 USER_KEY = "settings.user"
 NOTICE_KEY = "settings.notice"
-HTTP_TIMEOUT_SECONDS = 10.0
-# The browser has this long to sign in at Keycloak before the callback is refused.
-PENDING_LOGIN_SECONDS = 15 * 60
 # How long the settings stay open after a sign-in (viewing; changes need a fresh login).
 SIGNED_IN_SECONDS = 30 * 60
 # auth_time may trail the start of the re-authentication by clock skew.
@@ -102,33 +99,25 @@ def account_refused(error: errors.IspeksError) -> Response:
 # -- collaborators ----------------------------------------------------------------------
 
 
-def _base_url() -> str:
-    return f"{current_settings().sidecar_public_url.rstrip('/')}/{current_tenant().realm}/settings"
-
-
 def _now() -> float:
     return current_services().clock.now().timestamp()
 
 
 def flow_context() -> SettingsContext:
     """The settings flow's collaborators for the current request's realm."""
-    services = current_services()
-    tenant = current_tenant()
-    recovery_url = f"{current_settings().sidecar_public_url.rstrip('/')}/{tenant.realm}/recovery"
-    return SettingsContext(tenant=tenant, directory=services.directories(tenant.realm),
-                           mailer=services.mail, audit=services.audit,
-                           recovery_url=recovery_url, clock=services.clock)
+    here = current_context()
+    return SettingsContext(tenant=here.tenant, recovery_url=here.url("tenant.recovery.request_form"),
+                           **here.flow_services())
 
 
 def oidc_client() -> OidcClient:
     """The realm's sidecar client (confidential, PKCE), on the services' clock."""
-    settings = current_settings()
-    realm = current_tenant().realm
-    clock = current_services().clock
-    return OidcClient(settings.keycloak_url, realm, SIDECAR_CLIENT_ID,
-                      client_secret=sidecar_secret(settings, realm),
-                      redirect_uri=f"{_base_url()}/callback", http_timeout=HTTP_TIMEOUT_SECONDS,
-                      clock=lambda: clock.now().timestamp())
+    here = current_context()
+    return here.services.oidc.sidecar(here.realm, here.url(".callback"), clock=_now)
+
+
+def _sign_in_door(client: OidcClient | None = None) -> OidcSignIn:
+    return OidcSignIn(PENDING_KEY, client or oidc_client(), SettingsLoginFailed, now=_now)
 
 
 # -- the sign-in ------------------------------------------------------------------------
@@ -149,17 +138,13 @@ def _sign_in(user: Mapping[str, Any]) -> SignIn:
 
 
 def _start_login(page: str, *, reauthenticate: bool) -> Response:
-    client = oidc_client()
+    door = _sign_in_door()
     if reauthenticate:
         # prompt=login: Keycloak asks for the password even inside an SSO session;
         # max_age=300: and the ID token's auth_time is checked against it.
-        login = client.begin_login(locale=current_locale(), prompt="login",
-                                   max_age=flow.FRESH_LOGIN_SECONDS)
-    else:
-        login = client.begin_login(locale=current_locale())
-    session[PENDING_KEY] = {"iss": client.issuer, "at": int(_now()), "next": page,
-                            "reauth": reauthenticate, **login.pending()}
-    return redirect(login.url)
+        return door.begin(prompt="login", max_age=flow.FRESH_LOGIN_SECONDS,
+                          next=page, reauth=True)
+    return door.begin(next=page, reauth=False)
 
 
 def _reauthenticate(page: str) -> Response:
@@ -186,16 +171,8 @@ def reauth() -> Response:
 def callback() -> Response:
     """Finish the login; refuse accounts not (or no longer) allowed; keep the sign-in."""
     client = oidc_client()
-    pending = session.pop(PENDING_KEY, None)
-    if not isinstance(pending, dict) or pending.get("iss") != client.issuer:
-        raise SettingsLoginFailed("no pending settings sign-in for this realm")
-    if _now() - pending.get("at", 0) > PENDING_LOGIN_SECONDS:
-        raise SettingsLoginFailed("pending sign-in expired")
-    try:
-        tokens = client.finish_login(LoginRequest.from_pending(pending), request.args)
-    except OidcError as exc:
-        raise SettingsLoginFailed(f"login refused: {exc.code}") from None
-    claims = tokens.id_claims
+    finished = _sign_in_door(client).finish()
+    tokens, pending, claims = finished.tokens, finished.pending, finished.claims
     auth_time = claims.get("auth_time")
     if not isinstance(auth_time, (int, float)) or isinstance(auth_time, bool):
         raise SettingsLoginFailed("ID token without auth_time")
@@ -443,11 +420,11 @@ def logout() -> Response:
     session.pop(PENDING_KEY, None)
     if user is None:
         return redirect(url_for(".signed_out"), 303)
-    current_services().audit.record(AuditEvent.SETTINGS_SIGNED_OUT, realm=current_tenant().realm,
-                                    subject=user.get("user_id"), outcome=Outcome.SUCCESS)
+    current_context().audit.record(AuditEvent.SETTINGS_SIGNED_OUT, subject=user.get("user_id"),
+                                   outcome=Outcome.SUCCESS)
     if _end_keycloak_session_by_id(user):
         return redirect(url_for(".signed_out"), 303)
-    return redirect(oidc_client().logout_url(f"{_base_url()}/signed-out"), 303)
+    return redirect(oidc_client().logout_url(current_context().url(".signed_out")), 303)
 
 
 def _end_keycloak_session_by_id(user: Mapping[str, Any]) -> bool:

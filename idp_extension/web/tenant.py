@@ -2,18 +2,26 @@
 
 Flows' blueprints are registered as children of this one and inherit the resolution:
 their views read ``current_tenant()`` and never take a ``realm`` argument, and
-``url_for`` fills ``realm`` in from the current request.
+``url_for`` fills ``realm`` in from the current request. ``current_context()`` is the
+tenant with what already knows its realm: the directory, the audit log and absolute
+URLs on the configured public URL (``ISPEKS_SIDECAR_PUBLIC_URL``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable, NamedTuple
+from urllib.parse import urlsplit
 
 from flask import Blueprint, g, render_template, url_for
 
+from idp_extension.audit import RealmAudit, for_realm
 from idp_extension.errors import UnknownRealm
+from idp_extension.flows.ports import UserDirectoryPort
+from idp_extension.settings import Settings
 from idp_extension.tenants import Onboarding, Tenant
-from idp_extension.web.services import current_tenants
+from idp_extension.web.services import Services, current_services, current_settings, current_tenants
 
 BLUEPRINT_NAME = "tenant"
 
@@ -26,6 +34,49 @@ class FlowLink(NamedTuple):
 def current_tenant() -> Tenant:
     """The Tenant of the realm in the current URL."""
     return g.tenant
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """One request's tenant and the services bound to its realm."""
+
+    tenant: Tenant
+    settings: Settings
+    services: Services
+
+    @property
+    def realm(self) -> str:
+        return self.tenant.realm
+
+    @cached_property
+    def directory(self) -> UserDirectoryPort:
+        return self.services.directories(self.realm)
+
+    @cached_property
+    def audit(self) -> RealmAudit:
+        return for_realm(self.services.audit, self.realm)
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        """``url_for(endpoint, ...)`` as an absolute URL on the configured public URL.
+
+        Never the request's Host: links in emails and OIDC callbacks must name the
+        sidecar as configured (the app refuses other Hosts anyway).
+        """
+        public = urlsplit(self.settings.sidecar_public_url)
+        return f"{public.scheme}://{public.netloc}{url_for(endpoint, **values)}"
+
+    def flow_services(self) -> dict[str, Any]:
+        """What every flow context takes from the services (directory, mail, audit, ...)."""
+        services = self.services
+        return {"directory": self.directory, "mailer": services.mail, "audit": self.audit,
+                "clock": services.clock}
+
+
+def current_context() -> TenantContext:
+    """The current request's ``TenantContext`` (built once per request)."""
+    if "tenant_context" not in g:
+        g.tenant_context = TenantContext(current_tenant(), current_settings(), current_services())
+    return g.tenant_context
 
 
 def flow_links(tenant: Tenant, base_path: str) -> list[FlowLink]:
