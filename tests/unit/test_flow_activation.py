@@ -28,7 +28,7 @@ from idp_extension.flows.tokens import (
     LinkExpired, LinkSigner, LinkTampered, LinkUsedOrSuperseded, LinkWrongRealm, nonce_digest,
 )
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import (
+from tests.support.memory_users import (
     USERNAME_REJECTION, InMemoryUserDirectory, keycloak_like_policy,
 )
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, PasswordRejected

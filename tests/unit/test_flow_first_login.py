@@ -26,7 +26,7 @@ from idp_extension.flows.password_rules import check_password
 from idp_extension.flows.ports import ClaimsUnavailable, ManualClock, MemoryClaims
 from idp_extension.gallery import GALLERY
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.mail.sender import MemoryMailSender

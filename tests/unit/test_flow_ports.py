@@ -13,7 +13,7 @@ from idp_extension.flows.ports import (
     UserDirectoryPort, claims_from_uri,
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, PasswordRejected, UserDirectory
 from idp_extension.payroll import PayrollRecord
 

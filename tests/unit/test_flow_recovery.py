@@ -27,7 +27,7 @@ from idp_extension.flows.tokens import (
     LinkExpired, LinkSigner, LinkTampered, LinkUsedOrSuperseded, LinkWrongRealm, nonce_digest,
 )
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import (
     ACTIVATION_STATE, ACTIVE, DISABLED_REASON, RECOVERY_FAILURES,
 )

@@ -24,7 +24,7 @@ from idp_extension.flows.settings import (
     SettingsContext, SignIn, SiteKeyInvalid, account, change_password, change_questions,
     change_site_key, is_fresh, signed_in,
 )
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names

@@ -16,7 +16,7 @@ from idp_extension.flows import activation as flow
 from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
 from idp_extension.flows.password_rules import rules_as_data
 from idp_extension.flows.ports import InlineWork, ManualClock
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.mail.errors import MailUnavailable

@@ -15,7 +15,7 @@ from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import first_login as fl
 from idp_extension.flows.ports import InlineWork, ManualClock, MemoryClaims
 from idp_extension.gallery import GALLERY
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.mail.errors import MailUnavailable
 from idp_extension.mail.sender import MemoryMailSender

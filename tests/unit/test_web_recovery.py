@@ -14,7 +14,7 @@ from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import recovery as flow
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
 from idp_extension.flows.ports import InlineWork, ManualClock, MemoryClaims
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.mail.sender import MemoryMailSender

@@ -21,7 +21,7 @@ from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
 from idp_extension.flows.first_login import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.flows.ports import ManualClock, MemoryClaims
 from idp_extension.flows.site_key import SiteKeyContext, look_up
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.oidc import LoginRequest, OidcError, Tokens
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.mail.sender import MemoryMailSender
