@@ -9,6 +9,7 @@ so when a request returns, every mail it caused is in ``mail.sent``.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from typing import Any, Callable, ClassVar
@@ -88,6 +89,15 @@ class World:
         self.directory.set_password(user.id, OLD_PASSWORD)
         self.directory.open_session(user.id)
         return self.directory.get(user.id)
+
+    def link_context(self, context_class, **changes):
+        """An emailed-link flow's context (activation, recovery) over these services."""
+        base = context_class(
+            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
+            directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
+            clock=self.clock, answer_hasher=FAST_HASHER,
+        )
+        return dataclasses.replace(base, **changes)
 
     def one_mail(self, send: Callable[[], object]):
         """Call ``send``; assert that it sent exactly one message and return that message."""

@@ -42,12 +42,7 @@ class World(worlds.World):
     seed = "flow-tests"
 
     def ctx(self, **changes) -> ActivationContext:
-        base = ActivationContext(
-            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
-            directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
-            clock=self.clock, answer_hasher=FAST_HASHER,
-        )
-        return dataclasses.replace(base, **changes)
+        return self.link_context(ActivationContext, **changes)
 
     def request(self, user_id: str, locale: str = "ms") -> str:
         """Request a link for ``user_id`` and return the token from the email."""

@@ -27,9 +27,7 @@ from idp_extension.mail.errors import MailUnavailable
 from idp_extension.settings import Settings
 from idp_extension.tenants import load_tenant
 from tests.support import worlds
-from tests.support.constants import (
-    ANSWER_TO, FAST_HASHER, NEW_PASSWORD, OLD_PASSWORD, PUBLIC_URL, SECRET,
-)
+from tests.support.constants import ANSWER_TO, NEW_PASSWORD, OLD_PASSWORD, SECRET
 from tests.support.tokens import with_flipped_signature
 
 
@@ -43,12 +41,7 @@ class World(worlds.World):
         super().__init__(realm, tenant=dataclasses.replace(worlds.tenant(realm), **tenant_changes))
 
     def ctx(self, **changes) -> RecoveryContext:
-        base = RecoveryContext(
-            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
-            directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
-            clock=self.clock, answer_hasher=FAST_HASHER,
-        )
-        return dataclasses.replace(base, **changes)
+        return self.link_context(RecoveryContext, **changes)
 
     def request(self, user_id: str, locale: str = "ms") -> str:
         """Ask for a link for ``user_id``; return the token from the email."""
