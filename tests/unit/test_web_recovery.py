@@ -45,6 +45,14 @@ class Site(worlds.Site):
         assert page.status_code == 200, page.text[:300]
         return page.text
 
+    def at_password_step(self, index: int = 0):
+        """An active user who followed the emailed link and answered right."""
+        user = self.active(index)
+        self.request(user.user_id)
+        self.follow_latest_link()
+        assert self.answer().status_code == 303
+        return user
+
     def answer(self, right: bool = True):
         asked = ASKED.findall(self.questions_page())
         data = {f"answer_{q}": ANSWER_TO[q] if right else "salah" for q in asked}
@@ -103,10 +111,7 @@ def test_the_whole_way_by_http(realm="pahang"):
 
 def test_unchecking_the_box_keeps_the_other_sessions():
     site = Site()
-    user = site.active()
-    site.request(user.user_id)
-    site.follow_latest_link()
-    site.answer()
+    user = site.at_password_step()
     done = site.client.post(f"{site.base}/password",
                             data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert done.status_code == 200 and "sesi lain" not in text(done)
@@ -176,10 +181,7 @@ def test_the_password_page_needs_the_answers_first():
 
 def test_the_history_refusal_is_shown_clearly():
     site = Site()
-    user = site.active()
-    site.request(user.user_id)
-    site.follow_latest_link()
-    site.answer()
+    user = site.at_password_step()
     refused = site.client.post(f"{site.base}/password",
                                data={"password": OLD_PASSWORD, "confirm": OLD_PASSWORD,
                                      "end_sessions": "on"})
