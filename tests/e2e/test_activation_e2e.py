@@ -19,8 +19,10 @@ from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVE, UserDirectory
 from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import DESKTOP, PHONE
+from tests.support.browser_login import ask_for_a_link, open_login_page, script_errors
+from tests.support.constants import NEW_PASSWORD
 
-PASSWORD = "Tiga#Ekor-Kucing9"
+PASSWORD = NEW_PASSWORD
 LINK = re.compile(r"https?://\S+?/activation/link/[A-Za-z0-9_.\-]+")
 
 
@@ -56,13 +58,10 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     directory = UserDirectory(bootstrap_admin(settings), realm)
     directory.register_pending(record)
     page = new_page(viewport=viewport)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
 
     # Langkah 1: the realm's login page (through the portal, as a user arrives).
-    page.goto(f"{sidecar.url}/{realm}/portal/")
-    expect(page.locator("#username")).to_be_visible()
-    assert page.url.startswith(f"{keycloak.url}/realms/{realm}/")
+    open_login_page(page, sidecar.url, keycloak.url, realm)
     screenshot(page, "login-page")
 
     # Langkah 2-3: "Emel Pengaktifan Akaun".
@@ -78,11 +77,8 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     screenshot(page, "request-invalid-id")
 
     mark = mail_inbox.last_id
-    page.get_by_label("Sila nyatakan ID Pengguna akaun anda").fill(record.user_id)
-    page.get_by_role("button", name="Hantar").click()
-    expect(page.get_by_text("emel pengaktifan akaun telah dihantar ke emel rasmi yang didaftarkan",
-                            exact=False)).to_be_visible()
-    assert record.email.split("@")[0] not in page.content() and "*****" not in page.content()
+    ask_for_a_link(page, record,
+                   "emel pengaktifan akaun telah dihantar ke emel rasmi yang didaftarkan")
     screenshot(page, "request-sent")
 
     # Langkah 4: the email.

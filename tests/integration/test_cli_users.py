@@ -36,13 +36,7 @@ def test_unlock_command_restores_login_and_writes_an_audit_event(
     provisioned_realms, settings, tmp_path
 ):
     settings = settings.with_overrides(audit_log_path=tmp_path / "audit.jsonl")
-    tenant = load_tenant(settings.realm_templates_dir, "selangor")
-    directory = UserDirectory(bootstrap_admin(settings), "selangor")
-    record = synthetic_people(tenant, 1, seed="cli-unlock")[0]
-    user, _ = directory.register_pending(record)
-    password = random_password()
-    directory.set_password(user.id, password)
-    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    directory, record, user, password = _active(settings, "selangor", "cli-unlock")
     for _ in range(3):
         login(settings.keycloak_url, "selangor", record.user_id, "Salah-Kata-Laluan1")
     wait_until_locked(directory, user.id)
@@ -57,7 +51,7 @@ def test_unlock_command_restores_login_and_writes_an_audit_event(
     assert login(settings.keycloak_url, "selangor", record.user_id, password).status == 302
     assert record.user_id not in _run(settings, "users", "list", "--state", "selangor",
                                       "--locked").output
-    events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    events = _events(tmp_path / "audit.jsonl")
     assert events[-1]["event"] == "account:unlocked"
     assert events[-1]["subject"] == record.user_id
 
@@ -66,12 +60,7 @@ def test_an_account_locked_by_recovery_answers_is_listed_and_unlocked(
     provisioned_realms, settings, tmp_path
 ):
     settings = settings.with_overrides(audit_log_path=tmp_path / "audit.jsonl")
-    tenant = load_tenant(settings.realm_templates_dir, "pahang")
-    directory = UserDirectory(bootstrap_admin(settings), "pahang")
-    record = synthetic_people(tenant, 1, seed="cli-recovery-lock")[0]
-    user, _ = directory.register_pending(record)
-    password = random_password()
-    directory.set_password(user.id, password)
+    directory, record, user, password = _active(settings, "pahang", "cli-recovery-lock")
     # What flows/recovery.py writes at the third wrong answer.
     directory.set_enabled(user.id, False, {ACTIVATION_STATE: [ACTIVE],
                                            RECOVERY_FAILURES: [str(RECOVERY_FAILURE_LIMIT)]})

@@ -20,7 +20,6 @@ import time
 
 import pytest
 
-from idp_extension.web.ratelimit import LIMITER_KEY
 from tests.support import enumeration as E
 from tests.support import inprocess
 
@@ -33,10 +32,8 @@ ENDPOINTS = [("pahang", "activation"), ("melaka", "first-login"), ("kelantan", "
 
 @pytest.fixture(scope="module")
 def stack(provisioned_realms, mail_inbox, tmp_path_factory) -> inprocess.Stack:
-    stack = inprocess.Stack(provisioned_realms, mail_inbox,
-                            tmp_path_factory.mktemp("timing") / "audit.jsonl")
-    stack.app.extensions[LIMITER_KEY].enabled = False
-    return stack
+    return inprocess.Stack(provisioned_realms, mail_inbox,
+                           tmp_path_factory.mktemp("timing") / "audit.jsonl", rate_limits=False)
 
 
 def measure(stack, realm: str, endpoint: str, people: dict[str, E.Someone], samples: int,

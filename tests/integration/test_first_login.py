@@ -12,10 +12,8 @@ Keycloak or SMTP at a closed port.
 
 from __future__ import annotations
 
-import html
 import json
 import re
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,16 +28,11 @@ from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, verify_answer
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVE
 from tests.support import inprocess
+from tests.support.constants import NEW_PASSWORD, PHRASE, QUESTIONS_FORM
 from tests.support.oidc_login import decode_jwt_claims, login
 from tests.support.lockout import wait_until_locked
 
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-FORM = {"question_1": "mother_name", "answer_1": "Siti Aishah",
-        "question_2": "first_car", "answer_2": "Kancil merah",
-        "question_3": "favourite_colour", "answer_3": "Hijau",
-        "image": "hornbill", "phrase": "Pelangi di Bukit Hijau"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
+FORM = {**QUESTIONS_FORM, "image": "hornbill", "phrase": PHRASE}
 TEMPORARY = re.compile(r"Kata Laluan Sementara *: (\S+)")
 REFUSAL = "Pengguna Tidak Dapat Didaftarkan, Sila Hubungi Pentadbir Sistem"
 SENT = "kata laluan sementara telah dihantar ke emel tersebut."
@@ -60,51 +53,18 @@ class Stack(inprocess.Stack):
         return Browser(self, realm)
 
 
-class Page:
-    """One answer, from the sidecar or from Keycloak, in one shape."""
-
-    def __init__(self, status: int, location: str | None, body: str) -> None:
-        self.status = status
-        self.location = location
-        self.body = body
-        self.text = html.unescape(body)
-
-
-class Browser:
-    """One person's browser: a cookie jar for the sidecar and one for Keycloak."""
+class Browser(inprocess.Browser):
+    """One person's browser on the first-login pages of one realm."""
 
     def __init__(self, stack: Stack, realm: str) -> None:
-        self.stack = stack
-        self.realm = realm
-        self.sidecar = stack.app.test_client()
+        super().__init__(stack)
         self.keycloak = requests.Session()
+        self.realm = realm
         self.base = f"/{realm}/first-login"
-
-    def get(self, url: str) -> Page:
-        return self._send("GET", url)
-
-    def post(self, url: str, data: dict) -> Page:
-        return self._send("POST", url, data)
-
-    def _send(self, method: str, url: str, data: dict | None = None) -> Page:
-        public = self.stack.settings.sidecar_public_url
-        if url.startswith("/") or url.startswith(public):
-            path = url[len(public):] if url.startswith(public) else url
-            answer = self.sidecar.open(path, method=method, data=data)
-            return Page(answer.status_code, answer.headers.get("Location"), answer.get_data(as_text=True))
-        # Keycloak marks its cookies Secure even on http://127.0.0.1 (browsers accept that
-        # on loopback; requests does not).
-        for cookie in self.keycloak.cookies:
-            cookie.secure = False
-        answer = self.keycloak.request(method, url, data=data, allow_redirects=False, timeout=30)
-        return Page(answer.status_code, answer.headers.get("Location"), answer.text)
-
-    def csrf(self, path: str) -> str:
-        return CSRF.search(self.get(path).body).group(1)
 
     # -- the steps ------------------------------------------------------------------
 
-    def request(self, user_id: str, email: str, *, csrf: bool = True) -> Page:
+    def request(self, user_id: str, email: str, *, csrf: bool = True) -> inprocess.Page:
         data = {"user_id": user_id, "email": email}
         if csrf:
             data["csrf_token"] = self.csrf(self.base)
@@ -118,27 +78,23 @@ class Browser:
         message = self.stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
         return TEMPORARY.search(message.text).group(1)
 
-    def keycloak_login(self, username: str, password: str) -> Page:
+    def keycloak_login(self, username: str, password: str) -> inprocess.Page:
         """From the sent page's "Log Masuk", post Keycloak's form; return its answer."""
         auth = self.get(f"{self.base}/continue")
         assert auth.status == 302 and auth.location.startswith(self.stack.settings.keycloak_url)
-        return self.login_form(auth.location, username, password)
+        return self.login_at(auth.location, username, password)
 
-    def login_form(self, auth_url: str, username: str, password: str) -> Page:
-        page = self.get(auth_url)
-        assert page.status == 200, page.text[:500]
-        action = LOGIN_FORM.search(page.body)
-        assert action, f"no login form at {auth_url}"
-        return self.post(html.unescape(action.group(1)),
-                         {"username": username, "password": password})
+    def login_at(self, auth_url: str, username: str, password: str) -> inprocess.Page:
+        """Open Keycloak's login page at ``auth_url`` and post its form."""
+        return self.login_form(self.get(auth_url), username, password)
 
-    def sign_in(self, username: str, password: str) -> Page:
+    def sign_in(self, username: str, password: str) -> inprocess.Page:
         """Log in with the temporary password and land on the callback; return its answer."""
         answer = self.keycloak_login(username, password)
         assert answer.status == 302, f"Keycloak refused: {answer.text[:300]}"
         return self.get(answer.location)
 
-    def register(self, csrf: str | None = None, **changes) -> Page:
+    def register(self, csrf: str | None = None, **changes) -> inprocess.Page:
         data = {**FORM, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
                 "csrf_token": csrf or self.csrf(f"{self.base}/register"), **changes}
         return self.post(f"{self.base}/register", data)
@@ -151,21 +107,16 @@ class Browser:
         assert callback.location.endswith(f"{self.base}/register")
         return temporary
 
-    def portal_login(self, username: str, password: str) -> Page:
+    def portal_login(self, username: str, password: str) -> inprocess.Page:
         """Start the demo portal's login; post Keycloak's form; return Keycloak's answer."""
         start = self.get(f"/{self.realm}/portal/")
         assert start.status == 302 and "client_id=portal-ispeks" in start.location
-        return self.login_form(start.location, username, password)
+        return self.login_at(start.location, username, password)
 
 
 @pytest.fixture
 def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
     return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
-
-
-@pytest.fixture
-def seed(request) -> str:
-    return f"first-login-http:{request.node.name}"
 
 
 def keycloak_refuses(settings, realm: str, username: str, password: str) -> bool:
@@ -204,7 +155,7 @@ def test_whole_flow_by_http_then_the_portal_with_the_new_password(stack, seed, r
     assert query["client_id"] == "ispeks-sidecar" and query["prompt"] == "login"
     assert query["code_challenge_method"] == "S256"
     assert query["redirect_uri"] == f"{settings.sidecar_public_url}/{realm}/first-login/callback"
-    at_keycloak = browser.login_form(auth.location, record.user_id, temporary)
+    at_keycloak = browser.login_at(auth.location, record.user_id, temporary)
     assert at_keycloak.status == 302 and at_keycloak.location.startswith(
         f"{settings.sidecar_public_url}/{realm}/first-login/callback?")
     callback = browser.get(at_keycloak.location)
@@ -294,7 +245,6 @@ def test_every_mismatch_gets_the_same_confirmation_and_no_email(stack, seed):
         sent = browser.get(answer.location)
         assert SENT in sent.text and "06-555 0404" in sent.text, case
 
-    time.sleep(0.5)
     assert stack.nothing_sent_since(mark)
     stored = stack.admin("melaka").get(user.id)
     assert fl.EXPIRES_ATTRIBUTE not in stored.attributes and stored.activation_state == "pending"

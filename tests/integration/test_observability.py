@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import requests
+
+from tests.support.metrics import requests_served
 
 
 def test_keycloak_exports_its_metrics_on_the_management_port(keycloak):
@@ -20,10 +20,7 @@ def test_the_sidecar_is_ready_and_counts_what_it_serves(sidecar):
     assert requests.get(f"{sidecar.url}/readyz", timeout=30).json() == {"status": "ok"}
 
     def served() -> float:
-        text = requests.get(f"{sidecar.url}/metrics", timeout=10).text
-        found = re.search(r'ispeks_http_requests_total\{method="GET",realm="melaka",'
-                          r'route="/<realm>/first-login",status="200"\} (\S+)', text)
-        return float(found.group(1)) if found else 0.0
+        return requests_served(f"{sidecar.url}/metrics", "melaka", "/<realm>/first-login")
 
     before = served()
     for _ in range(3):

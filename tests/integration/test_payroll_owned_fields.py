@@ -19,6 +19,7 @@ import requests
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.realms.apply import apply_realm
 from idp_extension.realms.profile import USER_VISIBLE_ADMIN_EDIT
+from tests.support.constants import OLD_PASSWORD
 from tests.support.inprocess import Stack, same_shape
 from tests.support.oidc_login import login
 
@@ -26,18 +27,13 @@ pytestmark = pytest.mark.integration
 
 STATES = ["pahang", "kelantan", "selangor", "melaka"]
 PAYROLL_FIELDS = ("email", "firstName", "lastName")
-PASSWORD = "Lama#Kata-Laluan1"
+PASSWORD = OLD_PASSWORD
 OUTSIDE = "peti.lain@example.com"
 SENT = "emel untuk menetapkan semula kata laluan telah dihantar ke emel rasmi"
 REFUSED = "mail:refused:outside_domain"
 # What may differ between two answers: the form's CSRF token and the masked address.
 VARYING = (re.compile(r'name="csrf_token" value="[^"]+"'),
            re.compile(r'class="masked-email">[^<]+<'))
-
-
-@pytest.fixture
-def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
-    return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -21,7 +21,6 @@ from idp_extension.flows.first_login import normalise_phrase, phrase_problem
 from idp_extension.gallery import GALLERY
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenants
-from idp_extension.web.ratelimit import LIMITER_KEY
 from tests.support import enumeration as E
 from tests.support import inprocess
 
@@ -35,11 +34,10 @@ CASES = [(realm, endpoint) for realm in STATES for endpoint in E.endpoints(TENAN
 
 @pytest.fixture(scope="module")
 def stack(provisioned_realms, mail_inbox, tmp_path_factory) -> inprocess.Stack:
-    stack = inprocess.Stack(provisioned_realms, mail_inbox,
-                            tmp_path_factory.mktemp("same-answer") / "audit.jsonl")
     # Each ID is asked several times here across flows; limits are not what is tested.
-    stack.app.extensions[LIMITER_KEY].enabled = False
-    return stack
+    return inprocess.Stack(provisioned_realms, mail_inbox,
+                           tmp_path_factory.mktemp("same-answer") / "audit.jsonl",
+                           rate_limits=False)
 
 
 class Everyone(dict):

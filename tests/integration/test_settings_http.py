@@ -11,31 +11,19 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, verify_answer
 from idp_extension.flows.first_login import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.users import ACTIVE
 from idp_extension.web.security import origin_of
+from tests.support import constants
+from tests.support.constants import NEW_PASSWORD, OLD_PASSWORD
 from tests.support.inprocess import Browser, Stack
 from tests.support.oidc_login import login
 
-OLD_PASSWORD = "Lama#Kata-Laluan1"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-PHRASE = ("Pelangi di Bukit Hijau", "hibiscus")
+PHRASE = (constants.PHRASE, constants.IMAGE)
 NEW_QUESTIONS = {"question_1": "first_pet", "answer_1": "Comel",
                  "question_2": "favourite_food", "answer_2": "Nasi lemak",
                  "question_3": "birth_town", "answer_3": "Kuantan"}
-
-
-@pytest.fixture
-def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
-    return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
-
-
-@pytest.fixture
-def seed(request) -> str:
-    return f"settings-http:{request.node.name}"
 
 
 def active(stack: Stack, realm: str, seed: str):

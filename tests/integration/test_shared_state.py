@@ -23,7 +23,7 @@ import requests
 from idp_extension.audit import MemoryAuditLog
 from idp_extension.demo_users import synthetic_mykad, synthetic_people
 from idp_extension.flows.ports import ManualClock, RedisClaims
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.keycloak_server import free_port
 from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names

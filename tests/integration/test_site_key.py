@@ -24,6 +24,7 @@ from idp_extension.tenants import load_tenants
 from idp_extension.web import create_app
 from idp_extension.web import site_key as web_site_key
 from idp_extension.web.security import origin_of
+from tests.support.lockout import wait_until_locked
 from tests.support.oidc_login import login
 
 PHRASE = "Kapal Layar di Muara Biru"
@@ -59,12 +60,8 @@ def ids(provisioned_realms, settings, tenants):
                                phrase=True)
     for _ in range(3):
         login(settings.keycloak_url, "selangor", locked.user_id, "Salah-Kata-Laluan1")
-    directory = UserDirectory(bootstrap_admin(settings), "selangor")
     # Keycloak records failures a moment after answering the form.
-    deadline = time.monotonic() + 10
-    while not directory.get(locked.id).permanently_locked:
-        assert time.monotonic() < deadline, "three wrong passwords did not lock"
-        time.sleep(0.2)
+    wait_until_locked(UserDirectory(bootstrap_admin(settings), "selangor"), locked.id)
     pahang, _ = _person(settings, tenants, "pahang", "site-key-pahang", active=True, phrase=True)
     return {
         "real": ("selangor", active.user_id),

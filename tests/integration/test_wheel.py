@@ -30,12 +30,14 @@ from idp_extension.keycloak_server import free_port
 from idp_extension.settings import PROJECT_ROOT, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web.security import origin_of
+from tests.support.constants import CSRF
+from tests.support.metrics import requests_served
+from tests.support.waiting import wait_until
 from tests.support.wheel import InstalledWheel, build_and_install, clean_environment
 
 pytestmark = pytest.mark.timeout(900)  # the first run on a machine fills the wheelhouse
 
 STATES = ["kelantan", "melaka", "pahang", "selangor"]
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PREFIX = "/idp"
 # Where each state's onboarding starts (README: "What people use").
 ONBOARDING = {"pahang": "activation", "kelantan": "activation",
@@ -189,11 +191,11 @@ def test_activation_by_emailed_link_keeps_links_and_cookies_under_the_prefix(
     assert account.status_code == 200 and record.name in html.unescape(account.text)
     # The deploy config's access log masks the token (the path now starts with /idp).
     token = link.group(0).rsplit("/", 1)[1]
-    deadline = time.monotonic() + 10  # a worker logs a request after answering it
-    while "/idp/pahang/activation/link/[REDACTED]" not in LOGS[wheel_sidecar].read_text():
-        assert time.monotonic() < deadline, "the link request was not logged"
-        time.sleep(0.1)
-    assert token not in LOGS[wheel_sidecar].read_text()
+    # A worker logs a request after answering it.
+    log = wait_until(LOGS[wheel_sidecar].read_text,
+                     lambda text: "/idp/pahang/activation/link/[REDACTED]" in text,
+                     what="the link request in the access log")
+    assert token not in log
 
 
 def test_site_key_answers_with_gallery_urls_under_the_prefix(wheel_sidecar, provisioned_realms):
@@ -221,10 +223,7 @@ def test_probes_and_metrics_of_both_workers(wheel_sidecar):
     assert ready.status_code == 200, ready.text
 
     def count() -> float:
-        text = requests.get(f"{own}/metrics", timeout=10).text
-        line = re.search(r'ispeks_http_requests_total\{method="GET",realm="kelantan",'
-                         r'route="/<realm>/recovery",status="200"\} (\S+)', text)
-        return float(line.group(1)) if line else 0.0
+        return requests_served(f"{own}/metrics", "kelantan", "/<realm>/recovery")
 
     before = count()
     # Separate connections: gunicorn hands them to whichever worker accepts first.

@@ -11,7 +11,6 @@ disabled by state IT).
 from __future__ import annotations
 
 import itertools
-import re
 import statistics
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Callable, Mapping
 from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.tenants import Onboarding, Tenant
 from idp_extension.web.security import origin_of
+from tests.support.constants import CSRF
 from tests.support.lockout import wait_until_locked
 from tests.support.oidc_login import login
 
@@ -26,7 +26,6 @@ KINDS = ("unknown", "pending", "active", "locked", "disabled")
 PASSWORD = "Lama#Kata-Laluan42"
 WRONG = "Salah-Kata-Laluan-1"
 REAL_PHRASE = "Kapal Layar di Muara Biru"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Headers that say when, not what: Date (set by servers, not by Flask's test client).
 TIMELY_HEADERS = frozenset({"date"})
 

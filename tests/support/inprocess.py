@@ -4,7 +4,10 @@ The app runs in Flask's test client (CSRF on) with the production collaborators:
 realm's sidecar service account, SMTP to the session's inbox, a JSON-lines audit file.
 Only the clock is the test's: the real one, which a test may move forward (links
 expire, logins grow stale). ``stack.keycloak.down`` / ``stack.smtp.down`` point the app
-at a closed port, for the "Keycloak down" and "SMTP down" paths. A ``Browser`` is one person: a cookie jar for the sidecar
+at a closed port, for the "Keycloak down" and "SMTP down" paths. Sending runs in the
+background as in production, but a test can wait until every send has finished
+(``stack.settle()``), so "nothing was sent" is checked after the fact, not after a sleep.
+A ``Browser`` is one person: a cookie jar for the sidecar
 (requests to the sidecar's public URL go to the in-process app, whose public URL is the
 session's, so Keycloak's redirect URIs accept it) and one for Keycloak (real HTTP).
 """
@@ -14,16 +17,14 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
+import threading
 from datetime import timedelta
 from typing import Iterable, Mapping
-
-import requests
 
 from idp_extension.audit import JsonLinesAuditLog
 from idp_extension.demo_users import synthetic_people
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
-from idp_extension.flows.ports import MemoryClaims, SystemClock
+from idp_extension.flows.ports import MemoryClaims, SystemClock, ThreadedWork
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.directories import KeycloakDirectories
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, DirectoryUser, UserDirectory
@@ -32,11 +33,9 @@ from idp_extension.mail.sender import mail_sender_from_settings
 from idp_extension.payroll import PayrollRecord
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import Services, create_app
+from idp_extension.web.ratelimit import LIMITER_KEY
 from tests.support.addresses import loopback_session
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
-ANSWERS = {"mother_name": "Siti Aishah", "first_car": "Kancil merah", "favourite_colour": "Hijau"}
+from tests.support.constants import ANSWERS, CSRF, LOGIN_FORM
 
 
 class MovableClock(SystemClock):
@@ -50,6 +49,43 @@ class MovableClock(SystemClock):
 
     def monotonic(self) -> float:
         return super().monotonic() + self.offset.total_seconds()
+
+
+class SettledWork:
+    """The production ``ThreadedWork``, with a way to wait until every task has finished.
+
+    ``settle()`` returns once each task handed over so far (by any stack in this
+    process) is done: a mail it sent is then in the inbox (the inbox stores a message
+    before it answers the DATA command), and a failure is in the audit log.
+    """
+
+    def __init__(self) -> None:
+        self._threads = ThreadedWork()
+        self._unfinished = 0
+        self._changed = threading.Condition()
+
+    def run(self, task, within: float) -> None:
+        with self._changed:
+            self._unfinished += 1
+
+        def tracked() -> None:
+            try:
+                task()
+            finally:
+                with self._changed:
+                    self._unfinished -= 1
+                    self._changed.notify_all()
+
+        self._threads.run(tracked, within)
+
+    def settle(self, timeout: float = 60.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._unfinished == 0, timeout):
+                raise AssertionError(f"background sending still busy after {timeout} s")
+
+
+# One for every stack: a test settles what earlier tests left running too.
+WORK = SettledWork()
 
 
 class Switch:
@@ -74,7 +110,7 @@ class Stack:
     """One in-process sidecar wired to the session's Keycloak and SMTP inbox."""
 
     def __init__(self, settings, inbox, audit_path, *,
-                 tenants: Mapping[str, Tenant] | None = None) -> None:
+                 tenants: Mapping[str, Tenant] | None = None, rate_limits: bool = True) -> None:
         closed = f"http://127.0.0.1:{free_port()}"
         self.settings = settings
         self.inbox = inbox
@@ -88,7 +124,9 @@ class Stack:
         self.app = create_app(settings, tenants=self.tenants, services=Services(
             audit=JsonLinesAuditLog(audit_path), mail=_SwitchedMail(self.smtp),
             directories=lambda realm: self.keycloak.current()(realm),
-            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
+            claims=MemoryClaims(self.clock.monotonic), clock=self.clock, work=WORK))
+        if not rate_limits:  # where one ID is asked many times and limits are not tested
+            self.app.extensions[LIMITER_KEY].enabled = False
 
     def admin(self, realm: str) -> UserDirectory:
         return UserDirectory(bootstrap_admin(self.settings), realm)
@@ -106,7 +144,7 @@ class Stack:
         admin.set_password(user.id, password)
         admin.update_attributes(user.id, {
             ACTIVATION_STATE: [ACTIVE],
-            ANSWERS_ATTRIBUTE: [hash_answers(list(ANSWERS.items()))], **(extra or {})})
+            ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS)], **(extra or {})})
         return record, admin.get(user.id)
 
     def browser(self) -> "Browser":
@@ -120,23 +158,24 @@ class Stack:
     def events(self, *names: str) -> list[dict]:
         return [e for e in self.audit() if not names or e["event"] in names]
 
-    def wait_for_event(self, name: str, subject: str | None = None,
-                       timeout: float = 15.0) -> dict:
-        """The first audit event ``name`` (about ``subject``), waiting for it if need be.
+    def settle(self) -> None:
+        """Wait until every send handed to the background so far has finished."""
+        WORK.settle()
+
+    def wait_for_event(self, name: str, subject: str | None = None) -> dict:
+        """The first audit event ``name`` (about ``subject``) once sending has settled.
 
         Sending runs behind the answer's floor (``flows.ports.ThreadedWork``): on a busy
         machine its audit event may come a moment after the answer.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [e for e in self.events(name) if subject is None or e["subject"] == subject]
-            if found:
-                return found[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {name} event for {subject} in {timeout} s")
-            time.sleep(0.05)
+        self.settle()
+        found = [e for e in self.events(name) if subject is None or e["subject"] == subject]
+        assert found, f"no {name} event for {subject}"
+        return found[0]
 
     def messages_since(self, mark: int) -> list:
+        """Every message the inbox received after ``mark``, once sending has settled."""
+        self.settle()
         return [m for m in self.inbox.messages() if m.id > mark]
 
     def nothing_sent_since(self, mark: int) -> bool:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import time
+from tests.support.waiting import wait_until
 
 
 def wait_for_failures(directory, uuid: str, count: int, timeout: float = 15.0) -> None:
     """Block until Keycloak has counted ``count`` failed logins for the user."""
-    deadline = time.monotonic() + timeout
-    while directory.failed_logins(uuid).get("numFailures", 0) < count:
-        assert time.monotonic() < deadline, f"Keycloak did not count {count} failures"
-        time.sleep(0.1)
+    wait_until(lambda: directory.failed_logins(uuid).get("numFailures", 0),
+               lambda failures: failures >= count, timeout=timeout,
+               what=f"Keycloak counting {count} failures")
 
 
 def wait_until_locked(directory, uuid: str, timeout: float = 15.0) -> None:
     """Block until three wrong passwords have locked the account for good."""
-    deadline = time.monotonic() + timeout
-    while not directory.get(uuid).permanently_locked:
-        assert time.monotonic() < deadline, "three wrong passwords did not lock"
-        time.sleep(0.1)
+    wait_until(lambda: directory.get(uuid).permanently_locked, bool, timeout=timeout,
+               what="the lock after three wrong passwords")

@@ -92,3 +92,17 @@ def sidecar(provisioned_realms: Settings, sidecar_port: int, tmp_path_factory) -
     process = SidecarProcess(provisioned_realms, sidecar_port, log_path=log).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def stack(provisioned_realms: Settings, mail_inbox: MailInbox, tmp_path):
+    """An in-process sidecar on the session's Keycloak and inbox (tests/support/inprocess.py)."""
+    from tests.support.inprocess import Stack
+
+    return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
+
+
+@pytest.fixture
+def seed(request) -> str:
+    """This test's own seed for synthetic people: new people in the session's Keycloak."""
+    return f"{request.module.__name__.rsplit('.', 1)[-1]}:{request.node.name}"

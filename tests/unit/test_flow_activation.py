@@ -10,10 +10,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 
-from idp_extension.audit import MemoryAuditLog
-from idp_extension.demo_users import synthetic_mykad, synthetic_people
+from idp_extension.demo_users import synthetic_mykad
 from idp_extension.errors import InternalError
 from idp_extension.flows import activation
 from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
@@ -23,68 +21,32 @@ from idp_extension.flows.activation import (
     QuestionsRequired, complete, open_link, request_link, set_security_questions,
 )
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, verify_answer
-from idp_extension.flows.ports import ManualClock, MemoryClaims
 from idp_extension.flows.tokens import (
     LinkExpired, LinkSigner, LinkTampered, LinkUsedOrSuperseded, LinkWrongRealm, nonce_digest,
 )
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import (
-    USERNAME_REJECTION, InMemoryUserDirectory, keycloak_like_policy,
-)
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, PasswordRejected
 from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import Settings
-from idp_extension.tenants import load_tenant
+from tests.support import worlds
+from tests.support.constants import ANSWERS, FAST_HASHER, NEW_PASSWORD, PUBLIC_URL, SECRET
+from tests.support.memory_users import USERNAME_REJECTION, keycloak_like_policy
 from tests.support.tokens import with_flipped_signature
 
-SECRET = "unit-test-secret-key-0123456789abcdef"
-PUBLIC_URL = "https://sidecar.example.test"
-GOOD_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
-           ("favourite_colour", "Hijau")]
-# Cheap parameters, still argon2id: the unit tests hash many answers.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-LINK = re.compile(re.escape(PUBLIC_URL) + r"/(?P<realm>[a-z]+)/activation/link/(?P<token>[A-Za-z0-9_.\-]+)")
+LINK = worlds.link_pattern("activation")
 
 
-def tenant(realm: str = "pahang"):
-    return load_tenant(Settings().realm_templates_dir, realm)
-
-
-class World:
+class World(worlds.World):
     """One realm's in-memory services, and helpers to drive the flow through them."""
 
-    def __init__(self, realm: str = "pahang", *, clock: ManualClock | None = None,
-                 claims: MemoryClaims | None = None, **directory_options) -> None:
-        self.tenant = tenant(realm)
-        self.clock = clock or ManualClock()
-        self.directory = InMemoryUserDirectory(
-            realm, declared_attributes=attribute_names(), **directory_options)
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.claims = claims or MemoryClaims(self.clock.monotonic)
-        self.people = synthetic_people(self.tenant, 6, seed="flow-tests")
+    seed = "flow-tests"
 
     def ctx(self, **changes) -> ActivationContext:
-        base = ActivationContext(
-            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
-            directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
-            clock=self.clock, answer_hasher=FAST_HASHER,
-        )
-        return dataclasses.replace(base, **changes)
-
-    def pending(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        return user
+        return self.link_context(ActivationContext, **changes)
 
     def request(self, user_id: str, locale: str = "ms") -> str:
         """Request a link for ``user_id`` and return the token from the email."""
-        before = len(self.mail.sent)
-        request_link(self.ctx(), user_id, locale)
-        assert len(self.mail.sent) == before + 1
-        return token_of(self.mail.sent[-1])
+        return token_of(self.one_mail(lambda: request_link(self.ctx(), user_id, locale)))
 
     def at_password_step(self, index: int = 0):
         user = self.pending(index)
@@ -92,19 +54,9 @@ class World:
         set_security_questions(self.ctx(), token, ANSWERS)
         return user, token
 
-    def attribute(self, uuid: str, name: str) -> str | None:
-        values = self.directory.get(uuid).attributes.get(name) or []
-        return values[0] if values else None
-
-    def events(self, name: str) -> list[dict]:
-        return [e for e in self.audit.entries if e["event"] == name]
-
 
 def token_of(message) -> str:
-    found = LINK.search(message.text)
-    assert found, message.text
-    assert found.group(0) in message.html
-    return found.group("token")
+    return worlds.link_token(message, "activation")
 
 
 @pytest.fixture
@@ -384,7 +336,7 @@ def test_expired_link_cannot_complete_either(world):
     world.clock.advance(minutes=30, seconds=1)
 
     with pytest.raises(LinkExpired):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     assert world.directory.password_count(user.id) == 1
 
 
@@ -471,12 +423,12 @@ def test_locked_pending_user_activates_and_the_lockout_is_lifted(world):
     assert open_link(world.ctx(), token).step is ActivationStep.QUESTIONS
     set_security_questions(world.ctx(), token, ANSWERS)
     assert world.directory.get(user.id).permanently_locked, "nothing is lifted before the end"
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     after = world.directory.get(user.id)
     assert after.enabled and not after.permanently_locked
     assert world.directory.failed_logins(user.id)["numFailures"] == 0
-    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+    assert world.directory.password_matches(user.id, NEW_PASSWORD)
     assert after.activation_state == ACTIVE
     assert world.audit.events()[-2:] == ["account:unlocked", "account:activation:completed"]
     assert world.audit.entries[-2]["details"] == {"step": "activation", "reason": "activation_link"}
@@ -503,11 +455,11 @@ def test_keycloak_down_while_unlocking_changes_nothing_visible_and_a_retry_works
     world.directory.fail_next("unlock")
 
     with pytest.raises(KeycloakUnavailable):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
     assert world.directory.get(user.id).permanently_locked
 
-    done = complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    done = complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert done.flow.step is ActivationStep.COMPLETED
     assert world.directory.get(user.id).enabled
@@ -516,7 +468,7 @@ def test_keycloak_down_while_unlocking_changes_nothing_visible_and_a_retry_works
 
 def test_an_active_locked_user_gets_a_decoy_and_stays_locked(world):
     user, token = world.at_password_step()
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     world.directory.record_failed_logins(user.id, 3)
     sent = len(world.mail.sent)
 
@@ -667,11 +619,11 @@ def test_undeclared_answers_attribute_fails_loudly(world):
 def test_whole_flow_activates_the_account_once(world):
     user, token = world.at_password_step()
 
-    done = complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    done = complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert isinstance(done, ActivationCompleted)
     assert done.flow.step is ActivationStep.COMPLETED and done.flow.user_id == user.user_id
-    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+    assert world.directory.password_matches(user.id, NEW_PASSWORD)
     assert world.attribute(user.id, ACTIVATION_STATE) == ACTIVE
     assert world.attribute(user.id, activation.NONCE_ATTRIBUTE) is None
     [event] = world.events("account:activation:completed")
@@ -680,19 +632,19 @@ def test_whole_flow_activates_the_account_once(world):
 
 def test_a_used_link_cannot_be_used_again(world):
     user, token = world.at_password_step()
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     for verb, args in ((open_link, ()), (set_security_questions, (ANSWERS,)),
                        (complete, ("Lain#Kata-Laluan7", "Lain#Kata-Laluan7"))):
         with pytest.raises(LinkUsedOrSuperseded):
             verb(world.ctx(), token, *args)
-    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+    assert world.directory.password_matches(user.id, NEW_PASSWORD)
     assert len(world.events("account:activation:completed")) == 1
 
 
 def test_an_active_user_asking_again_gets_a_decoy_and_no_email(world):
     user, token = world.at_password_step()
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     sent = len(world.mail.sent)
 
     outcome = request_link(world.ctx(), user.user_id)
@@ -705,7 +657,7 @@ def test_password_before_the_questions_is_refused(world):
     token = world.request(user.user_id)
 
     with pytest.raises(QuestionsRequired) as caught:
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     assert caught.value.http_status == 409
     assert world.directory.password_count(user.id) == 1
 
@@ -751,7 +703,7 @@ def test_mismatched_confirmation_is_a_field_error_on_the_confirmation(world):
     user, token = world.at_password_step()
 
     with pytest.raises(PasswordRulesFailed) as caught:
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD + "x")
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD + "x")
 
     assert caught.value.field_errors == {"confirm": "password.rule.confirm"}
     assert world.directory.password_count(user.id) == 1
@@ -768,14 +720,14 @@ def test_keycloak_policy_refusal_is_a_clear_error_and_the_link_stays_usable():
     user, token = world.at_password_step()
 
     with pytest.raises(PasswordRejectedByPolicy) as caught:
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert caught.value.code == "password.rejected_by_policy"
     assert caught.value.reason_key == "password.policy.username"
     assert caught.value.field_errors == {"password": "password.policy.username"}
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
     refusing["on"] = False
-    assert complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD).flow.step is ActivationStep.COMPLETED
+    assert complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD).flow.step is ActivationStep.COMPLETED
 
 
 def test_reusing_a_recent_password_is_refused_by_history_every_time(world):
@@ -783,13 +735,13 @@ def test_reusing_a_recent_password_is_refused_by_history_every_time(world):
     record = world.people[0]
     user = world.directory.add_user(record.user_id, name=record.name, email=record.email,
                                     attributes={ACTIVATION_STATE: ["pending"]},
-                                    password=GOOD_PASSWORD)
+                                    password=NEW_PASSWORD)
     token = world.request(user.user_id)
     set_security_questions(world.ctx(), token, ANSWERS)
 
     for _ in range(2):
         with pytest.raises(PasswordRejectedByPolicy) as caught:
-            complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+            complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
         assert caught.value.reason_key == "password.policy.history"
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
     other = "Lain#Kata-Laluan7"
@@ -802,12 +754,12 @@ def test_keycloak_down_before_the_password_changes_nothing_and_a_retry_works(wor
     world.directory.fail_next("set_password")
 
     with pytest.raises(KeycloakUnavailable):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert world.directory.password_count(user.id) == 1
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
-    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
+    assert world.directory.password_matches(user.id, NEW_PASSWORD)
 
 
 def test_keycloak_entirely_down_at_completion_changes_nothing(world):
@@ -815,7 +767,7 @@ def test_keycloak_entirely_down_at_completion_changes_nothing(world):
     world.directory.unavailable = True
 
     with pytest.raises(KeycloakUnavailable):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     world.directory.unavailable = False
     assert world.directory.password_count(user.id) == 1
@@ -830,11 +782,11 @@ def test_retry_with_the_same_password_after_a_half_done_completion_succeeds(worl
     world.directory.fail_next(lost, after_applying=(lost == "set_password"))
 
     with pytest.raises(KeycloakUnavailable):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
-    assert world.directory.password_matches(user.id, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
+    assert world.directory.password_matches(user.id, NEW_PASSWORD)
     assert world.attribute(user.id, ACTIVATION_STATE) == "pending"
 
-    done = complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    done = complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert done.flow.step is ActivationStep.COMPLETED
     assert world.attribute(user.id, ACTIVATION_STATE) == ACTIVE
@@ -847,7 +799,7 @@ def test_retry_with_another_password_after_a_half_done_completion_succeeds(world
     user, token = world.at_password_step()
     world.directory.fail_next("update_attributes")
     with pytest.raises(KeycloakUnavailable):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     other = "Lain#Kata-Laluan7"
     complete(world.ctx(), token, other, other)
@@ -870,7 +822,7 @@ def test_concurrent_double_submission_activates_once():
             results.append(exc)
 
     threads = [threading.Thread(target=submit, args=(p,))
-               for p in (GOOD_PASSWORD, "Lain#Kata-Laluan7")]
+               for p in (NEW_PASSWORD, "Lain#Kata-Laluan7")]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -894,7 +846,7 @@ def test_concurrent_submissions_through_shared_claims_across_contexts():
         ctx = world.ctx()
         barrier.wait()
         try:
-            results.append(complete(ctx, token, GOOD_PASSWORD, GOOD_PASSWORD))
+            results.append(complete(ctx, token, NEW_PASSWORD, NEW_PASSWORD))
         except Exception as exc:  # noqa: BLE001
             results.append(exc)
 
@@ -920,10 +872,10 @@ def test_no_secret_ever_reaches_the_audit_log(world):
     set_security_questions(world.ctx(), token, ANSWERS)
     with pytest.raises(PasswordRulesFailed):
         complete(world.ctx(), token, "Malaysia@2024", "Malaysia@2024")
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     written = json.dumps(world.audit.entries)
-    for secret in (token, payload.nonce, payload.nonce_digest, GOOD_PASSWORD, "Malaysia@2024",
+    for secret in (token, payload.nonce, payload.nonce_digest, NEW_PASSWORD, "Malaysia@2024",
                    *(a for _, a in ANSWERS), PUBLIC_URL):
         assert secret not in written
     assert {e["realm"] for e in world.audit.entries} == {"pahang"}
@@ -934,7 +886,7 @@ def test_every_step_is_audited_in_order(world):
     token = world.request(user.user_id)
     open_link(world.ctx(), token)
     set_security_questions(world.ctx(), token, ANSWERS)
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert world.audit.events() == [
         "account:activation:requested", activation.EVENT_LINK_OPENED.value,
@@ -944,7 +896,7 @@ def test_every_step_is_audited_in_order(world):
 def test_kelantan_runs_the_same_flow():
     world = World("kelantan")
     user, token = world.at_password_step()
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
     assert world.attribute(user.id, ACTIVATION_STATE) == ACTIVE
     assert "/kelantan/activation/link/" in world.mail.last().text
 
@@ -979,7 +931,7 @@ def test_gateway_password_rejection_type_is_the_one_the_flow_catches():
     world = World(password_policy=lambda *_: USERNAME_REJECTION)
     user = world.pending()
     with pytest.raises(PasswordRejected):
-        world.directory.set_password(user.id, GOOD_PASSWORD)
+        world.directory.set_password(user.id, NEW_PASSWORD)
 
 
 def test_a_regional_locale_gets_its_language(world):
@@ -1023,7 +975,7 @@ def test_undeclared_activation_state_fails_loudly_instead_of_reporting_success(w
     world.directory.declared_attributes.discard(ACTIVATION_STATE)
 
     with pytest.raises(InternalError):
-        complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+        complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     assert world.events("account:activation:completed") == []
     # Once the profile is fixed, a new link completes the activation.

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from argon2 import PasswordHasher
 
 from idp_extension.flows.answers import (
     DEFAULT_HASHER, MAX_STORED_LENGTH, has_answers, hash_answers, normalise_answer,
     stored_question_ids, validate_choices, verify_answer,
 )
+from tests.support.constants import FAST_HASHER
 
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 IDS = ["mother_name", "first_car", "favourite_colour", "first_pet"]
 CHOICES = [("mother_name", "Siti Aishah"), ("first_car", "Kancil"), ("favourite_colour", "Biru")]
 
@@ -53,7 +52,7 @@ def test_two_characters_after_normalising_is_enough():
 
 
 def test_stored_value_is_compact_json_of_ids_and_argon2id_hashes():
-    stored = hash_answers(CHOICES, FAST)
+    stored = hash_answers(CHOICES, FAST_HASHER)
 
     entries = json.loads(stored)
     assert [e["q"] for e in entries] == [q for q, _ in CHOICES]
@@ -73,9 +72,9 @@ def test_three_default_hashes_fit_keycloaks_attribute_limit():
 
 
 def test_verify_accepts_the_answer_however_it_is_typed():
-    stored = hash_answers(CHOICES, FAST)
-    assert verify_answer(stored, "mother_name", "siti   AISHAH", FAST)
-    assert verify_answer(stored, "first_car", " KANCIL ", FAST)
+    stored = hash_answers(CHOICES, FAST_HASHER)
+    assert verify_answer(stored, "mother_name", "siti   AISHAH", FAST_HASHER)
+    assert verify_answer(stored, "first_car", " KANCIL ", FAST_HASHER)
 
 
 @pytest.mark.parametrize("stored, question, answer", [
@@ -89,8 +88,8 @@ def test_verify_accepts_the_answer_however_it_is_typed():
 ])
 def test_verify_refuses_everything_else(stored, question, answer):
     if stored == "VALID":
-        stored = hash_answers(CHOICES, FAST)
-    assert verify_answer(stored, question, answer, FAST) is False
+        stored = hash_answers(CHOICES, FAST_HASHER)
+    assert verify_answer(stored, question, answer, FAST_HASHER) is False
 
 
 def test_incomplete_or_missing_answers_do_not_count():

@@ -8,11 +8,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 
-from idp_extension.audit import MemoryAuditLog
-from idp_extension.demo_users import synthetic_people
 from idp_extension.errors import InternalError
 from idp_extension.flows import first_login as fl
 from idp_extension.flows.activation import AccountDisabled, PasswordRejectedByPolicy
@@ -23,41 +20,25 @@ from idp_extension.flows.first_login import (
     TemporaryPasswordExpired, complete, current_flow, request_temporary_password, signed_in,
 )
 from idp_extension.flows.password_rules import check_password
-from idp_extension.flows.ports import ClaimsUnavailable, ManualClock, MemoryClaims
+from idp_extension.flows.ports import ClaimsUnavailable
 from idp_extension.gallery import GALLERY
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.payroll import InvalidUserId
-from idp_extension.realms.profile import SIDECAR_ATTRIBUTES, attribute_names
-from idp_extension.settings import Settings
-from idp_extension.tenants import load_tenant
+from idp_extension.realms.profile import SIDECAR_ATTRIBUTES
+from tests.support import worlds
+from tests.support.constants import ANSWERS, FAST_HASHER, IMAGE, NEW_PASSWORD, PHRASE
 
 CONTINUE = "https://sidecar.example.test/melaka/first-login/continue"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
-           ("favourite_colour", "Hijau")]
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD_LINE = re.compile(r"(?:Kata Laluan Sementara|Temporary password) *: (\S+)")
 
 
-def tenant(realm: str = "melaka"):
-    return load_tenant(Settings().realm_templates_dir, realm)
-
-
-class World:
+class World(worlds.World):
     """One realm's in-memory services and helpers to drive the flow through them."""
 
-    def __init__(self, realm: str = "melaka") -> None:
-        self.tenant = tenant(realm)
-        self.clock = ManualClock()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.claims = MemoryClaims(self.clock.monotonic)
-        self.people = synthetic_people(self.tenant, 6, seed="first-login-tests")
+    realm = "melaka"
+    seed = "first-login-tests"
 
     def ctx(self, **changes) -> FirstLoginContext:
         base = FirstLoginContext(
@@ -66,28 +47,15 @@ class World:
             answer_hasher=FAST_HASHER)
         return dataclasses.replace(base, **changes)
 
-    def pending(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        return user
-
     def request(self, user, email: str | None = None, locale: str = "ms") -> str:
         """Request a temporary password for ``user``; return it from the email."""
-        before = len(self.mail.sent)
-        request_temporary_password(self.ctx(), user.user_id, email or user.email, locale)
-        assert len(self.mail.sent) == before + 1
-        return password_in(self.mail.sent[-1])
+        return password_in(self.one_mail(lambda: request_temporary_password(
+            self.ctx(), user.user_id, email or user.email, locale)))
 
     def signed_in(self, index: int = 0):
         user = self.pending(index)
         temporary = self.request(user)
         return user, temporary, signed_in(self.ctx(), user.id, user.user_id)
-
-    def attribute(self, uuid: str, name: str) -> str | None:
-        values = self.directory.get(uuid).attributes.get(name) or []
-        return values[0] if values else None
-
-    def events(self, name: str) -> list[dict]:
-        return [e for e in self.audit.entries if e["event"] == name]
 
 
 def password_in(message) -> str:
@@ -98,7 +66,7 @@ def password_in(message) -> str:
 
 def registration(**changes) -> Registration:
     values = dict(password=NEW_PASSWORD, confirm=NEW_PASSWORD, choices=list(ANSWERS),
-                  image_id="hibiscus", phrase="Pelangi di Bukit Hijau")
+                  image_id=IMAGE, phrase=PHRASE)
     values.update(changes)
     return Registration(**values)
 

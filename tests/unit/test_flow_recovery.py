@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 
 import pytest
-from argon2 import PasswordHasher
 
-from idp_extension.audit import MemoryAuditLog
 from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import activation
 from idp_extension.flows.activation import (
     InvalidUserIdError, LinkRequested, PasswordRejectedByPolicy, PasswordRulesFailed,
 )
-from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
 from idp_extension.flows.password_rules import POLICY_HISTORY
-from idp_extension.flows.ports import ManualClock, MemoryClaims
 from idp_extension.flows.recovery import (
     NONCE_ATTRIBUTE, AccountBlocked, AnswerCheckBusy, AnswersRequired, RecoveryContext,
     RecoveryLocked, RecoveryStep, WrongAnswers, answer_questions, chosen_questions, complete,
@@ -27,68 +22,34 @@ from idp_extension.flows.tokens import (
     LinkExpired, LinkSigner, LinkTampered, LinkUsedOrSuperseded, LinkWrongRealm, nonce_digest,
 )
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
-from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, DISABLED_REASON, RECOVERY_FAILURES,
-)
+from idp_extension.gateway.users import DISABLED_REASON, RECOVERY_FAILURES
 from idp_extension.mail.errors import MailUnavailable
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import Settings
 from idp_extension.tenants import load_tenant
+from tests.support import worlds
+from tests.support.constants import ANSWER_TO, NEW_PASSWORD, OLD_PASSWORD, SECRET
 from tests.support.tokens import with_flipped_signature
 
-SECRET = "unit-test-secret-key-0123456789abcdef"
-PUBLIC_URL = "https://sidecar.example.test"
-OLD_PASSWORD = "Lama#Kata-Laluan1"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = {"mother_name": "Siti Aishah", "first_car": "Kancil merah", "favourite_colour": "Hijau"}
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-LINK = re.compile(re.escape(PUBLIC_URL) + r"/(?P<realm>[a-z]+)/recovery/link/(?P<token>[A-Za-z0-9_.\-]+)")
 
-
-class World:
+class World(worlds.World):
     """One realm's in-memory services, and helpers to drive recovery through them."""
 
+    people_count = 8
+    seed = "recovery-flow-tests"
+
     def __init__(self, realm: str = "pahang", **tenant_changes) -> None:
-        self.tenant = dataclasses.replace(load_tenant(Settings().realm_templates_dir, realm),
-                                          **tenant_changes)
-        self.clock = ManualClock()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.claims = MemoryClaims(self.clock.monotonic)
-        self.people = synthetic_people(self.tenant, 8, seed="recovery-flow-tests")
+        super().__init__(realm, tenant=dataclasses.replace(worlds.tenant(realm), **tenant_changes))
 
     def ctx(self, **changes) -> RecoveryContext:
-        base = RecoveryContext(
-            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
-            directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
-            clock=self.clock, answer_hasher=FAST_HASHER,
-        )
-        return dataclasses.replace(base, **changes)
-
-    def active(self, index: int = 0, *, answers: bool = True):
-        """An activated user with a password, three answers and one open portal session."""
-        user, _ = self.directory.register_pending(self.people[index])
-        changes = {ACTIVATION_STATE: [ACTIVE]}
-        if answers:
-            changes[ANSWERS_ATTRIBUTE] = [hash_answers(list(ANSWERS.items()), FAST_HASHER)]
-        self.directory.update_attributes(user.id, changes)
-        self.directory.set_password(user.id, OLD_PASSWORD)
-        self.directory.open_session(user.id)
-        return self.directory.get(user.id)
+        return self.link_context(RecoveryContext, **changes)
 
     def request(self, user_id: str, locale: str = "ms") -> str:
         """Ask for a link for ``user_id``; return the token from the email."""
-        before = len(self.mail.sent)
-        request_link(self.ctx(), user_id, locale)
-        assert len(self.mail.sent) == before + 1
-        return token_of(self.mail.sent[-1])
+        return token_of(self.one_mail(lambda: request_link(self.ctx(), user_id, locale)))
 
     def right_answers(self, token: str) -> dict[str, str]:
         asked = current_flow(self.ctx(), token).question_ids
-        return {q: ANSWERS[q] for q in asked}
+        return {q: ANSWER_TO[q] for q in asked}
 
     def at_password_step(self, index: int = 0):
         user = self.active(index)
@@ -96,19 +57,9 @@ class World:
         accepted = answer_questions(self.ctx(), token, self.right_answers(token))
         return user, token, accepted.proof
 
-    def attribute(self, uuid: str, name: str) -> str | None:
-        values = self.directory.get(uuid).attributes.get(name) or []
-        return values[0] if values else None
-
-    def events(self, name: str) -> list[dict]:
-        return [e for e in self.audit.entries if e["event"] == name]
-
 
 def token_of(message) -> str:
-    found = LINK.search(message.text)
-    assert found, message.text
-    assert found.group(0) in message.html
-    return found.group("token")
+    return worlds.link_token(message, "recovery")
 
 
 def wrong(token_answers: dict[str, str]) -> dict[str, str]:
@@ -245,14 +196,14 @@ def test_two_of_the_three_questions_are_asked_and_stay_the_same_for_the_link(wor
     opened = open_link(world.ctx(), token)
 
     assert opened.step is RecoveryStep.QUESTIONS and opened.attempts_left == 3
-    assert len(opened.question_ids) == 2 and set(opened.question_ids) < set(ANSWERS)
-    assert list(opened.question_ids) == [q for q in ANSWERS if q in opened.question_ids]
+    assert len(opened.question_ids) == 2 and set(opened.question_ids) < set(ANSWER_TO)
+    assert list(opened.question_ids) == [q for q in ANSWER_TO if q in opened.question_ids]
     for _ in range(5):  # reloading the page never shows the third question
         assert current_flow(world.ctx(), token).question_ids == opened.question_ids
 
 
 def test_the_pair_asked_varies_between_links_and_needs_the_secret_to_predict():
-    stored = list(ANSWERS)
+    stored = list(ANSWER_TO)
     pairs = Counter(chosen_questions(SECRET, "pahang", nonce_digest(f"nonce-{n}"), stored)
                     for n in range(300))
     assert len(pairs) == 3 and min(pairs.values()) > 60  # every pair, roughly evenly
@@ -294,7 +245,7 @@ def test_any_wrong_answer_counts_as_one_failure(world, how):
         "one_missing": {first: asked[first]},
         # The answer to the question not asked proves nothing.
         "the_third_question": {first: asked[first],
-                               **{q: a for q, a in ANSWERS.items() if q not in asked}},
+                               **{q: a for q, a in ANSWER_TO.items() if q not in asked}},
     }[how]
 
     with pytest.raises(WrongAnswers) as caught:
@@ -511,5 +462,5 @@ def test_the_audit_trail_never_holds_a_secret(world):
     user, token, proof = world.at_password_step()
     complete(world.ctx(), token, proof, NEW_PASSWORD, NEW_PASSWORD)
     written = repr(world.audit.entries)
-    for secret in (token, proof, NEW_PASSWORD, OLD_PASSWORD, *ANSWERS.values()):
+    for secret in (token, proof, NEW_PASSWORD, OLD_PASSWORD, *ANSWER_TO.values()):
         assert secret not in written

@@ -5,68 +5,43 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 
-from idp_extension.audit import MemoryAuditLog
-from idp_extension.demo_users import synthetic_people
 from idp_extension.errors import NotFound
 from idp_extension.flows.activation import (
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid,
 )
-from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers, verify_answer
+from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, verify_answer
 from idp_extension.flows.first_login import (
     IMAGE_ATTRIBUTE, IMAGE_UNKNOWN, PHRASE_ATTRIBUTE, PHRASE_MARKUP, PHRASE_SECRET,
 )
 from idp_extension.flows.password_rules import POLICY_HISTORY
-from idp_extension.flows.ports import ManualClock
 from idp_extension.flows.settings import (
     FRESH_LOGIN_SECONDS, AccountUnavailable, NotActivated, ReauthenticationRequired,
     SettingsContext, SignIn, SiteKeyInvalid, account, change_password, change_questions,
     change_site_key, is_fresh, signed_in,
 )
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
-from idp_extension.settings import Settings
-from idp_extension.tenants import load_tenant
+from tests.support import worlds
+from tests.support.constants import (
+    ANSWERS, FAST_HASHER, IMAGE, NEW_PASSWORD, OLD_PASSWORD, PHRASE,
+)
 
-OLD_PASSWORD = "Lama#Kata-Laluan1"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
-           ("favourite_colour", "Hijau")]
 NEW_ANSWERS = [("first_pet", "Comel"), ("birth_town", "Kuantan"), ("favourite_food", "Nasi lemak")]
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-class World:
-    def __init__(self, realm: str = "melaka") -> None:
-        self.tenant = load_tenant(Settings().realm_templates_dir, realm)
-        self.clock = ManualClock()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.people = synthetic_people(self.tenant, 3, seed="settings-flow-tests")
+class World(worlds.World):
+    realm = "melaka"
+    people_count = 3
+    seed = "settings-flow-tests"
+    active_attributes = {PHRASE_ATTRIBUTE: [PHRASE], IMAGE_ATTRIBUTE: [IMAGE]}
 
     def ctx(self) -> SettingsContext:
         return SettingsContext(tenant=self.tenant, directory=self.directory, mailer=self.mail,
                                audit=self.audit, recovery_url="https://s.test/melaka/recovery",
                                clock=self.clock, answer_hasher=FAST_HASHER)
 
-    def active(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        self.directory.update_attributes(user.id, {
-            ACTIVATION_STATE: [ACTIVE], ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS, FAST_HASHER)],
-            PHRASE_ATTRIBUTE: ["Pelangi di Bukit Hijau"], IMAGE_ATTRIBUTE: ["hibiscus"]})
-        self.directory.set_password(user.id, OLD_PASSWORD)
-        return self.directory.get(user.id)
-
     def sign_in(self, user, *, seconds_ago: int = 10) -> SignIn:
         then = self.clock.now() - timedelta(seconds=seconds_ago)
         return SignIn.from_claims(user.id, user.user_id, then.timestamp())
-
-    def events(self, name: str) -> list[dict]:
-        return [e for e in self.audit.entries if e["event"] == name]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import random
@@ -10,59 +11,50 @@ from pathlib import Path
 
 import pytest
 
-from idp_extension.audit import MemoryAuditLog
 from idp_extension.demo_users import synthetic_mykad, synthetic_people
 from idp_extension.flows import activation as flow
 from idp_extension.flows.emailed_link import DEFAULT_MIN_REQUEST_SECONDS
 from idp_extension.flows.password_rules import rules_as_data
-from idp_extension.flows.ports import InlineWork, ManualClock
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.mail.errors import MailUnavailable
-from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names
-from idp_extension.settings import load_settings
-from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app
 from idp_extension.web import activation as pages
 from idp_extension.web.access_log import REDACTED, RedactingLogger, redact
 from idp_extension.web.language import catalog
+from tests.support import worlds
+from tests.support.constants import CSRF, NEW_PASSWORD, QUESTIONS_FORM
+from tests.support.memory_users import InMemoryUserDirectory
 from tests.support.tokens import with_flipped_signature
+from tests.support.worlds import SITE_SETTINGS as SETTINGS
+from tests.support.worlds import TENANTS
 
-SETTINGS = load_settings({}).with_overrides(
-    secret_key="unit-test-secret-key-0123456789abcdef",
-    sidecar_public_url="http://sidecar.test",
-)
-TENANTS = load_tenants(SETTINGS.realm_templates_dir)
-GOOD_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = {"question_1": "mother_name", "answer_1": "Siti Aishah",
-           "question_2": "first_car", "answer_2": "Kancil merah",
-           "question_3": "favourite_colour", "answer_3": "Hijau"}
 LINK = re.compile(r"http://sidecar\.test(?P<path>/[a-z]+/activation/link/[A-Za-z0-9_.\-]+)")
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TEMPLATES = Path(pages.__file__).parent / "templates" / "activation"
 
 
-class Site:
-    """One app with in-memory collaborators, and a browser-like client."""
+class Site(worlds.Site):
+    """One app with a directory per realm, and a browser-like client."""
+
+    seed = "web-activation"
 
     def __init__(self, *, settings=SETTINGS, csrf: bool = False, **directory_options) -> None:
-        self.clock = ManualClock()
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
         self.directories = {
             realm: InMemoryUserDirectory(realm, declared_attributes=attribute_names(),
                                          **directory_options)
             for realm in TENANTS
         }
-        self.app = create_app(settings, tenants=TENANTS, services=Services(
-            audit=self.audit, mail=self.mail, directories=self.directories.__getitem__,
-            clock=self.clock, work=InlineWork()))
-        self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=csrf)
-        self.client = self.app.test_client()
-        self.people = {realm: synthetic_people(TENANTS[realm], 6, seed="web-activation")
+        super().__init__(settings=settings, csrf=csrf, **directory_options)
+        self.directory = self.directories[self.realm]
+        self.people = {realm: synthetic_people(TENANTS[realm], 6, seed=self.seed)
                        for realm in ("pahang", "kelantan")}
+
+    def services(self):
+        # Claims in the settings' store, as production has them.
+        return dataclasses.replace(super().services(), claims=None)
+
+    def directory_of(self, realm: str) -> InMemoryUserDirectory:
+        return self.directories[realm]
 
     def pending(self, realm: str = "pahang", index: int = 0):
         user, _ = self.directories[realm].register_pending(self.people[realm][index])
@@ -83,7 +75,7 @@ class Site:
 
     def at_password_step(self, realm: str = "pahang", index: int = 0):
         user = self.open_account(realm, index)
-        response = self.client.post(f"/{realm}/activation/account/questions", data=ANSWERS)
+        response = self.client.post(f"/{realm}/activation/account/questions", data=QUESTIONS_FORM)
         assert response.status_code == 303
         return user
 
@@ -422,7 +414,7 @@ def test_a_link_of_another_state_is_refused(site):
 def test_bad_questions_come_back_with_field_errors(site, changes, field, words):
     user = site.open_account()
 
-    response = site.client.post("/pahang/activation/account/questions", data={**ANSWERS, **changes})
+    response = site.client.post("/pahang/activation/account/questions", data={**QUESTIONS_FORM, **changes})
     body = text_of(response)
 
     assert response.status_code == 400
@@ -436,7 +428,7 @@ def test_bad_questions_come_back_with_field_errors(site, changes, field, words):
 def test_questions_then_the_password_step_with_the_live_rules(site):
     site.open_account()
 
-    response = site.client.post("/pahang/activation/account/questions", data=ANSWERS)
+    response = site.client.post("/pahang/activation/account/questions", data=QUESTIONS_FORM)
     assert response.status_code == 303
     page = site.client.get(response.headers["Location"])
     body = text_of(page)
@@ -475,7 +467,7 @@ def test_coming_back_after_the_questions_resumes_at_the_password(site):
     ("Tiada-Nombor-Langsung", None, "Mesti mengandungi aksara bernombor."),
     ("TiadaAksaraKhas99", None, "Mesti mengandungi aksara khas."),
     ("Malaysia@2024", None, "Mesti bukan kata laluan yang biasa digunakan."),
-    (GOOD_PASSWORD, GOOD_PASSWORD + "x", "Ulang Kata Laluan mesti sama dengan Kata Laluan."),
+    (NEW_PASSWORD, NEW_PASSWORD + "x", "Ulang Kata Laluan mesti sama dengan Kata Laluan."),
     ("Tiga#Ekor\r\nKucing9", None, "Mesti tidak mengandungi aksara kawalan"),
     ("Tiga#Ekor\u202eKucing9", None, "aksara arah teks yang tersembunyi"),
 ])
@@ -502,7 +494,7 @@ def test_keycloaks_policy_refusal_is_a_message_not_a_crash():
     site = Site(password_policy=lambda *_: json.dumps({"error": "invalidPasswordHistoryMessage"}))
     site.at_password_step()
 
-    response = site.finish(GOOD_PASSWORD)
+    response = site.finish(NEW_PASSWORD)
 
     assert response.status_code == 400
     assert "Kata laluan ini telah digunakan baru-baru ini." in text_of(response)
@@ -510,7 +502,7 @@ def test_keycloaks_policy_refusal_is_a_message_not_a_crash():
 
 def test_the_password_before_the_questions_goes_back_to_the_questions(site):
     site.open_account()
-    response = site.finish(GOOD_PASSWORD)
+    response = site.finish(NEW_PASSWORD)
     assert response.status_code == 303
     assert response.headers["Location"] == "/pahang/activation/account"
 
@@ -519,7 +511,7 @@ def test_the_whole_flow_activates_once_and_the_link_is_used_up(site):
     user = site.at_password_step()
     link = site.link_path()
 
-    response = site.finish(GOOD_PASSWORD)
+    response = site.finish(NEW_PASSWORD)
     body = text_of(response)
 
     assert response.status_code == 200
@@ -527,7 +519,7 @@ def test_the_whole_flow_activates_once_and_the_link_is_used_up(site):
     assert ">Log Masuk<" in body and body.count("step-done") == 2
     assert f"{pages.COOKIE_NAME}=;" in response.headers["Set-Cookie"]
     directory = site.directories["pahang"]
-    assert directory.password_matches(user.id, GOOD_PASSWORD)
+    assert directory.password_matches(user.id, NEW_PASSWORD)
     assert directory.get(user.id).activation_state == ACTIVE
     again = site.client.get(link)
     assert again.status_code == 410 and "Pautan Telah Digunakan" in text_of(again)
@@ -539,7 +531,7 @@ def test_the_whole_flow_activates_once_and_the_link_is_used_up(site):
 
 def test_kelantan_runs_the_same_pages(site):
     user = site.at_password_step("kelantan")
-    response = site.finish(GOOD_PASSWORD, realm="kelantan")
+    response = site.finish(NEW_PASSWORD, realm="kelantan")
     assert response.status_code == 200
     assert site.directories["kelantan"].get(user.id).activation_state == ACTIVE
 
@@ -550,8 +542,8 @@ def test_a_pending_user_locked_by_strangers_activates_and_is_unlocked(site):
 
     site.request(user.user_id)
     assert site.client.get(site.link_path()).status_code == 303
-    site.client.post("/pahang/activation/account/questions", data=ANSWERS)
-    response = site.finish(GOOD_PASSWORD)
+    site.client.post("/pahang/activation/account/questions", data=QUESTIONS_FORM)
+    response = site.finish(NEW_PASSWORD)
 
     assert response.status_code == 200
     after = site.directories["pahang"].get(user.id)

@@ -10,50 +10,31 @@ from pathlib import Path
 import pytest
 
 import idp_extension.web as web
-from idp_extension.audit import MemoryAuditLog
-from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import first_login as fl
-from idp_extension.flows.ports import InlineWork, ManualClock, MemoryClaims
 from idp_extension.gallery import GALLERY
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
 from idp_extension.i18n import SUPPORTED_LOCALES
 from idp_extension.mail.errors import MailUnavailable
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import load_settings
-from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app, sessions
+from idp_extension.web import sessions
 from idp_extension.web import first_login as page
 from idp_extension.web.language import catalog
 from idp_extension.web.page_messages import load_page_messages
+from tests.support import worlds
+from tests.support.constants import IMAGE, NEW_PASSWORD, PHRASE, QUESTIONS_FORM
+from tests.support.worlds import TENANTS
 
 SETTINGS = load_settings({}).with_overrides(demo_portal=True)
-TENANTS = load_tenants(SETTINGS.realm_templates_dir)
 REFUSAL = "Pengguna Tidak Dapat Didaftarkan, Sila Hubungi Pentadbir Sistem"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
 PASSWORD_LINE = re.compile(r"Kata Laluan Sementara *: (\S+)")
 
 
-class Site:
+class Site(worlds.Site):
     """An app over in-memory Keycloak, mail and audit, with a test client."""
 
-    def __init__(self, realm: str = "melaka", csrf: bool = False) -> None:
-        self.realm = realm
-        self.clock = ManualClock()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.claims = MemoryClaims(self.clock.monotonic)
-        self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
-            audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
-            claims=self.claims, clock=self.clock, work=InlineWork()))
-        self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=csrf)
-        self.client = self.app.test_client()
-        self.people = synthetic_people(TENANTS[realm], 3, seed="web-first-login")
-
-    def pending(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        return user
+    realm = "melaka"
+    settings = SETTINGS
+    people_count = 3
+    seed = "web-first-login"
 
     def signed_in(self, index: int = 0):
         """A user who requested a temporary password and signed in at Keycloak with it."""
@@ -72,18 +53,10 @@ class Site:
                                       "sid": session_id}
         return user
 
-    def text(self, path: str) -> str:
-        answer = self.client.get(path)
-        assert answer.status_code == 200, (path, answer.status_code)
-        return html.unescape(answer.text)
-
 
 def form_data(**changes) -> dict[str, str]:
-    data = {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
-            "question_1": "mother_name", "answer_1": "Siti Aishah",
-            "question_2": "first_car", "answer_2": "Kancil merah",
-            "question_3": "favourite_colour", "answer_3": "Hijau",
-            "image": "hibiscus", "phrase": "Pelangi di Bukit Hijau"}
+    data = {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD, **QUESTIONS_FORM,
+            "image": IMAGE, "phrase": PHRASE}
     data.update(changes)
     return data
 

@@ -7,61 +7,30 @@ import re
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from idp_extension.audit import MemoryAuditLog
 from idp_extension.demo_users import synthetic_people
 from idp_extension.flows import recovery as flow
-from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
-from idp_extension.flows.ports import InlineWork, ManualClock, MemoryClaims
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
 from idp_extension.i18n import SUPPORTED_LOCALES
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
-from idp_extension.settings import load_settings
-from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app
 from idp_extension.web import recovery as pages
 from idp_extension.web.access_log import REDACTED, redact
 from idp_extension.web.language import catalog
+from tests.support import worlds
+from tests.support.constants import ANSWER_TO, NEW_PASSWORD, OLD_PASSWORD
+from tests.support.worlds import TENANTS
 
-SETTINGS = load_settings({}).with_overrides(
-    secret_key="unit-test-secret-key-0123456789abcdef", sidecar_public_url="http://sidecar.test")
-TENANTS = load_tenants(SETTINGS.realm_templates_dir)
-OLD_PASSWORD = "Lama#Kata-Laluan1"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = {"mother_name": "Siti Aishah", "first_car": "Kancil merah", "favourite_colour": "Hijau"}
 LINK = re.compile(r"http://sidecar\.test(?P<path>/[a-z]+/recovery/link/[A-Za-z0-9_.\-]+)")
 MASKED = re.compile(r'class="masked-email">([^<]+)<')
 ASKED = re.compile(r'name="answer_([a-z_]+)"')
 TEMPLATES = Path(pages.__file__).parent / "templates"
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-class Site:
+class Site(worlds.Site):
+    people_count = 4
+    seed = "web-recovery"
+
     def __init__(self, realm: str = "pahang") -> None:
-        self.realm = realm
-        self.clock = ManualClock()
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
-            audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
-            claims=MemoryClaims(self.clock.monotonic), clock=self.clock, work=InlineWork()))
-        self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
-        self.client = self.app.test_client()
-        self.people = synthetic_people(TENANTS[realm], 4, seed="web-recovery")
+        super().__init__(realm)
         self.base = f"/{realm}/recovery"
-
-    def active(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        self.directory.update_attributes(user.id, {
-            ACTIVATION_STATE: [ACTIVE],
-            ANSWERS_ATTRIBUTE: [hash_answers(list(ANSWERS.items()), FAST_HASHER)]})
-        self.directory.set_password(user.id, OLD_PASSWORD)
-        self.directory.open_session(user.id)
-        return self.directory.get(user.id)
 
     def request(self, user_id: str):
         return self.client.post(self.base, data={"user_id": user_id})
@@ -76,9 +45,17 @@ class Site:
         assert page.status_code == 200, page.text[:300]
         return page.text
 
+    def at_password_step(self, index: int = 0):
+        """An active user who followed the emailed link and answered right."""
+        user = self.active(index)
+        self.request(user.user_id)
+        self.follow_latest_link()
+        assert self.answer().status_code == 303
+        return user
+
     def answer(self, right: bool = True):
         asked = ASKED.findall(self.questions_page())
-        data = {f"answer_{q}": ANSWERS[q] if right else "salah" for q in asked}
+        data = {f"answer_{q}": ANSWER_TO[q] if right else "salah" for q in asked}
         return self.client.post(f"{self.base}/questions", data=data)
 
 
@@ -109,7 +86,7 @@ def test_the_whole_way_by_http(realm="pahang"):
     assert "HttpOnly" in cookie and f"Path={site.base}" in cookie and "SameSite=Lax" in cookie
     questions = site.questions_page()
     asked = ASKED.findall(questions)
-    assert len(asked) == 2 and set(asked) < set(ANSWERS)
+    assert len(asked) == 2 and set(asked) < set(ANSWER_TO)
     assert site.questions_page() == questions  # the same two on reload
     for question in asked:
         assert TENANTS[realm].question(question).ms in html.unescape(questions)
@@ -134,10 +111,7 @@ def test_the_whole_way_by_http(realm="pahang"):
 
 def test_unchecking_the_box_keeps_the_other_sessions():
     site = Site()
-    user = site.active()
-    site.request(user.user_id)
-    site.follow_latest_link()
-    site.answer()
+    user = site.at_password_step()
     done = site.client.post(f"{site.base}/password",
                             data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert done.status_code == 200 and "sesi lain" not in text(done)
@@ -207,10 +181,7 @@ def test_the_password_page_needs_the_answers_first():
 
 def test_the_history_refusal_is_shown_clearly():
     site = Site()
-    user = site.active()
-    site.request(user.user_id)
-    site.follow_latest_link()
-    site.answer()
+    user = site.at_password_step()
     refused = site.client.post(f"{site.base}/password",
                                data={"password": OLD_PASSWORD, "confirm": OLD_PASSWORD,
                                      "end_sessions": "on"})

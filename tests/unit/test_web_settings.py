@@ -13,34 +13,17 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from argon2 import PasswordHasher
 
-from idp_extension.audit import MemoryAuditLog
-from idp_extension.demo_users import synthetic_people
-from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
 from idp_extension.flows.first_login import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
-from idp_extension.flows.ports import ManualClock, MemoryClaims
 from idp_extension.flows.site_key import SiteKeyContext, look_up
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
 from idp_extension.gateway.oidc import LoginRequest, OidcError, Tokens
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
-from idp_extension.mail.sender import MemoryMailSender
-from idp_extension.realms.profile import attribute_names
-from idp_extension.settings import load_settings
-from idp_extension.tenants import load_tenants
-from idp_extension.web import Services, create_app
 from idp_extension.web import settings as pages
 from idp_extension.web import site_key as site_key_pages
 from idp_extension.web.tenant import current_tenant
+from tests.support import worlds
+from tests.support.constants import IMAGE, NEW_PASSWORD, OLD_PASSWORD, PHRASE
+from tests.support.worlds import SITE_SETTINGS, TENANTS
 
-SETTINGS = load_settings({}).with_overrides(
-    secret_key="unit-test-secret-key-0123456789abcdef", sidecar_public_url="http://sidecar.test")
-TENANTS = load_tenants(SETTINGS.realm_templates_dir)
-OLD_PASSWORD = "Lama#Kata-Laluan1"
-NEW_PASSWORD = "Tiga#Ekor-Kucing9"
-ANSWERS = [("mother_name", "Siti Aishah"), ("first_car", "Kancil merah"),
-           ("favourite_colour", "Hijau")]
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 KEYCLOAK = "https://keycloak.test"
 
 
@@ -89,30 +72,17 @@ class FakeClient:
         self.keycloak.ended.append(refresh_token)
 
 
-class Site:
+class Site(worlds.Site):
+    realm = "melaka"
+    people_count = 3
+    seed = "web-settings"
+    active_attributes = {PHRASE_ATTRIBUTE: [PHRASE], IMAGE_ATTRIBUTE: [IMAGE]}
+
     def __init__(self, monkeypatch, realm: str = "melaka") -> None:
-        self.realm = realm
-        self.clock = ManualClock()
-        self.mail = MemoryMailSender()
-        self.audit = MemoryAuditLog()
-        self.directory = InMemoryUserDirectory(realm, declared_attributes=attribute_names())
-        self.app = create_app(SETTINGS, tenants=TENANTS, services=Services(
-            audit=self.audit, mail=self.mail, directories=lambda _: self.directory,
-            claims=MemoryClaims(self.clock.monotonic), clock=self.clock))
-        self.app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
-        self.client = self.app.test_client()
+        super().__init__(realm)
         self.keycloak = FakeKeycloak(self)
         monkeypatch.setattr(pages, "oidc_client", self.keycloak.client)
-        self.people = synthetic_people(TENANTS[realm], 3, seed="web-settings")
         self.base = f"/{realm}/settings"
-
-    def active(self, index: int = 0):
-        user, _ = self.directory.register_pending(self.people[index])
-        self.directory.update_attributes(user.id, {
-            ACTIVATION_STATE: [ACTIVE], ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS, FAST_HASHER)],
-            PHRASE_ATTRIBUTE: ["Pelangi di Bukit Hijau"], IMAGE_ATTRIBUTE: ["hibiscus"]})
-        self.directory.set_password(user.id, OLD_PASSWORD)
-        return self.directory.get(user.id)
 
     def callback(self, user, *, auth_offset: int = 0):
         """Come back from Keycloak as ``user`` for the login started last."""
@@ -258,7 +228,7 @@ def test_changing_the_phrase_shows_on_the_login_page_at_once(site):
     user = site.active()
     site.sign_in(user)
     cache = site.app.extensions[site_key_pages.CACHE_KEY]
-    ctx = SiteKeyContext(TENANTS["melaka"], site.directory, SETTINGS.secret_key, min_seconds=0,
+    ctx = SiteKeyContext(TENANTS["melaka"], site.directory, SITE_SETTINGS.secret_key, min_seconds=0,
                          cache=cache)
     assert look_up(ctx, user.user_id).phrase == "Pelangi di Bukit Hijau"  # now cached
 
