@@ -121,6 +121,9 @@ class Current:
     flow_ids: dict[str, str] = field(default_factory=dict)
     # Authenticator config id -> {"alias", "config"}, for the executions listed above.
     authenticator_configs: dict[str, dict] = field(default_factory=dict)
+    # clientId -> role name -> realms.client_roles.role_state, for the clients whose
+    # roles the template declares (roles.client); a client not created yet is absent.
+    client_roles: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 def _show(value: Any) -> str:
@@ -556,6 +559,13 @@ def plan_update(desired: Mapping, current: Current) -> Plan:
         resolve_flow_overrides(desired, existing), current.clients, names)
     plan.changes += client_changes
     plan.operations += client_ops
+
+    # Tasks (client roles of ispeks-tugas): after their client exists, before anyone
+    # maps them. Imported here: client_roles imports this module's plan types.
+    from idp_extension.realms.client_roles import diff_client_roles
+    task_changes, task_ops = diff_client_roles(desired, current.client_roles)
+    plan.changes += task_changes
+    plan.operations += task_ops
 
     role_changes, role_ops = diff_service_account_roles(
         desired.get("users") or [], current.service_account_roles)

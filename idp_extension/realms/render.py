@@ -24,6 +24,7 @@ import jinja2.meta
 
 from idp_extension.realms.profile import user_profile_config
 from idp_extension.settings import Settings
+from idp_extension.tasks import Catalogue, CatalogueError, role_representations
 from idp_extension.tenants import (
     DEFAULTS_FILE,
     ValuesError,
@@ -36,7 +37,7 @@ TEMPLATE_NAME = "realm.json.j2"
 SECRET_MASK = "**********"  # what Keycloak itself shows for a stored secret
 CHECKSUM_ATTRIBUTE = "ispeks.templateChecksum"
 # Context names the template gets from code, not from values files.
-RESERVED_NAMES = frozenset({"runtime", "user_profile"})
+RESERVED_NAMES = frozenset({"runtime", "user_profile", "task_roles"})
 # Where Keycloak may send a browser back to the sidecar, under <public URL>/<realm>/
 # (web/first_login.py, web/settings.py, web/portal.py; a unit test checks they agree).
 SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback")
@@ -255,8 +256,12 @@ def render_realm(settings: Settings, state: str, templates_dir: Path | None = No
         raise RenderError(f"{templates_dir / TEMPLATE_NAME}:{exc.lineno}: {exc.message}") from None
     unknown = unknown_keys(templates_dir, state, jinja2.meta.find_undeclared_variables(ast),
                            loop_item_keys(ast))
+    try:
+        task_roles = role_representations(Catalogue.from_values(values))
+    except CatalogueError as exc:
+        raise RenderError(str(exc)) from None
     context = {**values, "runtime": runtime_context(settings, state),
-               "user_profile": user_profile_config()}
+               "user_profile": user_profile_config(), "task_roles": task_roles}
     try:
         text = template.render(context)
     except jinja2.UndefinedError as exc:

@@ -1,0 +1,164 @@
+"""Tasks on one realm: read, grant and revoke the client roles of ``ispeks-tugas``.
+
+Works with the state's own IT credential (``connection.state_it_admin``): mapping a
+client role to a user needs ``manage-users`` (the role is no admin role), finding the
+client's id needs ``query-clients`` (brief client list); nothing else. The role ids a
+mapping request must name are read from the user's own mapping endpoints
+(``.../available``), so no role or client administration right is needed.
+
+Batched (``TaskStore``, the task import): the users' ids are resolved like the payroll
+import (``BulkUsers.existing``), each user's direct tasks are read ``read_workers`` at a
+time, and each user's new tasks go in ONE mapping request, ``write_workers`` at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Callable, Sequence
+from urllib.parse import quote
+
+from keycloak import KeycloakAdmin
+
+from idp_extension.gateway.bulk_users import BulkUsers
+from idp_extension.gateway.errors import GatewayError
+from idp_extension.importing.run import NoProgress, Progress
+from idp_extension.tasks import CLIENT_ID
+
+READ_WORKERS = 4
+WRITE_WORKERS = 4
+
+
+class TaskRoles:
+    """Task verbs on one realm, by user uuid."""
+
+    def __init__(self, admin: KeycloakAdmin, realm: str, *, read_workers: int = READ_WORKERS,
+                 write_workers: int = WRITE_WORKERS) -> None:
+        self.realm = realm
+        self._bulk = BulkUsers(admin, realm, partial_import=False, read_workers=read_workers)
+        self.read_workers = max(1, read_workers)
+        self.write_workers = max(1, write_workers)
+        self._client_uuid: str | None = None
+        self._role_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, action: str, *, data: Any = None, **params):
+        return self._bulk._send(method, path, action, data=data, **params)
+
+    def _json(self, method: str, path: str, action: str, **params) -> Any:
+        response = self._bulk._expect(self._send(method, path, action, **params), action)
+        return response.json() if response.content else None
+
+    def client_uuid(self) -> str:
+        """The id of ``ispeks-tugas`` in this realm (cached)."""
+        if self._client_uuid is None:
+            found = self._json("get", f"admin/realms/{self.realm}/clients", "find ispeks-tugas",
+                               clientId=CLIENT_ID)
+            match = [c for c in found or [] if c.get("clientId") == CLIENT_ID]
+            if not match:
+                raise GatewayError(f"{self.realm} has no client {CLIENT_ID}: run `ispeks-idp "
+                                   f"realms apply --state {self.realm}` first")
+            self._client_uuid = match[0]["id"]
+        return self._client_uuid
+
+    def _mappings(self, uuid: str, suffix: str = "") -> str:
+        return (f"admin/realms/{self.realm}/users/{quote(uuid, safe='')}/role-mappings/"
+                f"clients/{self.client_uuid()}{suffix}")
+
+    def _remember(self, reps: Sequence[dict]) -> None:
+        with self._lock:
+            self._role_ids.update((r["name"], r["id"]) for r in reps)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def direct(self, uuid: str) -> set[str]:
+        """The tasks granted to the user themselves (not through a group or composite)."""
+        reps = self._json("get", self._mappings(uuid), "read tasks") or []
+        self._remember(reps)
+        return {r["name"] for r in reps}
+
+    def effective(self, uuid: str) -> set[str]:
+        """Every role of ispeks-tugas the user holds, composites expanded (totp-wajib)."""
+        reps = self._json("get", self._mappings(uuid, "/composite"), "read tasks") or []
+        return {r["name"] for r in reps}
+
+    def users(self, user_ids: Sequence[str], progress: Progress | None = None) -> dict[str, str]:
+        """user ID -> uuid of those among ``user_ids`` that exist (as the payroll import)."""
+        return {k: v.uuid for k, v in self._bulk.existing(user_ids, progress or NoProgress()).items()}
+
+    def direct_of_many(self, uuids: Sequence[str], progress: Progress | None = None
+                       ) -> dict[str, set[str]]:
+        """uuid -> direct tasks, ``read_workers`` users at a time."""
+        progress = progress or NoProgress()
+        found: dict[str, set[str]] = {}
+        with progress.phase("Reading current tasks", len(uuids)) as advance:
+            def keep(uuid: str, roles: set[str]) -> None:
+                found[uuid] = roles
+                advance(1)
+
+            self._bulk._in_parallel(self.read_workers, self.direct, list(uuids), keep)
+        return found
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _role_reps(self, uuid: str, names: Sequence[str]) -> list[dict[str, str]]:
+        missing = [n for n in names if n not in self._role_ids]
+        if missing:
+            self._remember(self._json("get", self._mappings(uuid, "/available"),
+                                      "read available tasks") or [])
+        unknown = [n for n in names if n not in self._role_ids]
+        if unknown:
+            raise GatewayError(f"{self.realm}: no task role {', '.join(unknown)} in "
+                               f"{CLIENT_ID}: run `ispeks-idp realms apply --state {self.realm}`")
+        return [{"id": self._role_ids[n], "name": n} for n in names]
+
+    def grant(self, uuid: str, names: Sequence[str]) -> None:
+        """Grant ``names`` to one user in one request."""
+        if names:
+            self._json("post", self._mappings(uuid), "grant tasks",
+                       data=self._role_reps(uuid, sorted(names)))
+
+    def revoke(self, uuid: str, names: Sequence[str]) -> None:
+        """Take ``names`` from one user in one request."""
+        if names:
+            self._json("delete", self._mappings(uuid), "revoke tasks",
+                       data=self._role_reps(uuid, sorted(names)))
+
+    def grant_many(self, grants: Sequence[tuple[str, Sequence[str]]],
+                   progress: Progress | None = None,
+                   failed: Callable[[str, str], None] | None = None) -> list[str]:
+        """Grant each (uuid, names), one request per user, ``write_workers`` at a time.
+
+        Returns the uuids written; a refusal of one user is passed to ``failed`` (uuid,
+        reason) and the others go on; Keycloak unreachable stops the run.
+        """
+        progress = progress or NoProgress()
+        done: list[str] = []
+
+        def work(item: tuple[str, Sequence[str]]) -> str | None:
+            uuid, names = item
+            try:
+                self.grant(uuid, names)
+            except GatewayError as exc:
+                # A credential refused (401/403) is not one user's problem: stop.
+                if failed is None or re.search(r"Keycloak said 40[13]\b", str(exc)):
+                    raise
+                failed(uuid, str(exc))
+                return None
+            return uuid
+
+        with progress.phase("Granting tasks", sum(len(n) for _, n in grants)) as advance:
+            def keep(item: tuple[str, Sequence[str]], uuid: str | None) -> None:
+                if uuid:
+                    done.append(uuid)
+                advance(len(item[1]))
+
+            self._bulk._in_parallel(self.write_workers, work, list(grants), keep)
+        return done
+
+    def grant_one_per_request(self, grants: Sequence[tuple[str, str]]) -> None:
+        """Grant (uuid, name) pairs with one request each, one at a time (bench baseline)."""
+        for uuid, name in grants:
+            self.grant(uuid, [name])
