@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
 
-from idp_extension.gateway.bulk_users import BulkUsers
+from idp_extension.gateway.bulk_users import LIST_WHEN_REALM_PER_ROW, BulkUsers
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.importing.run import NoProgress, Progress
 from idp_extension.tasks import CLIENT_ID
@@ -85,8 +85,22 @@ class TaskRoles:
         return {r["name"] for r in reps}
 
     def users(self, user_ids: Sequence[str], progress: Progress | None = None) -> dict[str, str]:
-        """user ID -> uuid of those among ``user_ids`` that exist (as the payroll import)."""
-        return {k: v.uuid for k, v in self._bulk.existing(user_ids, progress or NoProgress()).items()}
+        """user ID -> uuid of those among ``user_ids`` that exist.
+
+        As the payroll import decides: a realm no larger than the file is listed (brief,
+        5,000 a page: the ids are all that is needed here), else each ID is looked up.
+        """
+        progress = progress or NoProgress()
+        wanted = set(user_ids)
+        if not wanted:
+            return {}
+        total = self._bulk.count()
+        if total == 0:
+            return {}
+        if total <= len(wanted) * LIST_WHEN_REALM_PER_ROW:
+            return self._bulk._list_usernames(wanted, total, progress)
+        found = self._bulk._read_each(sorted(wanted), self._bulk._get_by_username, progress)
+        return {rep["username"]: rep["id"] for rep in found if rep["username"] in wanted}
 
     def direct_of_many(self, uuids: Sequence[str], progress: Progress | None = None
                        ) -> dict[str, set[str]]:
