@@ -14,6 +14,7 @@ of the same module; ``conflicts`` finds a set of tasks that breaks it.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,14 @@ MARKER_NAMES = ("TOTP wajib", "TOTP required")
 # Levels that may never be held together in one module (segregation of duties).
 EXCLUSIVE_LEVELS = frozenset({PREPARER, APPROVER})
 MODULE_CODE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+CLIENT_UUID_NAMESPACE = uuid.UUID("0b6f3f5e-6a51-4c1e-9d0a-7e2a4f1c9b12")
+
+
+def client_uuid(realm: str) -> str:
+    """The id ``realms apply`` gives ``ispeks-tugas`` in ``realm``: state IT's credential
+    may not list clients (``view-clients`` would show it every client secret), so the
+    CLI derives the id instead of looking it up."""
+    return str(uuid.uuid5(CLIENT_UUID_NAMESPACE, f"{realm}/{CLIENT_ID}"))
 
 
 class CatalogueError(ValueError):

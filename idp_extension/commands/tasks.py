@@ -85,16 +85,13 @@ def show(settings: Settings, state: str, user_id: str) -> None:
     try:
         roles, user = _setup(settings, state, user_id)
         direct = roles.direct(user.id)
-        effective = roles.effective(user.id)
+        totp = roles.totp_required(direct)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     held = sorted(r for r in direct if r != TOTP_MARKER)
     for role in held:
         click.echo(f"{role}\t{catalogue.describe(role, 'ms')}\t{catalogue.describe(role, 'en')}")
-    inherited = sorted(r for r in effective - direct if r != TOTP_MARKER)
-    for role in inherited:  # through a group given by hand in the admin console
-        click.echo(f"{role}\t(melalui kumpulan / through a group)")
-    totp = "ya / yes" if TOTP_MARKER in effective else "tidak / no"
+    totp = "ya / yes" if totp else "tidak / no"
     click.echo(f"{user_id} ({user.name}) in {state}: {len(held)} tugas / task(s); "
                f"TOTP wajib / TOTP required: {totp}", err=True)
 

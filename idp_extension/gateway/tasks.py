@@ -1,14 +1,21 @@
 """Tasks on one realm: read, grant and revoke the client roles of ``ispeks-tugas``.
 
-Works with the state's own IT credential (``connection.state_it_admin``): mapping a
-client role to a user needs ``manage-users`` (the role is no admin role), finding the
-client's id needs ``query-clients`` (brief client list); nothing else. The role ids a
-mapping request must name are read from the user's own mapping endpoints
-(``.../available``), so no role or client administration right is needed.
+Works with the state's own IT credential (``connection.state_it_admin``), which holds
+``manage-users``/``view-users``/``query-users`` and nothing of clients or roles:
 
-Batched (``TaskStore``, the task import): the users' ids are resolved like the payroll
-import (``BulkUsers.existing``), each user's direct tasks are read ``read_workers`` at a
-time, and each user's new tasks go in ONE mapping request, ``write_workers`` at a time.
+* mapping a client role that is no admin role to a user needs only ``manage-users``;
+* the client's id cannot be looked up (listing clients needs ``view-clients``, which
+  would also show every client's secret): ``realms apply`` gives ``ispeks-tugas`` an id
+  derived from the realm (``tasks.client_uuid``);
+* a user's mappings of the client cannot be read either (403 without a view right on
+  the client), but ``GET .../role-mappings/clients/{id}/available`` can: the roles the
+  user does NOT hold directly, with their ids. So the client's roles are read once from
+  the available roles of state IT's own service account (which holds none), and a
+  user's direct tasks are those roles minus the user's available ones.
+
+Batched (the task import): users are found like the payroll import does, each user's
+tasks are read ``read_workers`` at a time, and each user's new tasks go in ONE mapping
+request, ``write_workers`` at a time.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from keycloak import KeycloakAdmin
 from idp_extension.gateway.bulk_users import LIST_WHEN_REALM_PER_ROW, BulkUsers
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.importing.run import NoProgress, Progress
-from idp_extension.tasks import CLIENT_ID
+from idp_extension.credentials import STATE_IT_CLIENT_ID
+from idp_extension.tasks import CLIENT_ID, TOTP_MARKER, client_uuid
 
+SERVICE_ACCOUNT = f"service-account-{STATE_IT_CLIENT_ID}"
 READ_WORKERS = 4
 WRITE_WORKERS = 4
 
@@ -39,7 +48,7 @@ class TaskRoles:
         self.read_workers = max(1, read_workers)
         self.write_workers = max(1, write_workers)
         self._client_uuid: str | None = None
-        self._role_ids: dict[str, str] = {}
+        self._roles: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     # --- plumbing ---------------------------------------------------------------------
@@ -52,37 +61,56 @@ class TaskRoles:
         return response.json() if response.content else None
 
     def client_uuid(self) -> str:
-        """The id of ``ispeks-tugas`` in this realm (cached)."""
+        """The id of ``ispeks-tugas`` (derived; checked once against Keycloak)."""
         if self._client_uuid is None:
-            found = self._json("get", f"admin/realms/{self.realm}/clients", "find ispeks-tugas",
-                               clientId=CLIENT_ID)
-            match = [c for c in found or [] if c.get("clientId") == CLIENT_ID]
-            if not match:
-                raise GatewayError(f"{self.realm} has no client {CLIENT_ID}: run `ispeks-idp "
-                                   f"realms apply --state {self.realm}` first")
-            self._client_uuid = match[0]["id"]
+            self._client_uuid = client_uuid(self.realm)
+            self.roles()
         return self._client_uuid
 
     def _mappings(self, uuid: str, suffix: str = "") -> str:
         return (f"admin/realms/{self.realm}/users/{quote(uuid, safe='')}/role-mappings/"
                 f"clients/{self.client_uuid()}{suffix}")
 
-    def _remember(self, reps: Sequence[dict]) -> None:
-        with self._lock:
-            self._role_ids.update((r["name"], r["id"]) for r in reps)
+    def _available(self, uuid: str) -> list[dict]:
+        path = (f"admin/realms/{self.realm}/users/{quote(uuid, safe='')}/role-mappings/"
+                f"clients/{self._client_uuid}/available")
+        response = self._send("get", path, "read tasks")
+        if response.status_code == 404 and "Client" in response.text:
+            raise GatewayError(
+                f"{self.realm}: no client {CLIENT_ID} with the id realms apply gives it "
+                f"({self._client_uuid}): run `ispeks-idp realms apply --state {self.realm}`; "
+                f"a {CLIENT_ID} made by hand must be deleted first")
+        return self._bulk._expect(response, "read tasks").json() or []
+
+    def roles(self) -> dict[str, dict]:
+        """name -> {id, composite} of every role of the client (read once)."""
+        if self._client_uuid is None:
+            self._client_uuid = client_uuid(self.realm)
+        if not self._roles:
+            found = self._json("get", f"admin/realms/{self.realm}/users", "find state IT",
+                               username=SERVICE_ACCOUNT, exact="true", briefRepresentation="true")
+            own = [u for u in found or [] if u.get("username") == SERVICE_ACCOUNT]
+            if not own:
+                raise GatewayError(f"{self.realm}: no user {SERVICE_ACCOUNT}")
+            reps = self._available(own[0]["id"])
+            with self._lock:
+                self._roles = {r["name"]: {"id": r["id"], "composite": bool(r.get("composite"))}
+                               for r in reps}
+        return self._roles
 
     # --- reading ----------------------------------------------------------------------
 
     def direct(self, uuid: str) -> set[str]:
-        """The tasks granted to the user themselves (not through a group or composite)."""
-        reps = self._json("get", self._mappings(uuid), "read tasks") or []
-        self._remember(reps)
-        return {r["name"] for r in reps}
+        """The tasks granted to the user themselves (not through a group)."""
+        self.client_uuid()
+        available = {r["name"] for r in self._available(uuid)}
+        return set(self.roles()) - available
 
-    def effective(self, uuid: str) -> set[str]:
-        """Every role of ispeks-tugas the user holds, composites expanded (totp-wajib)."""
-        reps = self._json("get", self._mappings(uuid, "/composite"), "read tasks") or []
-        return {r["name"] for r in reps}
+    def totp_required(self, held: set[str]) -> bool:
+        """True if ``held`` (direct tasks) bring ``totp-wajib`` (contract: every composite
+        role of the client contains it)."""
+        roles = self.roles()
+        return TOTP_MARKER in held or any(roles.get(r, {}).get("composite") for r in held)
 
     def users(self, user_ids: Sequence[str], progress: Progress | None = None) -> dict[str, str]:
         """user ID -> uuid of those among ``user_ids`` that exist.
@@ -117,28 +145,25 @@ class TaskRoles:
 
     # --- writing ----------------------------------------------------------------------
 
-    def _role_reps(self, uuid: str, names: Sequence[str]) -> list[dict[str, str]]:
-        missing = [n for n in names if n not in self._role_ids]
-        if missing:
-            self._remember(self._json("get", self._mappings(uuid, "/available"),
-                                      "read available tasks") or [])
-        unknown = [n for n in names if n not in self._role_ids]
+    def _role_reps(self, names: Sequence[str]) -> list[dict[str, str]]:
+        roles = self.roles()
+        unknown = [n for n in names if n not in roles]
         if unknown:
             raise GatewayError(f"{self.realm}: no task role {', '.join(unknown)} in "
                                f"{CLIENT_ID}: run `ispeks-idp realms apply --state {self.realm}`")
-        return [{"id": self._role_ids[n], "name": n} for n in names]
+        return [{"id": roles[n]["id"], "name": n} for n in names]
 
     def grant(self, uuid: str, names: Sequence[str]) -> None:
         """Grant ``names`` to one user in one request."""
         if names:
             self._json("post", self._mappings(uuid), "grant tasks",
-                       data=self._role_reps(uuid, sorted(names)))
+                       data=self._role_reps(sorted(names)))
 
     def revoke(self, uuid: str, names: Sequence[str]) -> None:
         """Take ``names`` from one user in one request."""
         if names:
             self._json("delete", self._mappings(uuid), "revoke tasks",
-                       data=self._role_reps(uuid, sorted(names)))
+                       data=self._role_reps(sorted(names)))
 
     def grant_many(self, grants: Sequence[tuple[str, Sequence[str]]],
                    progress: Progress | None = None,

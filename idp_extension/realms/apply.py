@@ -214,7 +214,7 @@ def diff_clients(desired: Iterable[Mapping], current: Iterable[Mapping],
         client_changes = _diff_client(client_id, want, have, flow_aliases or {})
         if client_changes:
             changes += client_changes
-            merged = {**have, **want,
+            merged = {**have, **want, "id": have["id"],
                       "attributes": {**(have.get("attributes") or {}),
                                      **(want.get("attributes") or {})}}
             if FLOW_OVERRIDES in want:
@@ -238,7 +238,8 @@ def _diff_client(client_id: str, want: Mapping, have: Mapping,
                  flow_aliases: Mapping[str, str]) -> list[Change]:
     changes = []
     for key, value in want.items():
-        if key == PROTOCOL_MAPPERS:
+        # An id is given only to a client being made (ispeks-tugas): it cannot change.
+        if key in (PROTOCOL_MAPPERS, "id"):
             continue
         if key == "attributes":
             have_attrs = have.get("attributes") or {}

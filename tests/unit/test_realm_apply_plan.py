@@ -105,8 +105,7 @@ def keycloak_view(desired: dict) -> Current:
         flow_executions={alias: _executions(desired, alias) for alias in _top_level(desired)},
         service_account_roles={
             "ispeks-sidecar": {"realm-management": ["view-users", "manage-users", "query-users"]},
-            "ispeks-state-it": {"realm-management": ["view-users", "manage-users", "query-users",
-                                                     "query-clients"]}},
+            "ispeks-state-it": {"realm-management": ["view-users", "manage-users", "query-users"]}},
         flow_ids=flow_ids,
         authenticator_configs={
             f"config-{c['alias']}": {"id": f"config-{c['alias']}", **copy.deepcopy(c)}
@@ -520,7 +519,8 @@ def test_mappers_are_compared_by_name_and_others_left_alone(desired):
     assert {op.kind for op in plan.operations} == {A.SYNC_PROTOCOL_MAPPERS}
     assert by_target[main["id"]].payload["update"][0]["id"] == department["id"]
     assert by_target[main["id"]].payload["update"][0]["config"]["id.token.claim"] == "true"
-    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["audience", "department"]
+    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["audience", "department",
+                                                                          "tugas"]
 
 
 def test_client_update_leaves_mappers_to_their_own_endpoint(desired):

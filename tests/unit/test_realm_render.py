@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from idp_extension.commands.realms import realms
 from idp_extension.realms.apply import desired_user_profile, flow_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES
+from idp_extension.tasks import client_uuid as task_client_uuid
 from idp_extension.realms.render import (
     CHECKSUM_ATTRIBUTE,
     SECRET_MASK,
@@ -221,9 +222,8 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert (state_it["standardFlowEnabled"], state_it["directAccessGrantsEnabled"],
             state_it["implicitFlowEnabled"]) == (False, False, False)
     user_roles = {"realm-management": ["manage-users", "query-users", "view-users"]}
-    # State IT also lists client ids (brief), to find ispeks-tugas when mapping tasks.
-    state_it_roles = {"realm-management": ["manage-users", "query-clients", "query-users",
-                                           "view-users"]}
+    # Mapping tasks needs nothing more (README, "Tasks").
+    state_it_roles = user_roles
     assert realm["users"] == [
         {"username": "service-account-ispeks-sidecar", "enabled": True,
          "serviceAccountClientId": "ispeks-sidecar", "clientRoles": user_roles},
@@ -231,6 +231,7 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
          "serviceAccountClientId": "ispeks-state-it", "clientRoles": state_it_roles},
     ]
     tugas = clients.pop("ispeks-tugas")
+    assert tugas["id"] == task_client_uuid(state)
     assert tugas["publicClient"] is True and tugas["redirectUris"] == []
     assert not any(tugas[k] for k in ("standardFlowEnabled", "implicitFlowEnabled",
                                       "directAccessGrantsEnabled", "serviceAccountsEnabled"))
