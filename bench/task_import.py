@@ -109,8 +109,9 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
           f"{len(pairs)} assignments in {step.seconds:.1f} s = {base:.0f} assignments/s, "
           f"server CPU {base_cpu:.2f} ms/assignment, {step.busy_cores():.1f} cores busy",
           flush=True)
+    cpu_ratio = f"{base_cpu / ours_cpu:.1f}x" if ours_cpu else "n/a"
     print(f"ratio: {ours / base:.1f}x the baseline's assignments/s; "
-          f"{base_cpu / ours_cpu:.1f}x less server CPU per assignment", flush=True)
+          f"{cpu_ratio} less server CPU per assignment", flush=True)
 
     if args.rerun:
         with Measured(cpu) as step:

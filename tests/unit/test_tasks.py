@@ -265,3 +265,72 @@ def test_drifted_roles_are_put_back_and_roles_outside_the_template_are_left(desi
     assert [r["name"] for r in op.payload["update"]] == ["ac:penyedia"]
     assert op.payload["composites"] == {"ac:pelulus": {"add": ["totp-wajib"], "remove": []},
                                         "py:penyedia": {"add": [], "remove": ["totp-wajib"]}}
+
+
+def test_the_demo_users_tasks_exist_in_every_state_and_break_no_rule():
+    from idp_extension.demo_users import demo_tasks
+
+    for state in ("pahang", "kelantan", "selangor", "melaka"):
+        catalogue = Catalogue.from_values(load_values(TEMPLATES, state))
+        spread = demo_tasks(state, 5)
+        assert len(spread) == 6 and spread[-1]
+        for held in spread:
+            assert set(held) <= set(catalogue.role_names())
+            assert conflicts(held) == []
+
+
+# --- the OIDC kit and the demo portal's dashboard -------------------------------------------
+
+def test_the_kits_tokens_expose_tasks_and_totp_required():
+    from idp_extension.gateway.oidc import Tokens
+
+    tokens = Tokens("id", "access", None, {"tugas": ["sl:pelulus", "totp-wajib"]},
+                    {"tugas": ["sl:pelulus", "totp-wajib"]})
+    assert tokens.tasks == ("sl:pelulus",) and tokens.totp_required
+    plain = Tokens("id", "access", None, {"tugas": ["sl:penyedia"]}, {})
+    assert plain.tasks == ("sl:penyedia",) and not plain.totp_required
+
+
+@pytest.mark.parametrize("tasks, modules, actions, admin", [
+    (["ac:penyedia", "sl:penyedia"], ["ac", "sl"], {"prepare"}, False),
+    (["proc:pelulus", "proc:penyemak", "pentadbir-sistem"], ["proc"], {"approve", "check"}, True),
+    ([], [], set(), False),
+])
+def test_the_dashboard_page_shows_the_modules_and_actions_of_the_tasks(
+        monkeypatch, tasks, modules, actions, admin):
+    import re
+
+    from idp_extension.audit import MemoryAuditLog
+    from idp_extension.mail.sender import MemoryMailSender
+    from idp_extension.tenants import load_tenants
+    from idp_extension.web import Services, create_app
+    from idp_extension.web import portal
+
+    settings = load_settings({}).with_overrides(demo_portal=True)
+    app = create_app(settings, tenants=load_tenants(settings.realm_templates_dir),
+                     services=Services(audit=MemoryAuditLog(), mail=MemoryMailSender()))
+    app.config["TESTING"] = True
+    user = {"name": "AMINAH BINTI OSMAN", "username": "900101061234",
+            "department": "Jabatan Kerja Raya", "tasks": tasks}
+    monkeypatch.setattr(portal, "signed_in_user", lambda: user)
+    client = app.test_client()
+
+    body = client.get("/pahang/portal/dashboard").get_data(as_text=True)
+
+    assert re.findall(r'data-module="(\w+)"', body) == modules
+    assert set(re.findall(r'data-action="(\w+)"', body)) == actions
+    assert ('data-menu="administration"' in body) is admin
+    assert "Nama dan Jabatan" in body and "Jabatan Kerja Raya" in body
+    if "ac" in modules:
+        assert "Permohonan Tuntutan Pendahuluan (AC)" in body and "Sediakan Permohonan" in body
+    if "sl" in modules:
+        assert "Maklumat Pinjaman" in body
+    if admin:
+        assert "Pengurusan Pentadbir" in body
+    if not modules:
+        assert 'data-widget="no-tasks"' in body
+    english = client.get("/pahang/portal/dashboard?lang=en").get_data(as_text=True)
+    assert "Name and Department" in english
+    if "proc" in modules:
+        assert "Air Warrant Application (PROC)" in english and "Approve applications" in english
+        assert "Administrator Management" in english
