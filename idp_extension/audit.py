@@ -68,6 +68,12 @@ class AuditEvent(str, enum.Enum):
     MAIL_REFUSED_OUTSIDE_DOMAIN = "mail:refused:outside_domain"
     MAIL_SEND_FAILED = "mail:send:failed"
     USERS_IMPORTED = "users:imported"
+    # Pengurusan Tugas (CLI): a task granted, taken away, or refused (segregation of
+    # duties); the subject is the user ID, details name the task and the officer.
+    TASK_ASSIGNED = "account:task:assigned"
+    TASK_REVOKED = "account:task:revoked"
+    TASK_REFUSED = "account:task:refused"
+    TASKS_IMPORTED = "users:tasks:imported"
     REALM_APPLIED = "realm:applied"
 
     def __str__(self) -> str:

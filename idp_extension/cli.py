@@ -8,6 +8,7 @@ from idp_extension.commands.audit import audit
 from idp_extension.commands.dev import dev
 from idp_extension.commands.prodlike import prod_like
 from idp_extension.commands.realms import realms
+from idp_extension.commands.tasks import register as register_task_commands
 from idp_extension.commands.users import users
 from idp_extension.settings import SettingsError, load_settings
 
@@ -26,6 +27,7 @@ def main(ctx: click.Context) -> None:
 
 main.add_command(dev)
 main.add_command(realms)
+register_task_commands(users)  # users tasks / assign / revoke
 main.add_command(users)
 main.add_command(audit)
 main.add_command(prod_like)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from idp_extension.demo_users import synthetic_people
+from idp_extension.demo_users import demo_tasks, synthetic_people
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.passwords import random_password
 from idp_extension.tenants import Tenant
+
+if TYPE_CHECKING:
+    from idp_extension.gateway.tasks import TaskRoles
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,14 @@ class DemoAccount:
 
 
 def seed_realm(
-    directory: UserDirectory, tenant: Tenant, passwords_file: Path, pending: int = 5
+    directory: UserDirectory, tenant: Tenant, passwords_file: Path, pending: int = 5,
+    tasks: "TaskRoles | None" = None,
 ) -> list[DemoAccount]:
     """Register ``pending`` not-yet-activated users and one active user; idempotent.
 
     The active user's password is made once and kept in ``passwords_file`` (a dev-only
-    file outside git), so a second start prints the same password.
+    file outside git), so a second start prints the same password. With ``tasks`` each
+    gets the tasks of ``demo_users.demo_tasks`` (only those not yet held are granted).
     """
     saved = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
     people = synthetic_people(tenant, pending + 1)
@@ -46,4 +52,8 @@ def seed_realm(
         passwords_file.write_text(json.dumps(saved, indent=2))
         passwords_file.chmod(0o600)
     accounts.append(DemoAccount(tenant.realm, active.user_id, active.name, active.email, saved[key]))
+    if tasks is not None:
+        for record, wanted in zip(people, demo_tasks(tenant.realm, pending)):
+            uuid = directory.find(record.user_id).id
+            tasks.grant(uuid, sorted(set(wanted) - tasks.direct(uuid)))
     return accounts

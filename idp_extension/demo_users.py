@@ -52,3 +52,28 @@ def synthetic_people(tenant: Tenant, count: int, *, seed: str = "demo") -> list[
             registration_date=datetime(2026, 1, 1, 9, 0) + timedelta(minutes=rng.randrange(0, 400_000)),
         ))
     return people
+
+
+# Pengurusan Tugas for the dev stack: the tasks (client roles of ispeks-tugas) each demo
+# account gets, by position: the pending users first, then the active one (the last).
+# Only the active account can sign in; its spread differs per state so the demo portal
+# shows different dashboards (Melaka's is an approver: TOTP once that part is merged).
+DEMO_PENDING_TASKS = (
+    ("meja-bantuan",),
+    ("ac:penyedia", "aim:penyemak"),
+    ("sl:pelulus",),
+    ("proc:penyemak",),
+    (),
+)
+DEMO_ACTIVE_TASKS = {
+    "pahang": ("ac:penyedia", "proc:penyedia", "sl:penyemak"),
+    "kelantan": ("ac:penyemak", "py:penyedia", "aim:penyedia"),
+    "selangor": ("pentadbir-sistem", "sl:penyedia", "py:penyemak"),
+    "melaka": ("ac:pelulus", "proc:pelulus", "py:penyemak"),
+}
+
+
+def demo_tasks(realm: str, pending: int) -> list[tuple[str, ...]]:
+    """The tasks of the ``pending`` pending demo users and then the active one."""
+    spread = [DEMO_PENDING_TASKS[i % len(DEMO_PENDING_TASKS)] for i in range(pending)]
+    return spread + [DEMO_ACTIVE_TASKS.get(realm, ("ac:penyedia",))]

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from idp_extension.demo_seed import seed_realm
+from idp_extension.gateway.tasks import TaskRoles
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from idp_extension.keycloak_server import KeycloakDistribution, KeycloakServer
@@ -100,7 +101,8 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
             result = apply_realm(settings, state)
             click.echo(f"Realm {state}: {result.summary()}")
             directory = UserDirectory(bootstrap_admin(settings), state)
-            demo += seed_realm(directory, tenant, data_dir / "demo-passwords.json", pending_users)
+            demo += seed_realm(directory, tenant, data_dir / "demo-passwords.json", pending_users,
+                               tasks=TaskRoles(bootstrap_admin(settings), state))
 
         sidecar = SidecarProcess(settings, sidecar_port, log_path=data_dir / "sidecar.log").start()
         stack.append(sidecar)

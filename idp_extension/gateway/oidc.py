@@ -39,6 +39,7 @@ from jwcrypto.common import JWException
 from idp_extension.credentials import SIDECAR_CLIENT_ID, SecretSource, sidecar_secret
 from idp_extension.gateway.errors import KeycloakUnavailable
 from idp_extension.metrics import KEYCLOAK_CALLS, timed
+from idp_extension.tasks import tasks_in_claims, totp_required_by_claims
 
 # Asymmetric algorithms only: "none" and HMAC (keyed with a public key) are classic forgeries.
 SIGNING_ALGORITHMS = (
@@ -224,6 +225,27 @@ class Tokens:
     id_claims: Mapping[str, Any]
     access_claims: Mapping[str, Any]
     expires_in: int | None = None
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The user's tasks from the ``tugas`` claim (``ac:pelulus``, ...), sorted,
+        without the ``totp-wajib`` marker (README, "Tasks")."""
+        return tasks_of(self.id_claims) or tasks_of(self.access_claims)
+
+    @property
+    def totp_required(self) -> bool:
+        """True if the user holds a task that requires TOTP (the claim's marker)."""
+        return totp_required(self.id_claims) or totp_required(self.access_claims)
+
+
+def tasks_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The tasks in verified ``claims`` (ID token, access token or userinfo)."""
+    return tasks_in_claims(claims)
+
+
+def totp_required(claims: Mapping[str, Any]) -> bool:
+    """True if verified ``claims`` carry ``totp-wajib`` in ``tugas``."""
+    return totp_required_by_claims(claims)
 
 
 # -- the client -----------------------------------------------------------------------------

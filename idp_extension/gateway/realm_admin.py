@@ -19,6 +19,7 @@ from keycloak.exceptions import (
 
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.realms.client_roles import role_state
 from idp_extension.realms.plan import PROTOCOL_MAPPERS, Current, Operation, Plan
 from idp_extension.settings import Settings
 
@@ -91,7 +92,28 @@ class RealmAdmin:
                     kc, clients, user["serviceAccountClientId"], user.get("clientRoles") or {})
                 for user in desired.get("users") or [] if user.get("serviceAccountClientId")
             }
-        return Current(representation, clients, profile, executions, roles, flow_ids, configs)
+            client_roles = {
+                client_id: self._client_roles(kc, clients, client_id)
+                for client_id in ((desired.get("roles") or {}).get("client") or {})
+            }
+        return Current(representation, clients, profile, executions, roles, flow_ids, configs,
+                         {k: v for k, v in client_roles.items() if v is not None})
+
+    @staticmethod
+    def _client_roles(kc: KeycloakAdmin, clients: list[dict], client_id: str
+                      ) -> dict[str, dict] | None:
+        """Role name -> role_state of one client's roles; None if the client is missing."""
+        client = next((c for c in clients if c["clientId"] == client_id), None)
+        if client is None:
+            return None
+        found = {}
+        for rep in kc.get_client_roles(client["id"], brief_representation=False):
+            composites = []
+            if rep.get("composite"):
+                composites = [r["name"] for r in kc.get_composite_client_roles_of_role(
+                    client["id"], rep["name"]) if r.get("containerId") == client["id"]]
+            found[rep["name"]] = role_state(rep, composites)
+        return found
 
     @staticmethod
     def _service_account_roles(kc: KeycloakAdmin, clients: list[dict], owner: str,
@@ -144,6 +166,23 @@ class RealmAdmin:
         if op.payload["remove"]:
             kc.delete_client_roles_of_user(user_id, roles_client_id, [
                 kc.get_client_role(roles_client_id, name) for name in op.payload["remove"]])
+
+    def _sync_client_roles(self, realm: str, op: Operation) -> None:
+        kc = self._admin(realm)
+        client_uuid = kc.get_client_id(op.target)
+        if client_uuid is None:
+            raise GatewayError(f"{realm}: client {op.target} missing")
+        for role in op.payload["create"]:
+            kc.create_client_role(client_uuid, {**role, "clientRole": True}, skip_exists=True)
+        for role in op.payload["update"]:
+            kc.update_client_role(client_uuid, role["name"], {**role, "clientRole": True})
+        for name, change in op.payload["composites"].items():
+            if change["add"]:
+                kc.add_composite_client_roles_to_role(client_uuid, name, [
+                    kc.get_client_role(client_uuid, r) for r in change["add"]])
+            if change["remove"]:
+                kc.remove_composite_client_roles_from_role(client_uuid, name, [
+                    kc.get_client_role(client_uuid, r) for r in change["remove"]])
 
     def _create_flow(self, realm: str, op: Operation) -> None:
         self._admin(realm).create_authentication_flow(op.payload)

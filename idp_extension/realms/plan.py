@@ -31,6 +31,8 @@ from typing import Any, Iterable, Mapping
 from idp_extension.credentials import (
     SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID, CredentialStore, new_secret,
 )
+from idp_extension.realms.changes import Change, Operation
+from idp_extension.realms.client_roles import diff_client_roles
 from idp_extension.realms.render import CHECKSUM_ATTRIBUTE, SECRET_MASK
 
 USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
@@ -60,34 +62,6 @@ UPDATE_CLIENT = "update_client"
 SYNC_PROTOCOL_MAPPERS = "sync_protocol_mappers"
 SET_CLIENT_ROLES = "set_client_roles"
 UPDATE_REALM = "update_realm"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One human-readable difference between the template and Keycloak."""
-
-    path: str
-    action: str = "update"  # update | create | add | remove | rebuild | resend
-    before: Any = None
-    after: Any = None
-
-    def line(self) -> str:
-        if self.action == "update":
-            return f"{self.path}: {_show(self.before)} -> {_show(self.after)}"
-        if self.action == "rebuild":
-            return f"{self.path}: rebuild [{self.before}] -> [{self.after}]"
-        if self.after is not None and self.action != "create":
-            return f"{self.path}: {self.action} {_show(self.after)}"
-        return f"{self.path}: {self.action}"
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One write the gateway performs; ``target`` is an alias, id or clientId."""
-
-    kind: str
-    target: str = ""
-    payload: Any = None
 
 
 @dataclass
@@ -120,11 +94,9 @@ class Current:
     flow_ids: dict[str, str] = field(default_factory=dict)
     # Authenticator config id -> {"alias", "config"}, for the executions listed above.
     authenticator_configs: dict[str, dict] = field(default_factory=dict)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 160 else text[:157] + "..."
+    # clientId -> role name -> realms.client_roles.role_state, for the clients whose
+    # roles the template declares (roles.client); a client not created yet is absent.
+    client_roles: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 def _normalise(value: Any) -> Any:
@@ -210,7 +182,7 @@ def diff_clients(desired: Iterable[Mapping], current: Iterable[Mapping],
         client_changes = _diff_client(client_id, want, have, flow_aliases or {})
         if client_changes:
             changes += client_changes
-            merged = {**have, **want,
+            merged = {**have, **want, "id": have["id"],
                       "attributes": {**(have.get("attributes") or {}),
                                      **(want.get("attributes") or {})}}
             if FLOW_OVERRIDES in want:
@@ -234,7 +206,8 @@ def _diff_client(client_id: str, want: Mapping, have: Mapping,
                  flow_aliases: Mapping[str, str]) -> list[Change]:
     changes = []
     for key, value in want.items():
-        if key == PROTOCOL_MAPPERS:
+        # An id is given only to a client being made (ispeks-tugas): it cannot change.
+        if key in (PROTOCOL_MAPPERS, "id"):
             continue
         if key == "attributes":
             have_attrs = have.get("attributes") or {}
@@ -555,6 +528,12 @@ def plan_update(desired: Mapping, current: Current) -> Plan:
         resolve_flow_overrides(desired, existing), current.clients, names)
     plan.changes += client_changes
     plan.operations += client_ops
+
+    # Tasks (client roles of ispeks-tugas): after their client exists, before anyone
+    # maps them.
+    task_changes, task_ops = diff_client_roles(desired, current.client_roles)
+    plan.changes += task_changes
+    plan.operations += task_ops
 
     role_changes, role_ops = diff_service_account_roles(
         desired.get("users") or [], current.service_account_roles)

@@ -24,6 +24,8 @@ import jinja2.meta
 
 from idp_extension.realms.profile import user_profile_config
 from idp_extension.settings import Settings
+from idp_extension.tasks import Catalogue, CatalogueError, role_representations
+from idp_extension.tasks import client_uuid as task_client_uuid
 from idp_extension.tenants import (
     PORTAL_CLIENT_ID,
     DEFAULTS_FILE,
@@ -37,7 +39,7 @@ TEMPLATE_NAME = "realm.json.j2"
 SECRET_MASK = "**********"  # what Keycloak itself shows for a stored secret
 CHECKSUM_ATTRIBUTE = "ispeks.templateChecksum"
 # Context names the template gets from code, not from values files.
-RESERVED_NAMES = frozenset({"runtime", "user_profile"})
+RESERVED_NAMES = frozenset({"runtime", "user_profile", "task_roles", "task_client_uuid"})
 # Where Keycloak may send a browser back to the sidecar, under <public URL>/<realm>/
 # (web/first_login.py, web/settings.py, web/portal.py; a unit test checks they agree).
 SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback")
@@ -256,8 +258,13 @@ def render_realm(settings: Settings, state: str, templates_dir: Path | None = No
         raise RenderError(f"{templates_dir / TEMPLATE_NAME}:{exc.lineno}: {exc.message}") from None
     unknown = unknown_keys(templates_dir, state, jinja2.meta.find_undeclared_variables(ast),
                            loop_item_keys(ast))
+    try:
+        task_roles = role_representations(Catalogue.from_values(values))
+    except CatalogueError as exc:
+        raise RenderError(str(exc)) from None
     context = {**values, "runtime": runtime_context(settings, state),
-               "user_profile": user_profile_config()}
+               "user_profile": user_profile_config(), "task_roles": task_roles,
+               "task_client_uuid": task_client_uuid(state)}
     try:
         text = template.render(context)
     except jinja2.UndefinedError as exc:

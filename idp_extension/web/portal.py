@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 from idp_extension import errors
 from idp_extension.gateway.oidc import OidcClient
 from idp_extension.tenants import PORTAL_CLIENT_ID
+from idp_extension.tasks import catalogue_for, dashboard as dashboard_for
 from idp_extension.web import sessions
 from idp_extension.web.ratelimit import rate_limit
 from idp_extension.web.services import current_settings
@@ -92,6 +93,8 @@ def callback() -> Response:
         "name": claims.get("name") or claims.get("preferred_username"),
         "username": claims.get("preferred_username"),
         "department": claims.get("department") or tokens.access_claims.get("department"),
+        # The tugas claim (README "Tasks"): what the dashboard may show.
+        "tasks": list(tokens.tasks),
         "at": int(time.time()),
     }, SIGNED_IN_SECONDS)
     return redirect(url_for(".dashboard"))
@@ -103,7 +106,9 @@ def dashboard() -> Response | str:
     user = signed_in_user()
     if user is None:
         return redirect(url_for(".start"))
-    return render_template("portal/dashboard.html", user=user)
+    board = dashboard_for(catalogue_for(str(current_settings().realm_templates_dir),
+                                        current_context().realm), user.get("tasks") or [])
+    return render_template("portal/dashboard.html", user=user, board=board)
 
 
 @bp.post("/logout")

@@ -198,8 +198,10 @@ def test_session_cookie_holds_a_few_claims_and_no_token(settings, sidecar, peopl
     # A new session: nothing from before the login (the dashboard's logout form added a
     # fresh CSRF token).
     assert set(stored) <= {"portal.user", "csrf_token"}
+    # tasks: the role names of the tugas claim (the dashboard's widgets), never a token.
     assert set(stored["portal.user"]) == {"iss", "sub", "name", "username", "department",
-                                          "at", "sid"}
+                                          "tasks", "at", "sid"}
+    assert stored["portal.user"]["tasks"] == []
     assert not any(isinstance(v, str) and v.count(".") == 2 and len(v) > 100
                    for v in stored["portal.user"].values()), "a JWT in the cookie"
     assert len(cookie) < 3000, "a cookie near 4 KB is dropped by browsers"

@@ -8,6 +8,7 @@ import pytest
 
 from idp_extension.realms import plan as A
 from idp_extension.realms.apply import ApplyResult
+from idp_extension.realms.client_roles import desired_roles
 from idp_extension.realms.plan import (
     Change,
     Current,
@@ -102,13 +103,14 @@ def keycloak_view(desired: dict) -> Current:
     return Current(
         realm=realm, clients=clients, user_profile=profile,
         flow_executions={alias: _executions(desired, alias) for alias in _top_level(desired)},
-        service_account_roles={client: {
-            "realm-management": ["view-users", "manage-users", "query-users"]}
-            for client in ("ispeks-sidecar", "ispeks-state-it")},
+        service_account_roles={
+            "ispeks-sidecar": {"realm-management": ["view-users", "manage-users", "query-users"]},
+            "ispeks-state-it": {"realm-management": ["view-users", "manage-users", "query-users"]}},
         flow_ids=flow_ids,
         authenticator_configs={
             f"config-{c['alias']}": {"id": f"config-{c['alias']}", **copy.deepcopy(c)}
             for c in desired["authenticatorConfig"]},
+        client_roles=desired_roles(desired),
     )
 
 
@@ -511,12 +513,14 @@ def test_mappers_are_compared_by_name_and_others_left_alone(desired):
     assert sorted(c.line().split(":")[0] for c in plan.changes) == [
         "clients.ispeks-main.protocolMappers.department",
         "clients.portal-ispeks.protocolMappers.audience",
-        "clients.portal-ispeks.protocolMappers.department"]
+        "clients.portal-ispeks.protocolMappers.department",
+        "clients.portal-ispeks.protocolMappers.tugas"]
     by_target = {op.target: op for op in plan.operations}
     assert {op.kind for op in plan.operations} == {A.SYNC_PROTOCOL_MAPPERS}
     assert by_target[main["id"]].payload["update"][0]["id"] == department["id"]
     assert by_target[main["id"]].payload["update"][0]["config"]["id.token.claim"] == "true"
-    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["audience", "department"]
+    assert [m["name"] for m in by_target[portal["id"]].payload["create"]] == ["audience", "department",
+                                                                          "tugas"]
 
 
 def test_client_update_leaves_mappers_to_their_own_endpoint(desired):

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from idp_extension.commands.realms import realms
 from idp_extension.realms.plan import desired_user_profile, flow_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES
+from idp_extension.tasks import client_uuid as task_client_uuid
 from idp_extension.realms.render import (
     CHECKSUM_ATTRIBUTE,
     SECRET_MASK,
@@ -187,6 +188,7 @@ def test_portal_clients_put_the_department_in_their_tokens(settings, state):
 
     assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
     assert "protocolMappers" not in clients.pop("ispeks-state-it")
+    assert "protocolMappers" not in clients.pop("ispeks-tugas")
     for client in clients.values():
         (mapper,) = [m for m in client["protocolMappers"] if m["name"] == "department"]
         assert mapper["protocolMapper"] == "oidc-usermodel-attribute-mapper"
@@ -220,12 +222,19 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert (state_it["standardFlowEnabled"], state_it["directAccessGrantsEnabled"],
             state_it["implicitFlowEnabled"]) == (False, False, False)
     user_roles = {"realm-management": ["manage-users", "query-users", "view-users"]}
+    # Mapping tasks needs nothing more (README, "Tasks").
+    state_it_roles = user_roles
     assert realm["users"] == [
         {"username": "service-account-ispeks-sidecar", "enabled": True,
          "serviceAccountClientId": "ispeks-sidecar", "clientRoles": user_roles},
         {"username": "service-account-ispeks-state-it", "enabled": True,
-         "serviceAccountClientId": "ispeks-state-it", "clientRoles": user_roles},
+         "serviceAccountClientId": "ispeks-state-it", "clientRoles": state_it_roles},
     ]
+    tugas = clients.pop("ispeks-tugas")
+    assert tugas["id"] == task_client_uuid(state)
+    assert tugas["publicClient"] is True and tugas["redirectUris"] == []
+    assert not any(tugas[k] for k in ("standardFlowEnabled", "implicitFlowEnabled",
+                                      "directAccessGrantsEnabled", "serviceAccountsEnabled"))
 
     assert sorted(clients) == sorted(p["client_id"] for p in values["portal_clients"])
     for portal in values["portal_clients"]:
@@ -240,7 +249,8 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
         assert client["attributes"]["post.logout.redirect.uris"] == "##".join(
             portal["post_logout_redirect_uris"])
         assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
-    for client in (c for c in realm["clients"] if c["clientId"] != "ispeks-state-it"):
+    for client in (c for c in realm["clients"]
+                   if c["clientId"] not in ("ispeks-state-it", "ispeks-tugas")):
         # The OIDC kit requires the client in an access token's aud (gateway/oidc.py);
         # state IT's service account signs nobody in, so its tokens need none.
         audience = {m["name"]: m for m in client["protocolMappers"]}["audience"]
@@ -364,7 +374,7 @@ def test_a_fifth_state_is_one_values_file(settings, templates):
     assert realm["attributes"]["ispeks.versionLabel"] == "Versi 9.9"
     assert realm["passwordPolicy"] == POLICY  # from defaults.toml
     assert [c["clientId"] for c in realm["clients"]] == [
-        "ispeks-sidecar", "ispeks-state-it", "portal-ispeks"]
+        "ispeks-sidecar", "ispeks-state-it", "ispeks-tugas", "portal-ispeks"]
 
 
 def test_mask_secrets_hides_client_secret_and_smtp_password(settings):
