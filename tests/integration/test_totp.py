@@ -8,7 +8,9 @@ code counts towards Keycloak's 3-strike lock like a wrong password.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from idp_extension.cli import main as cli
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from tests.integration.test_recovery_http import NEW_PASSWORD, OLD_PASSWORD, Recovery
+from tests.integration.test_settings_http import sign_in, to_keycloak
 from tests.support.inprocess import Stack
 from tests.support.lockout import wait_for_failures
 from tests.support.totp_login import (
@@ -273,3 +276,82 @@ def test_password_recovery_does_not_remove_or_skip_totp(stack):
     step = login.password(record.user_id, NEW_PASSWORD)
     assert step.asks_code and not step.done
     assert login.code(next_unused_code(app, used)).tokens
+
+
+# -- the settings page: on and off ---------------------------------------------------------
+
+
+def _form_action(page, form_id: str) -> str:
+    match = (re.search(rf'<form[^>]*id="{form_id}"[^>]*action="([^"]+)"', page.body)
+             or re.search(rf'<form[^>]*action="([^"]+)"[^>]*id="{form_id}"', page.body))
+    assert match, f"no form {form_id}: {page.text[:400]}"
+    return html.unescape(match.group(1))
+
+
+def test_any_user_turns_totp_on_and_off_in_the_settings(stack):
+    settings, realm = stack.settings, "melaka"
+    record, user = person(stack, realm, "settings-on-off")
+    browser = stack.browser()
+    sign_in(browser, realm, record.user_id, PASSWORD, start=f"/{realm}/settings/totp")
+    page = browser.get(f"/{realm}/settings/totp")
+    assert page.status == 200 and "Status: Tidak aktif" in page.text
+    mark = stack.inbox.last_id
+
+    # "Aktifkan TOTP": Keycloak's own enrolment page (CONFIGURE_TOTP), inside the session.
+    to_keycloak = browser.submit(f"/{realm}/settings/totp/enable", {})
+    assert to_keycloak.status in (302, 303)
+    assert "kc_action=CONFIGURE_TOTP" in to_keycloak.location
+    enrolment = browser.follow(to_keycloak)
+    assert 'id="kc-totp-settings-form"' in enrolment.body and 'id="cancelTOTPBtn"' in enrolment.body
+    key = re.sub(r"\s+", "", re.search(r'id="kc-totp-secret-key"[^>]*>([^<]+)<',
+                                        enrolment.body).group(1))
+    app = authenticator(key)
+    secret = re.search(r'name="totpSecret" value="([^"]*)"', enrolment.body).group(1)
+    back = browser.post(_form_action(enrolment, "kc-totp-settings-form"), {
+        "totp": next_unused_code(app, set()), "totpSecret": html.unescape(secret),
+        "userLabel": "Telefon"})
+    assert back.status == 302 and "kc_action_status=success" in back.location, back.text[:400]
+    shown = browser.follow(browser.get(back.location))
+    assert "Status: Aktif" in shown.text
+    assert "Pengesahan dua faktor (TOTP) telah diaktifkan" in shown.text
+    assert otp_count(settings, realm, user.id) == 1
+    enabled = stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
+    assert enabled.subject.startswith("Pengesahan Dua Faktor iSPEKS Telah Diaktifkan")
+
+    # "Matikan TOTP": no task requires it, so the credential goes; the next login asks nothing.
+    off = browser.submit(f"/{realm}/settings/totp/disable", {})
+    assert off.status == 303
+    assert "Status: Tidak aktif" in browser.get(off.location).text
+    assert otp_count(settings, realm, user.id) == 0
+    disabled = stack.inbox.wait_for(to=record.email, after=enabled.id, timeout=15)
+    assert disabled.subject.startswith("Pengesahan Dua Faktor iSPEKS Telah Dimatikan")
+    assert [e["event"] for e in stack.events("account:totp:enabled", "account:totp:disabled")] == [
+        "account:totp:enabled", "account:totp:disabled"]
+    login = StepLogin(settings.keycloak_url, realm)
+    login.start()
+    assert login.password(record.user_id, PASSWORD).tokens
+
+
+def test_an_approver_cannot_turn_totp_off(stack):
+    settings, realm = stack.settings, "melaka"
+    record, user = person(stack, realm, "settings-approver", "ac:pelulus")
+    app, used, _ = enrol(settings, realm, record.user_id)
+    browser = stack.browser()
+
+    page = to_keycloak(browser, f"/{realm}/settings/totp")
+    asked = browser.login_form(page, record.user_id, PASSWORD)
+    assert asked.status == 200 and 'id="kc-otp-login-form"' in asked.body
+    back = browser.post(_form_action(asked, "kc-otp-login-form"),
+                        {"otp": next_unused_code(app, used)})
+    assert back.status == 302, back.text[:300]
+    shown = browser.follow(browser.get(back.location))
+    assert "Status: Aktif" in shown.text and 'id="totp-required"' in shown.body
+    assert 'id="totp-disable"' not in shown.body
+
+    refused = browser.submit(f"/{realm}/settings/totp/disable", {})
+
+    assert refused.status == 409
+    assert "tidak boleh dimatikan: tugas anda (Pelulus" in refused.text
+    assert otp_count(settings, realm, user.id) == 1
+    (event,) = stack.events("account:totp:disabled")
+    assert event["outcome"] == "denied" and event["details"]["reason"] == "task_requires_totp"
