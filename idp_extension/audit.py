@@ -63,6 +63,10 @@ class AuditEvent(str, enum.Enum):
     ACCOUNT_UNLOCKED = "account:unlocked"
     ACCOUNT_DISABLED = "account:disabled"
     ACCOUNT_ENABLED = "account:enabled"
+    # TOTP (issue 12): state IT's reset-otp; turned on or off in the settings.
+    TOTP_RESET = "account:totp:reset"
+    TOTP_ENABLED = "account:totp:enabled"
+    TOTP_DISABLED = "account:totp:disabled"
     # A flow's mail to an address outside the state's email_domains (or not one plain
     # address): not sent. The subject is the user ID; the address itself is not written.
     MAIL_REFUSED_OUTSIDE_DOMAIN = "mail:refused:outside_domain"

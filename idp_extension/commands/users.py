@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from datetime import datetime, timezone
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -324,3 +325,43 @@ def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> N
         AuditEvent.ACCOUNT_ENABLED, realm=state, subject=user_id, **_who(actor),
     )
     click.echo(f"{user_id} enabled in {state}.")
+
+
+@users.command("reset-otp")
+@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
+@click.option("--locale", type=click.Choice(["ms", "en"]), default="ms", show_default=True,
+              help="Language of the email to the user.")
+@click.argument("user_id")
+@actor_option
+@click.pass_obj
+def reset_otp(settings: Settings, state: str, locale: str, user_id: str,
+              actor: str | None) -> None:
+    """Remove a user's TOTP authenticator apps (a lost or changed phone).
+
+    Keycloak's OTP credentials of the user are deleted and the next login asks them to
+    set up a new app (required for privileged tasks, and for anyone who had TOTP on).
+    The password is not touched. The user is emailed; the act is audited.
+    """
+    from idp_extension.flows.notifications import notify
+    from idp_extension.mail.guard import for_tenant
+    from idp_extension.mail.sender import mail_sender_from_settings
+
+    tenant = _tenant(settings, state)
+    directory = _directory(settings, state)
+    user_id = _user_id(user_id)
+    audit = audit_log_from_settings(settings)
+    try:
+        user = _find(directory, user_id, state)
+        removed = directory.delete_otp_credentials(user.id, enrol_again=True)
+        required = directory.totp_required(user.id)
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from None
+    mailer = for_tenant(mail_sender_from_settings(settings), tenant, audit)
+    recovery_url = f"{settings.sidecar_public_url.rstrip('/')}/{state}/recovery"
+    notified = notify(mailer, tenant, user, "totp_reset", locale,
+                      datetime.now(timezone.utc), recovery_url=recovery_url)
+    audit.record(AuditEvent.TOTP_RESET, realm=state, subject=user.user_id, **_who(actor),
+                 removed=removed, totp_required=required, notified=notified)
+    click.echo(f"{removed} authenticator app(s) removed for {user.user_id} in {state}; the "
+               f"next login sets up a new one. "
+               + ("User emailed." if notified else "No email could be sent to the user."))

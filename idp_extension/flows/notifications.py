@@ -1,8 +1,9 @@
 """Notification emails after a security change ("was this you?"), for recovery and settings.
 
 One template, ``security_change``, names the change: ``password`` (changed in the
-settings), ``password_reset`` (recovery), ``questions``, ``site_key`` (phrase and image)
-and ``locked`` (recovery refused after three wrong answers). The email names the person
+settings), ``password_reset`` (recovery), ``questions``, ``site_key`` (phrase and image),
+``locked`` (recovery refused after three wrong answers) and ``totp_reset`` (state IT's
+``users reset-otp``), ``totp_enabled``, ``totp_disabled`` (settings). The email names the person
 and the ID (departments share mailboxes, manual 004), says when, and what to do if it
 was not them. It never carries the new value.
 
@@ -26,7 +27,9 @@ from idp_extension.tenants import Tenant
 log = logging.getLogger(__name__)
 
 TEMPLATE = "security_change"
-CHANGES = ("password", "password_reset", "questions", "site_key", "locked")
+CHANGES = ("password", "password_reset", "questions", "site_key", "locked",
+           # TOTP (issue 12): reset by state IT, turned on or off in the settings.
+           "totp_reset", "totp_enabled", "totp_disabled")
 
 
 def notify(mailer: MailSender, tenant: Tenant, user: DirectoryUser, change: str, locale: str,

@@ -75,6 +75,9 @@ class Change(str, enum.Enum):
     PASSWORD = "password"
     QUESTIONS = "questions"
     SITE_KEY = "site_key"
+    # TOTP (issue 12): Keycloak's CONFIGURE_TOTP enrols; turning off deletes the credential.
+    TOTP_ENABLED = "totp_enabled"
+    TOTP_DISABLED = "totp_disabled"
 
     def __str__(self) -> str:
         return self.value
@@ -108,6 +111,13 @@ class SiteKeyInvalid(ValidationFailed):
     """The secret phrase or the image is not acceptable."""
 
     code = "settings.site_key_invalid"
+
+
+class TotpRequiredByTask(IspeksError):
+    """TOTP cannot be turned off: a privileged task of the user requires it."""
+
+    code = "settings.totp_required_by_task"
+    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------
@@ -280,6 +290,65 @@ def change_site_key(ctx: SettingsContext, sign_in: SignIn, raw_phrase: str, imag
                     phrase_changed=before[0] != phrase, image_changed=before[1] != image_id)
 
 
+# -- TOTP (issue 12) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TotpStatus:
+    """Whether the user has an authenticator app, and whether a task requires one."""
+
+    configured: bool
+    required: bool
+
+    @property
+    def may_turn_off(self) -> bool:
+        return self.configured and not self.required
+
+
+def totp_status(ctx: SettingsContext, sign_in: SignIn) -> TotpStatus:
+    """Read the user's TOTP state from Keycloak now."""
+    user = _user(ctx, sign_in)
+    return TotpStatus(configured=ctx.directory.otp_credential_count(user.id) > 0,
+                      required=ctx.directory.totp_required(user.id))
+
+
+def begin_totp_enrolment(ctx: SettingsContext, sign_in: SignIn) -> None:
+    """Check that TOTP may be turned on now (fresh login, usable account).
+
+    Keycloak enrols: the web layer sends the browser to its CONFIGURE_TOTP action
+    (``kc_action``), which shows the QR code and the key and checks a first code.
+    """
+    require_fresh(ctx, sign_in, Change.TOTP_ENABLED)
+    _user(ctx, sign_in)
+
+
+def totp_enrolled(ctx: SettingsContext, sign_in: SignIn, locale: str) -> bool:
+    """After Keycloak's action reported success: audit and notify if an app is there now."""
+    user = _user(ctx, sign_in)
+    if ctx.directory.otp_credential_count(user.id) == 0:
+        return False
+    _changed(ctx, user, Change.TOTP_ENABLED, locale)
+    return True
+
+
+def disable_totp(ctx: SettingsContext, sign_in: SignIn, locale: str) -> int:
+    """Turn TOTP off: delete the user's OTP credentials, unless a task requires TOTP.
+
+    Raises ReauthenticationRequired, TotpRequiredByTask (nothing changed). Returns how
+    many authenticator apps were removed (0: it was off already; nothing mailed).
+    """
+    require_fresh(ctx, sign_in, Change.TOTP_DISABLED)
+    user = _user(ctx, sign_in)
+    if ctx.directory.totp_required(user.id):
+        ctx.audit.record(AuditEvent.TOTP_DISABLED, subject=user.user_id,
+                         outcome=Outcome.DENIED, step="settings", reason="task_requires_totp")
+        raise TotpRequiredByTask(f"{user.user_id} holds a task that requires TOTP")
+    removed = ctx.directory.delete_otp_credentials(user.id)
+    if removed:
+        _changed(ctx, user, Change.TOTP_DISABLED, locale, removed=removed)
+    return removed
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -287,6 +356,8 @@ _EVENTS = {
     Change.PASSWORD: AuditEvent.PASSWORD_CHANGED,
     Change.QUESTIONS: AuditEvent.SECURITY_QUESTIONS_CHANGED,
     Change.SITE_KEY: AuditEvent.SECRET_PHRASE_CHANGED,
+    Change.TOTP_ENABLED: AuditEvent.TOTP_ENABLED,
+    Change.TOTP_DISABLED: AuditEvent.TOTP_DISABLED,
 }
 
 

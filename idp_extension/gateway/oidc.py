@@ -281,8 +281,14 @@ class OidcClient:
     # -- login ------------------------------------------------------------------------
 
     def begin_login(self, locale: str | None = None, prompt: str | None = None,
-                    max_age: int | None = None, scope: str = DEFAULT_SCOPE) -> LoginRequest:
-        """Start a code-flow login with PKCE S256; return the URL and the secrets."""
+                    max_age: int | None = None, scope: str = DEFAULT_SCOPE,
+                    action: str | None = None) -> LoginRequest:
+        """Start a code-flow login with PKCE S256; return the URL and the secrets.
+
+        ``action``: a Keycloak application-initiated action (``kc_action``), e.g.
+        ``CONFIGURE_TOTP``, run after the sign-in; the callback carries
+        ``kc_action_status`` (success, cancelled, error).
+        """
         if not self.redirect_uri:
             raise ValueError("this client has no redirect_uri")
         if max_age is not None and (not isinstance(max_age, int) or max_age < 0):
@@ -301,7 +307,7 @@ class OidcClient:
             "code_challenge_method": "S256",
         }
         optional = {"ui_locales": locale, "prompt": prompt,
-                    "max_age": None if max_age is None else str(max_age)}
+                    "max_age": None if max_age is None else str(max_age), "kc_action": action}
         params.update({key: value for key, value in optional.items() if value})
         url = _with_query(self._endpoint("authorization_endpoint"), params)
         return LoginRequest(url, state, nonce, verifier, max_age)

@@ -27,6 +27,12 @@ from idp_extension.payroll import PayrollRecord
 # Wrong answers to the security questions in recovery (flows/recovery.py). At the limit
 # the sidecar disables the account; only an administrator's unlock lifts that.
 RECOVERY_FAILURE_LIMIT = 3
+# Issue 12 contract (TASKS-CONTRACT.md): tasks are client roles of this client; whoever
+# effectively holds its marker role must use TOTP (Keycloak's OTP credential).
+TASKS_CLIENT = "ispeks-tugas"
+TOTP_REQUIRED_ROLE = "totp-wajib"
+OTP_CREDENTIAL = "otp"
+CONFIGURE_TOTP = "CONFIGURE_TOTP"
 
 T = TypeVar("T")
 
@@ -270,6 +276,49 @@ class UserDirectory:
             }
             self._admin.update_user(uuid, _writable(rep))
         return self.get(uuid)
+
+    # -- TOTP (issue 12): Keycloak owns the OTP credential; these only read and remove it.
+
+    @_translate_errors
+    def otp_credential_count(self, uuid: str) -> int:
+        """How many OTP credentials (authenticator apps) the user has in Keycloak."""
+        return sum(1 for c in self._admin.get_credentials(uuid) if c.get("type") == OTP_CREDENTIAL)
+
+    @_translate_errors
+    def delete_otp_credentials(self, uuid: str, *, enrol_again: bool = False) -> int:
+        """Remove every OTP credential of the user; return how many there were.
+
+        ``enrol_again`` also sets Keycloak's CONFIGURE_TOTP required action, so the next
+        login enrols a new app whether or not a task requires TOTP (a lost phone).
+        """
+        removed = 0
+        for credential in self._admin.get_credentials(uuid):
+            if credential.get("type") == OTP_CREDENTIAL:
+                self._admin.delete_credential(uuid, credential["id"])
+                removed += 1
+        if enrol_again:
+            rep = self._admin.get_user(uuid)
+            actions = list(rep.get("requiredActions") or [])
+            if CONFIGURE_TOTP not in actions:
+                rep["requiredActions"] = actions + [CONFIGURE_TOTP]
+                self._admin.update_user(uuid, _writable(rep))
+        return removed
+
+    @_translate_errors
+    def totp_required(self, uuid: str) -> bool:
+        """True if the user effectively holds ispeks-tugas/totp-wajib (a privileged task).
+
+        With ``view-users`` only (no client administration), the tasks client's id comes
+        from the user's own role mappings; its composite listing expands every task the
+        user holds directly (``*:pelulus`` contains ``totp-wajib``). A task reached only
+        through a group is not seen here; Keycloak's login flow still asks for TOTP then.
+        """
+        mappings = self._admin.get_all_roles_of_user(uuid) or {}
+        tasks = (mappings.get("clientMappings") or {}).get(TASKS_CLIENT)
+        if not tasks or not tasks.get("id"):
+            return False
+        effective = self._admin.get_composite_client_roles_of_user(uuid, tasks["id"])
+        return any(role.get("name") == TOTP_REQUIRED_ROLE for role in effective or [])
 
 
 def locked_users(search: Callable[[str, str], list[DirectoryUser]]) -> list[DirectoryUser]:

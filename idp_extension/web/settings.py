@@ -12,6 +12,11 @@
     POST /settings/questions
     GET  /settings/secret-phrase   "Frasa Rahsia" and "Imej Online" (states that use them)
     POST /settings/secret-phrase
+    GET  /settings/totp            "Pengesahan Dua Faktor (TOTP)": on or off, required by a task?
+    POST /settings/totp/enable     (fresh login) → Keycloak's CONFIGURE_TOTP action (kc_action)
+                                   → /callback → /totp
+    POST /settings/totp/disable    (fresh login) the OTP credential deleted, unless a task
+                                   requires TOTP (refused, ms/en)
     POST /settings/logout          "Log Keluar": the sidecar's session (revoked server-side),
                                    then Keycloak's (ended from the back channel by its
                                    session id) → /settings/signed-out
@@ -44,7 +49,7 @@ from idp_extension.flows.common import (
 from idp_extension.i18n import format_page_date, format_page_time
 from idp_extension.flows.settings import (
     AccountUnavailable, Change, NotActivated, ReauthenticationRequired, SettingsContext, SignIn,
-    SiteKeyInvalid,
+    SiteKeyInvalid, TotpRequiredByTask,
 )
 from idp_extension.gallery import GALLERY, image_by_id
 from idp_extension.gateway.oidc import OidcClient, OidcError
@@ -74,7 +79,9 @@ CHANGES_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
 # Where a sign-in may return to: page name → endpoint (never a URL from the query).
 PAGES = {"index": ".index", "password": ".password", "questions": ".questions",
-         "site_key": ".site_key"}
+         "site_key": ".site_key", "totp": ".totp"}
+# Keycloak's application-initiated action that enrols an authenticator app (issue 12).
+CONFIGURE_TOTP = "CONFIGURE_TOTP"
 
 
 class SettingsLoginFailed(errors.BadRequest):
@@ -137,8 +144,11 @@ def _sign_in(user: Mapping[str, Any]) -> SignIn:
     return SignIn.from_claims(user["sub"], user["user_id"], user["auth_time"])
 
 
-def _start_login(page: str, *, reauthenticate: bool) -> Response:
+def _start_login(page: str, *, reauthenticate: bool, action: str | None = None) -> Response:
     door = _sign_in_door()
+    if action:
+        # Inside the (fresh) SSO session Keycloak goes straight to the action.
+        return door.begin(action=action, next=page, reauth=reauthenticate)
     if reauthenticate:
         # prompt=login: Keycloak asks for the password even inside an SSO session;
         # max_age=300: and the ID token's auth_time is checked against it.
@@ -187,12 +197,16 @@ def callback() -> Response:
         # password must open nothing (the portals refuse it too).
         _end_keycloak_session(client, tokens.refresh_token)
         raise
+    enrolled = (pending.get("action") == CONFIGURE_TOTP
+                and _after_totp_action(sign_in, request.args.get("kc_action_status")))
     keycloak_session = claims.get("sid")
     sessions.start(USER_KEY, {
         "iss": claims["iss"], "sub": sign_in.sub, "user_id": sign_in.user_id,
         "auth_time": int(auth_time), "at": int(_now()),
         "kc_sid": keycloak_session if isinstance(keycloak_session, str) else None,
     }, SIGNED_IN_SECONDS)
+    if enrolled:
+        session[NOTICE_KEY] = Change.TOTP_ENABLED.value
     return redirect(url_for(PAGES.get(pending.get("next"), ".index")), 303)
 
 
@@ -407,6 +421,60 @@ def _signed_in_or_login(page: str) -> tuple[SignIn | None, Response | None]:
     if user is None:
         return None, _start_login(page, reauthenticate=False)
     return _sign_in(user), None
+
+
+# "Pengesahan Dua Faktor (TOTP)" (issue 12): Keycloak enrols and keeps the credential.
+
+
+@bp.get("/totp")
+def totp() -> Response | str:
+    user = _signed_in()
+    if user is None:
+        return _start_login("totp", reauthenticate=False)
+    sign_in = _sign_in(user)
+    return _totp_page(sign_in)
+
+
+def _totp_page(sign_in: SignIn, *, error_key: str | None = None) -> str:
+    status = flow.totp_status(flow_context(), sign_in)
+    return render_template("settings/totp.html", **_page_context(sign_in, "totp"),
+                           status=status, error_key=error_key,
+                           notice=session.pop(NOTICE_KEY, None))
+
+
+@bp.post("/totp/enable")
+@rate_limit(CHANGES_PER_ADDRESS)
+def enable_totp() -> Response:
+    sign_in, elsewhere = _signed_in_or_login("totp")
+    if elsewhere:
+        return elsewhere
+    try:
+        flow.begin_totp_enrolment(flow_context(), sign_in)
+    except ReauthenticationRequired:
+        return _reauthenticate("totp")
+    return _start_login("totp", reauthenticate=False, action=CONFIGURE_TOTP)
+
+
+@bp.post("/totp/disable")
+@rate_limit(CHANGES_PER_ADDRESS)
+def disable_totp() -> Response | tuple[str, int]:
+    sign_in, elsewhere = _signed_in_or_login("totp")
+    if elsewhere:
+        return elsewhere
+    try:
+        removed = flow.disable_totp(flow_context(), sign_in, current_locale())
+    except ReauthenticationRequired:
+        return _reauthenticate("totp")
+    except TotpRequiredByTask as exc:
+        return _totp_page(sign_in, error_key=exc.code), exc.http_status
+    if removed:
+        session[NOTICE_KEY] = Change.TOTP_DISABLED.value
+    return redirect(url_for(".totp"), 303)
+
+
+def _after_totp_action(sign_in: SignIn, status: str | None) -> bool:
+    """Keycloak's CONFIGURE_TOTP came back: success is checked against Keycloak itself."""
+    return status == "success" and flow.totp_enrolled(flow_context(), sign_in, current_locale())
 
 
 # "Log Keluar"

@@ -49,9 +49,16 @@ class OidcSignIn:
     pending_seconds: int = PENDING_LOGIN_SECONDS
 
     def begin(self, *, prompt: str | None = None, max_age: int | None = None,
-              **keep: Any) -> Response:
-        """Send the browser to Keycloak's login; ``keep`` comes back with ``finish``."""
-        login = self.client.begin_login(locale=current_locale(), prompt=prompt, max_age=max_age)
+              action: str | None = None, **keep: Any) -> Response:
+        """Send the browser to Keycloak's login; ``keep`` comes back with ``finish``.
+
+        ``action``: a Keycloak application-initiated action (``kc_action``) run after
+        the sign-in; it comes back in the pending login as ``action``.
+        """
+        login = self.client.begin_login(locale=current_locale(), prompt=prompt, max_age=max_age,
+                                        action=action)
+        if action:
+            keep = {**keep, "action": action}
         session[self.key] = {"iss": self.client.issuer, "at": int(self.now()), **keep,
                              **login.pending()}
         return redirect(login.url)

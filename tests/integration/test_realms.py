@@ -24,7 +24,7 @@ from idp_extension.realms.plan import execution_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES, attribute_names
 from idp_extension.tenants import load_tenant, load_values
 from tests.support.oidc_login import decode_jwt_claims, login
-from tests.unit.test_realm_render import JOHOR, POLICY, VERSION_LABELS
+from tests.unit.test_realm_render import JOHOR, POLICY, VERSION_LABELS, totp_steps
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,14 @@ EXPECTED_FLOW = [
     (0, "auth:auth-cookie", "ALTERNATIVE"),
     (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
     (1, "auth:ispeks-username-password-form", "REQUIRED"),
+    *totp_steps(1),
 ]
 EXPECTED_PORTAL_FLOW = [
     (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
     (1, "auth:auth-cookie", "ALTERNATIVE"),
     (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
     (2, "auth:ispeks-username-password-form", "REQUIRED"),
+    *totp_steps(2, "ispeks-browser-portal-forms"),
     (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
     (1, "auth:conditional-user-attribute", "REQUIRED"),
     (1, "auth:deny-access-authenticator", "REQUIRED"),
@@ -462,8 +464,9 @@ def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor
     assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
     assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
-    # The login form's address limits, the pending check and the refusal.
-    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 3
+    # The login form's address limits, the two TOTP role conditions, the pending check
+    # and the refusal.
+    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 5
 
 
 def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(settings_, johor):
@@ -498,6 +501,30 @@ def test_changed_authenticator_config_is_fixed_in_place(settings_, johor):
     fixed = kc.get_authenticator_config(condition["authenticationConfig"])
     assert fixed["config"]["not"] == "false"
     assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
+
+
+def test_a_realm_without_totp_gets_the_policy_and_the_subflows(settings_, johor):
+    """A realm applied before issue 12: no TOTP subflows, Keycloak's OTP defaults."""
+    templates, _ = johor
+    kc = _admin(settings_, "johor")
+    for execution in kc.get_authentication_flow_executions("ispeks-browser"):
+        if execution.get("authenticationFlow") and "totp" in execution["displayName"]:
+            kc.delete_authentication_flow_execution(execution["id"])
+    kc.update_realm("johor", {"otpPolicyLookAheadWindow": 3, "otpPolicyCodeReusable": True})
+
+    upgraded = apply_realm(settings_, "johor", templates_dir=templates)
+
+    assert {change.path for change in upgraded.changes} == {
+        "flows.ispeks-browser", "realm.otpPolicyLookAheadWindow", "realm.otpPolicyCodeReusable"}
+    assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
+    assert execution_steps(kc.get_authentication_flow_executions("ispeks-browser")) == EXPECTED_FLOW
+    realm = kc.get_realm("johor")
+    assert (realm["otpPolicyLookAheadWindow"], realm["otpPolicyCodeReusable"]) == (1, False)
+    conditions = [kc.get_authenticator_config(e["authenticationConfig"])["config"]
+                  for e in kc.get_authentication_flow_executions("ispeks-browser")
+                  if e.get("providerId") == "conditional-user-role"]
+    assert conditions == [{"condUserRole": "ispeks-tugas.totp-wajib", "negate": "false"},
+                          {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "true"}]
 
 
 def test_values_change_is_applied_and_only_that(settings_, johor):

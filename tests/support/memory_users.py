@@ -67,6 +67,10 @@ class _Account:
     failures: int = 0
     # Open Keycloak sessions (what end_sessions ends), counted for tests.
     sessions: int = 0
+    # TOTP (issue 12): OTP credentials, the effective totp-wajib role, required actions.
+    otp_credentials: int = 0
+    totp_required: bool = False
+    required_actions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -291,6 +295,43 @@ class InMemoryUserDirectory:
 
             apply(change)
             return self._user(uuid)
+
+    # -- TOTP (issue 12) ----------------------------------------------------------------
+
+    def set_otp(self, uuid: str, *, credentials: int | None = None,
+                required: bool | None = None) -> None:
+        """Give the user OTP credentials and/or a privileged task (test setup)."""
+        with self._lock:
+            account = self._account(uuid)
+            if credentials is not None:
+                account.otp_credentials = credentials
+            if required is not None:
+                account.totp_required = required
+
+    def required_actions(self, uuid: str) -> list[str]:
+        with self._lock:
+            return list(self._account(uuid).required_actions)
+
+    def otp_credential_count(self, uuid: str) -> int:
+        with self._call("otp_credential_count"):
+            return self._account(uuid).otp_credentials
+
+    def delete_otp_credentials(self, uuid: str, *, enrol_again: bool = False) -> int:
+        with self._call("delete_otp_credentials") as apply:
+            account = self._account(uuid)
+            removed = account.otp_credentials
+
+            def change() -> None:
+                account.otp_credentials = 0
+                if enrol_again and "CONFIGURE_TOTP" not in account.required_actions:
+                    account.required_actions.append("CONFIGURE_TOTP")
+
+            apply(change)
+            return removed
+
+    def totp_required(self, uuid: str) -> bool:
+        with self._call("totp_required"):
+            return self._account(uuid).totp_required
 
     # -- internals ---------------------------------------------------------------------
 

@@ -81,7 +81,8 @@ def test_base_theme_extends_keycloak_v2_malay_first():
     assert properties["locales"].split(",")[0] == "ms"
     assert set(properties["styles"].split()) == {"css/ispeks.css", "css/state.css"}
     # Only the pages that must change are overridden.
-    assert sorted(p.name for p in BASE.glob("*.ftl")) == ["login.ftl", "template.ftl"]
+    assert sorted(p.name for p in BASE.glob("*.ftl")) == [
+        "login-config-totp.ftl", "login-otp.ftl", "login.ftl", "template.ftl"]
 
 
 @pytest.mark.parametrize("folder", ["ispeks/login", "ispeks/email"])
@@ -99,11 +100,13 @@ def test_malay_and_english_messages_have_the_same_keys(folder):
 
 
 def test_every_message_the_templates_use_exists_in_both_languages():
-    used = ftl_message_keys(BASE / "login.ftl", BASE / "template.ftl")
+    used = ftl_message_keys(BASE / "login.ftl", BASE / "template.ftl", BASE / "login-otp.ftl",
+                            BASE / "login-config-totp.ftl")
     ms = read_properties(BASE / "messages" / "messages_ms.properties")
     en = read_properties(BASE / "messages" / "messages_en.properties")
 
     assert "ispeksLockoutWarning" in used and "doNext" in used
+    assert {"ispeksOtpIntro", "ispeksTotpKeyLabel", "loginTotpTitle"} <= used
     missing = {k for k in used - KEYCLOAK_KEYS if k not in ms or k not in en}
     assert not missing
 

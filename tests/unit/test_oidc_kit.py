@@ -159,7 +159,13 @@ def test_login_parameters_cannot_smuggle_other_parameters(client):
 
 def test_optional_parameters_are_left_out_when_not_given(client):
     query = parse_qs(urlsplit(client.begin_login().url).query)
-    assert not {"ui_locales", "prompt", "max_age"} & set(query)
+    assert not {"ui_locales", "prompt", "max_age", "kc_action"} & set(query)
+
+
+def test_an_application_initiated_action_is_asked_with_kc_action(client):
+    """The settings' "turn TOTP on" (issue 12): Keycloak's CONFIGURE_TOTP after sign-in."""
+    query = parse_qs(urlsplit(client.begin_login(action="CONFIGURE_TOTP").url).query)
+    assert query["kc_action"] == ["CONFIGURE_TOTP"] and "prompt" not in query
 
 
 def test_state_nonce_and_verifier_are_random_and_long_enough(client):

@@ -242,12 +242,35 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
     assert plan.operations[1].payload == {"delete": [], "steps": [
         {"parent": "ispeks-browser", "provider": "auth-cookie", "requirement": "ALTERNATIVE"},
         {"parent": "ispeks-browser", "subflow": "ispeks-browser-forms",
-         "description": "Username and password in one form", "requirement": "ALTERNATIVE"},
+         "description": "Username and password in one form, then TOTP where due",
+         "requirement": "ALTERNATIVE"},
         {"parent": "ispeks-browser-forms", "provider": "ispeks-username-password-form",
          "requirement": "REQUIRED",
          "config": {"alias": "ispeks-login-limits",
                     "config": {"failedPostsPerAddressPerMinute": "10",
                                "failedPostsPerAddressPerHour": "50"}}},
+        # TOTP where a task requires it (issue 12), then where the user turned it on.
+        {"parent": "ispeks-browser-forms", "subflow": "ispeks-browser-forms-totp-wajib",
+         "description": ("TOTP for privileged tasks (ispeks-tugas totp-wajib): enrol at "
+                         "first, then every login"),
+         "requirement": "CONDITIONAL"},
+        {"parent": "ispeks-browser-forms-totp-wajib", "provider": "conditional-user-role",
+         "requirement": "REQUIRED",
+         "config": {"alias": "ispeks-totp-wajib",
+                    "config": {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "false"}}},
+        {"parent": "ispeks-browser-forms-totp-wajib", "provider": "auth-otp-form",
+         "requirement": "REQUIRED"},
+        {"parent": "ispeks-browser-forms", "subflow": "ispeks-browser-forms-totp-pilihan",
+         "description": "TOTP a user without a privileged task turned on",
+         "requirement": "CONDITIONAL"},
+        {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "conditional-user-role",
+         "requirement": "REQUIRED",
+         "config": {"alias": "ispeks-bukan-totp-wajib",
+                    "config": {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "true"}}},
+        {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "conditional-user-configured",
+         "requirement": "REQUIRED"},
+        {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "auth-otp-form",
+         "requirement": "REQUIRED"},
     ]}
     assert plan.operations[3].payload == {"browserFlow": "ispeks-browser-portal"}
 
@@ -280,7 +303,10 @@ def test_username_form_in_the_flow_forces_a_rebuild(desired):
     assert op.kind == A.REBUILD_FLOW
     assert op.payload["delete"] == ["exec-0", "exec-x", "exec-y"]
     assert [s.get("provider") or s.get("subflow") for s in op.payload["steps"]] == [
-        "auth-cookie", "ispeks-browser-forms", "ispeks-username-password-form"]
+        "auth-cookie", "ispeks-browser-forms", "ispeks-username-password-form",
+        "ispeks-browser-forms-totp-wajib", "conditional-user-role", "auth-otp-form",
+        "ispeks-browser-forms-totp-pilihan", "conditional-user-role",
+        "conditional-user-configured", "auth-otp-form"]
 
 
 def test_keycloaks_stock_form_is_replaced_by_the_projects_with_its_limits(desired):
@@ -491,11 +517,13 @@ def test_rebuilt_flow_brings_its_authenticator_configs(desired):
     plan = plan_update(desired, current)
 
     rebuild = next(op for op in plan.operations if op.kind == A.REBUILD_FLOW)
-    configured = {s["provider"]: s["config"]["alias"] for s in rebuild.payload["steps"]
-                  if "config" in s}
-    assert configured == {"ispeks-username-password-form": "ispeks-login-limits-portal",
-                          "conditional-user-attribute": "ispeks-pending-user",
-                          "deny-access-authenticator": "ispeks-deny-pending"}
+    configured = [(s["provider"], s["config"]["alias"]) for s in rebuild.payload["steps"]
+                  if "config" in s]
+    assert configured == [("ispeks-username-password-form", "ispeks-login-limits-portal"),
+                          ("conditional-user-role", "ispeks-totp-wajib-portal"),
+                          ("conditional-user-role", "ispeks-bukan-totp-wajib-portal"),
+                          ("conditional-user-attribute", "ispeks-pending-user"),
+                          ("deny-access-authenticator", "ispeks-deny-pending")]
     assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW]
 
 

@@ -127,6 +127,19 @@ def test_state_carries_its_names_and_settings_as_string_attributes(settings, sta
     assert attributes[CHECKSUM_ATTRIBUTE].startswith("hmac-sha256:")
 
 
+def totp_steps(level: int, forms: str = "ispeks-browser-forms") -> list[tuple]:
+    """The two TOTP subflows after the password form (issue 12)."""
+    return [
+        (level, f"flow:{forms}-totp-wajib", "CONDITIONAL"),
+        (level + 1, "auth:conditional-user-role", "REQUIRED"),
+        (level + 1, "auth:auth-otp-form", "REQUIRED"),
+        (level, f"flow:{forms}-totp-pilihan", "CONDITIONAL"),
+        (level + 1, "auth:conditional-user-role", "REQUIRED"),
+        (level + 1, "auth:conditional-user-configured", "REQUIRED"),
+        (level + 1, "auth:auth-otp-form", "REQUIRED"),
+    ]
+
+
 @pytest.mark.parametrize("state", STATES)
 def test_browser_flow_is_the_single_username_password_form(settings, state):
     realm = render_realm(settings, state, TEMPLATES)
@@ -136,8 +149,40 @@ def test_browser_flow_is_the_single_username_password_form(settings, state):
         (0, "auth:auth-cookie", "ALTERNATIVE"),
         (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
         (1, "auth:ispeks-username-password-form", "REQUIRED"),
+        *totp_steps(1),
     ]
     assert "auth-username-form" not in json.dumps(realm["authenticationFlows"])
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_otp_policy_is_rfc6238_as_authenticator_apps_read_it(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+
+    assert (realm["otpPolicyType"], realm["otpPolicyAlgorithm"], realm["otpPolicyDigits"],
+            realm["otpPolicyPeriod"]) == ("totp", "HmacSHA1", 6, 30)
+    # One period either side of now (the previous and the next code), never more.
+    assert realm["otpPolicyLookAheadWindow"] == 1
+    assert realm["otpPolicyCodeReusable"] is False
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_totp_conditions_name_the_contracts_marker_role(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+    configs = {c["alias"]: c["config"] for c in realm["authenticatorConfig"]}
+    flows = {f["alias"]: f for f in realm["authenticationFlows"]}
+
+    for forms, suffix in (("ispeks-browser-forms", ""), ("ispeks-browser-portal-forms", "-portal")):
+        required = flows[f"{forms}-totp-wajib"]["authenticationExecutions"]
+        optional = flows[f"{forms}-totp-pilihan"]["authenticationExecutions"]
+        assert configs[required[0]["authenticatorConfig"]] == {
+            "condUserRole": "ispeks-tugas.totp-wajib", "negate": "false"}
+        assert required[0]["authenticatorConfig"] == f"ispeks-totp-wajib{suffix}"
+        assert configs[optional[0]["authenticatorConfig"]] == {
+            "condUserRole": "ispeks-tugas.totp-wajib", "negate": "true"}
+    # The contract's shape: approvers are composites of the marker, nobody holds it alone.
+    roles = {r["name"]: r for r in realm["roles"]["client"]["ispeks-tugas"]}
+    assert roles["ac:pelulus"]["composites"] == {"client": {"ispeks-tugas": ["totp-wajib"]}}
+    assert not roles["ac:penyedia"]["composite"] and not roles["totp-wajib"]["composite"]
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -165,6 +210,7 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
         (1, "auth:auth-cookie", "ALTERNATIVE"),
         (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
         (2, "auth:ispeks-username-password-form", "REQUIRED"),
+        *totp_steps(2, "ispeks-browser-portal-forms"),
         (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
         (1, "auth:conditional-user-attribute", "REQUIRED"),
         (1, "auth:deny-access-authenticator", "REQUIRED"),
@@ -178,6 +224,7 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
     # Only the sidecar (first login) signs pending users in.
     assert clients.pop("ispeks-sidecar")["authenticationFlowBindingOverrides"] == {
         "browser": "ispeks-browser"}
+    clients.pop("ispeks-tugas")  # roles only (issue 12), no login of its own
     # Portals keep the realm's default flow: apply removes any binding made by hand.
     assert all(c["authenticationFlowBindingOverrides"] == {} for c in clients.values())
 
@@ -221,6 +268,11 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert "secret" not in state_it and state_it["redirectUris"] == []
     assert (state_it["standardFlowEnabled"], state_it["directAccessGrantsEnabled"],
             state_it["implicitFlowEnabled"]) == (False, False, False)
+    tasks = clients.pop("ispeks-tugas")  # issue 12: a container of task roles, no login
+    assert (tasks["standardFlowEnabled"], tasks["directAccessGrantsEnabled"],
+            tasks["implicitFlowEnabled"], tasks["serviceAccountsEnabled"]) == (
+                False, False, False, False)
+    assert tasks["redirectUris"] == []
     user_roles = {"realm-management": ["manage-users", "query-users", "view-users"]}
     # Mapping tasks needs nothing more (README, "Tasks").
     state_it_roles = user_roles

@@ -47,8 +47,9 @@ class FakeClient:
         # Like the real client: the issuer of the realm in the request's URL.
         self.issuer = f"{KEYCLOAK}/realms/{current_tenant().realm}"
 
-    def begin_login(self, locale=None, prompt=None, max_age=None, scope="openid"):
-        self.keycloak.started.append({"prompt": prompt, "max_age": max_age})
+    def begin_login(self, locale=None, prompt=None, max_age=None, scope="openid", action=None):
+        self.keycloak.started.append({"prompt": prompt, "max_age": max_age}
+                                     | ({"action": action} if action else {}))
         query = f"state=s{len(self.keycloak.started)}&prompt={prompt}&max_age={max_age}"
         return LoginRequest(f"{self.issuer}/protocol/openid-connect/auth?{query}",
                             f"s{len(self.keycloak.started)}", "n", "v" * 43, max_age)

@@ -1,0 +1,109 @@
+"""TOTP in headless Chromium (issue 12): a Melaka approver enrols at first login from the key
+the themed page shows (pyotp computes the codes), reaches the demo portal's dashboard, and
+gives a code at the next login; a Pahang preparer is never asked.
+Screenshots: test-artifacts/<test name>/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from idp_extension.demo_users import synthetic_people
+from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
+from idp_extension.passwords import random_password
+from idp_extension.tenants import load_tenants
+from tests.e2e.conftest import PHONE
+from tests.support.browser_login import sign_in
+from tests.support.totp_login import authenticator, next_unused_code
+
+
+@pytest.fixture(scope="module")
+def tenants(settings):
+    return load_tenants(settings.realm_templates_dir)
+
+
+def _account(settings, tenants, state: str, seed: str, *tasks: str):
+    directory = UserDirectory(bootstrap_admin(settings), state)
+    record = synthetic_people(tenants[state], 1, seed=seed)[0]
+    user, _ = directory.register_pending(record)
+    password = random_password()
+    directory.set_password(user.id, password)
+    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    if tasks:
+        kc = bootstrap_admin(settings, state)
+        client = kc.get_client_id("ispeks-tugas")
+        kc.assign_client_role(user.id, client, [kc.get_client_role(client, t) for t in tasks])
+    return user, password
+
+
+def _to_login(page, sidecar, settings, state: str) -> None:
+    page.goto(f"{sidecar.url}/{state}/portal/")
+    assert page.url.startswith(f"{settings.keycloak_url}/realms/{state}/"), page.url
+
+
+def _approver_widgets_if_any(page) -> None:
+    # The approver's widgets come with the tasks work (issue 12, part 1): checked once there.
+    widgets = page.locator("[data-task], [data-widget]")
+    if widgets.count():
+        assert "pelulus" in page.content().lower() or "lulus" in page.content().lower()
+
+
+def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
+        new_page, sidecar, settings, tenants, screenshot):
+    user, password = _account(settings, tenants, "melaka", "e2e-totp-approver", "ac:pelulus")
+    page = new_page()
+    _to_login(page, sidecar, settings, "melaka")
+    sign_in(page, user.user_id, password)
+
+    # The themed enrolment page: steps, QR code and the key in text, Malay first.
+    page.wait_for_selector("#kc-totp-settings-form")
+    assert page.locator("#kc-page-title").inner_text().strip() == (
+        "Tetapan Pengesahan Dua Faktor (TOTP)")
+    qr = page.locator("#kc-totp-secret-qr-code")
+    assert qr.is_visible() and page.evaluate(
+        "() => document.getElementById('kc-totp-secret-qr-code').naturalWidth") > 0
+    assert "Google Authenticator" in page.locator("#kc-totp-supported-apps").inner_text()
+    screenshot(page, "enrolment")
+    key = re.sub(r"\s+", "", page.locator("#kc-totp-secret-key").inner_text())
+    app, used = authenticator(key), set()
+
+    page.fill("#totp", next_unused_code(app, used))
+    page.fill("#userLabel", "Telefon pejabat")
+    page.click("#saveTOTPBtn")
+
+    page.wait_for_url(f"{sidecar.url}/melaka/portal/dashboard")
+    assert page.locator('[data-field="user-id"]').inner_text() == user.user_id
+    _approver_widgets_if_any(page)
+    screenshot(page, "dashboard")
+
+    # The next login (a new browser) asks for the code after the password, on a phone too.
+    again = new_page(viewport=PHONE)
+    _to_login(again, sidecar, settings, "melaka")
+    sign_in(again, user.user_id, password)
+    again.wait_for_selector("#kc-otp-login-form")
+    assert "Masukkan kod 6 digit" in again.locator("#ispeks-otp-intro").inner_text()
+    screenshot(again, "code-asked-phone")
+    again.fill("#otp", str((int(app.now()) + 500_000) % 10**6).zfill(6))
+    again.click("#kc-login")
+    again.wait_for_selector("#input-error-otp-code")
+    assert again.locator("#input-error-otp-code").inner_text().strip() == "Kod pengesahan tidak sah."
+    screenshot(again, "wrong-code")
+    again.fill("#otp", next_unused_code(app, used))
+    again.click("#kc-login")
+    again.wait_for_url(f"{sidecar.url}/melaka/portal/dashboard")
+    screenshot(again, "dashboard-phone")
+
+
+def test_pahang_preparer_is_never_asked_for_a_code(new_page, sidecar, settings, tenants,
+                                                   screenshot):
+    user, password = _account(settings, tenants, "pahang", "e2e-totp-preparer", "ac:penyedia")
+    page = new_page()
+    _to_login(page, sidecar, settings, "pahang")
+    sign_in(page, user.user_id, password)
+
+    page.wait_for_url(f"{sidecar.url}/pahang/portal/dashboard")
+    assert page.locator('[data-field="user-id"]').inner_text() == user.user_id
+    screenshot(page, "dashboard")
