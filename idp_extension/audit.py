@@ -69,6 +69,10 @@ class AuditEvent(str, enum.Enum):
     MAIL_SEND_FAILED = "mail:send:failed"
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
+    # The activation campaign's reminders (reporting/remind.py), with the officer.
+    REMINDER_SENT = "report:reminder:sent"
+    REMINDER_NOT_SENT = "report:reminder:not_sent"
+    REMINDERS_RUN = "report:reminders:run"
 
     def __str__(self) -> str:
         return self.value

@@ -91,7 +91,7 @@ from idp_extension.flows.tokens import nonce_attribute, nonce_digest
 from idp_extension.gallery import image_by_id
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
+    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
 from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.errors import MailRejected, MailUnavailable
@@ -694,6 +694,7 @@ def complete(
             PHRASE_ATTRIBUTE: [phrase],
             IMAGE_ATTRIBUTE: [registration.image_id],
             ACTIVATION_STATE: [ACTIVE],
+            ACTIVATED_AT: [ctx.clock.now().isoformat(timespec="seconds")],
             EXPIRES_ATTRIBUTE: None,
             ISSUE_ATTRIBUTE: None,
         })

@@ -22,6 +22,11 @@ from idp_extension.payroll import PayrollRecord
 
 ACTIVATION_STATE = "ispeks_activation_state"
 PENDING, ACTIVE = "pending", "active"
+# When the account turned active (ISO 8601, UTC), written with ACTIVATION_STATE=active by
+# activation and first login; the campaign report counts activations per day with it.
+ACTIVATED_AT = "ispeks_activated_at"
+# When ``report remind`` last emailed this pending user (ISO 8601, UTC): once a day at most.
+REMINDED_AT = "ispeks_reminded_at"
 # Set by Keycloak itself when brute-force protection locks an account for good.
 DISABLED_REASON = "disabledReason"
 PERMANENT_LOCKOUT = "permanentLockout"

@@ -30,6 +30,9 @@ SIDECAR_ATTRIBUTES: dict[str, int] = {
     "ispeks_temp_password_expires": 64,
     "ispeks_recovery_failures": 16,
     "ispeks_profile_version": 16,
+    # ISO 8601 timestamps: when the account turned active; when a reminder was emailed.
+    "ispeks_activated_at": 64,
+    "ispeks_reminded_at": 64,
 }
 # Shown to the user (pages, account console), changed only by state IT or payroll, like
 # email, firstName and lastName above.
