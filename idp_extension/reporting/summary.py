@@ -262,6 +262,3 @@ def department_label(name: str, locale: str = "ms") -> str:
     """How a department key reads on a page or in a CSV ("" has a label of its own)."""
     return name if name else NO_DEPARTMENT_LABEL.get(locale, NO_DEPARTMENT_LABEL["ms"])
 
-
-def as_counts(data: Mapping[str, int]) -> Counts:
-    return Counts(**data)
