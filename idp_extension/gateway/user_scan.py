@@ -1,8 +1,12 @@
 """Read every user of a realm page by page, for summaries (the campaign report).
 
-``GET /admin/realms/{r}/users?first=&max=`` with large pages, one page in memory at a
-time: a summary never holds a whole realm. Keycloak's brief representation carries no
-attributes (department, activation state), so the pages are full representations;
+``GET /admin/realms/{r}/users?first=&max=``, one page in memory at a time: a summary
+never holds a whole realm. Keycloak's brief representation carries no attributes
+(department, activation state), so the pages are full representations. Their cost per
+user depends on the page size (measured on Keycloak 26.7.3, dev-file H2, 3,000 users,
+loaded 2-core machine): 100 per page 2.4-4 ms/user, 500 per page 1.4 ms/user, 1,000 per
+page 2.1 ms/user, 2,000 per page 86 ms/user (Keycloak's work per page grows faster than
+the page). One request per user costs 20-30 ms. Hence pages of 500;
 ``pending_users`` narrows a listing to not-yet-activated users with Keycloak's own
 attribute search (``q=ispeks_activation_state:pending``) for the reminders.
 """
@@ -19,7 +23,7 @@ from keycloak.exceptions import KeycloakError
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import ACTIVATION_STATE, PENDING, DirectoryUser
 
-DEFAULT_PAGE = 2000
+DEFAULT_PAGE = 500
 UNAVAILABLE = frozenset({502, 503, 504})
 
 
