@@ -292,3 +292,13 @@ def test_without_a_summary_a_second_worker_waits_for_the_first_ones_scan():
     with pytest.raises(ReportNotReady):
         report.report("pahang")
     assert sum(clock.slept) >= 5
+
+
+def test_the_summarys_maximum_age_is_a_setting():
+    from idp_extension.reporting.wiring import activation_report
+
+    settings = load_settings({"ISPEKS_REPORT_MAX_AGE_SECONDS": "120"})
+    assert settings.report_max_age_seconds == 120
+    report = activation_report(settings, lambda realm: None)
+    assert report.max_age == timedelta(minutes=2)
+    assert load_settings({}).report_max_age_seconds == 600
