@@ -92,10 +92,11 @@ def activation(settings: Settings, state: str, department: str | None, as_csv: b
         return
 
     click.echo(_freshness(view))
+    campaign = load_campaign(settings.realm_templates_dir, state)
+    left = campaign.days_left(campaign.day_of(view.as_of))
     click.echo(f"Kempen / Campaign {state}: mula / go-live {summary.go_live}, "
                f"tarikh akhir / deadline {summary.deadline} "
-               f"({(summary.deadline - load_campaign(settings.realm_templates_dir, state).day_of(view.as_of)).days} "
-               f"hari lagi / days left)")
+               f"({left} hari lagi / days left)")
     header, rows = department_rows(summary)
     if department is not None:
         wanted = department_label(department.strip())

@@ -20,12 +20,13 @@ from idp_extension.cli import main
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin, state_it_admin
 from idp_extension.gateway.users import (
-    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
-    REMINDED_AT, UserDirectory,
+    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, REMINDED_AT, UserDirectory,
 )
 from idp_extension.reporting.campaign import MALAYSIA, load_campaign
 from idp_extension.reporting.wiring import activation_report
 from idp_extension.tenants import load_tenant
+from tests.support.lockout import wait_until_locked
+from tests.support.oidc_login import login
 
 
 def _run(settings, *args):
@@ -60,7 +61,10 @@ def _seed(settings, state: str, seed: str, layout: list[tuple[str, str, str]]):
             directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE],
                                                   ACTIVATED_AT: [_at(day, 23)]})
         if kind == "locked":
-            directory.set_enabled(user.id, False, {DISABLED_REASON: [PERMANENT_LOCKOUT]})
+            # Keycloak alone writes disabledReason: lock the way strangers would.
+            for _ in range(3):
+                login(settings.keycloak_url, state, user.user_id, "Salah-Kata-Laluan1")
+            wait_until_locked(directory, user.id)
         if kind == "disabled":
             directory.set_enabled(user.id, False)
         users.append(directory.get(user.id))
