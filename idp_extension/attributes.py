@@ -21,6 +21,11 @@ TEMP_PASSWORD_EXPIRES = "ispeks_temp_password_expires"
 # Wrong answers to the security questions in recovery (flows/recovery.py).
 RECOVERY_FAILURES = "ispeks_recovery_failures"
 PROFILE_VERSION = "ispeks_profile_version"
+# When the account turned active (ISO 8601, UTC), written with ACTIVATION_STATE=active by
+# activation and first login; the campaign report counts activations per day with it.
+ACTIVATED_AT = "ispeks_activated_at"
+# When ``report remind`` last emailed this pending user (ISO 8601, UTC): once a day at most.
+REMINDED_AT = "ispeks_reminded_at"
 
 
 def nonce_attribute(purpose: str) -> str:

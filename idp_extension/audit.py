@@ -79,6 +79,10 @@ class AuditEvent(str, enum.Enum):
     TASK_REFUSED = "account:task:refused"
     TASKS_IMPORTED = "users:tasks:imported"
     REALM_APPLIED = "realm:applied"
+    # The activation campaign's reminders (reporting/remind.py), with the officer.
+    REMINDER_SENT = "report:reminder:sent"
+    REMINDER_NOT_SENT = "report:reminder:not_sent"
+    REMINDERS_RUN = "report:reminders:run"
 
     def __str__(self) -> str:
         return self.value

@@ -9,6 +9,7 @@ from idp_extension.commands.dev import dev
 from idp_extension.commands.prodlike import prod_like
 from idp_extension.commands.realms import realms
 from idp_extension.commands.tasks import register as register_task_commands
+from idp_extension.commands.report import report
 from idp_extension.commands.users import users
 from idp_extension.settings import SettingsError, load_settings
 
@@ -31,6 +32,7 @@ register_task_commands(users)  # users tasks / assign / revoke
 main.add_command(users)
 main.add_command(audit)
 main.add_command(prod_like)
+main.add_command(report)
 
 
 if __name__ == "__main__":

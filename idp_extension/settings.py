@@ -99,6 +99,9 @@ class Settings:
     # every browser has the proxy's address and shares one rate-limit counter.
     trusted_proxy_hops: int = 0
     audit_log_path: Path | None = None
+    # The activation campaign report serves a summary kept in the shared state and scans
+    # Keycloak again when it is older than this many seconds (reporting/service.py).
+    report_max_age_seconds: int = 600
     realm_templates_dir: Path = field(default_factory=lambda: data_dir("realm-templates"))
     themes_dir: Path = field(default_factory=lambda: data_dir("themes"))
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
@@ -174,6 +177,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "ISPEKS_SINGLE_INSTANCE": ("single_instance", _bool),
     "ISPEKS_TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", _count),
     "ISPEKS_AUDIT_LOG": ("audit_log_path", Path),
+    "ISPEKS_REPORT_MAX_AGE_SECONDS": ("report_max_age_seconds", _count),
     "ISPEKS_REALM_TEMPLATES_DIR": ("realm_templates_dir", Path),
     "ISPEKS_THEMES_DIR": ("themes_dir", Path),
     "ISPEKS_CACHE_DIR": ("cache_dir", Path),

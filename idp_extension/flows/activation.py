@@ -57,7 +57,7 @@ from idp_extension.flows.tokens import (
 )
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
+    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
 from idp_extension.i18n import format_email_date, format_page_date, parse_date  # noqa: F401
 
@@ -254,7 +254,8 @@ def complete(
         # already the new one and the link still verifies, so the user's retry with the
         # same link and password lands in _set_password's "already set" branch.
         activated = ctx.directory.update_attributes(
-            user.id, {ACTIVATION_STATE: [ACTIVE], NONCE_ATTRIBUTE: None}
+            user.id, {ACTIVATION_STATE: [ACTIVE], NONCE_ATTRIBUTE: None,
+                      ACTIVATED_AT: [ctx.clock.now().isoformat(timespec="seconds")]}
         )
         if activated.activation_state != ACTIVE:
             raise InternalError(f"{ACTIVATION_STATE} was not stored: declared in the profile?")

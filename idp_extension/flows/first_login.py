@@ -97,7 +97,7 @@ from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer mer
 from idp_extension.flows.tokens import nonce_digest
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
-    ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
+    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
 from idp_extension.i18n import (  # noqa: F401  (the web layer formats with them too)
     DEFAULT_LOCALE, format_expiry, lifetime_hours, normalize_locale,
@@ -508,6 +508,7 @@ def complete(
             PHRASE_ATTRIBUTE: [phrase],
             IMAGE_ATTRIBUTE: [registration.image_id],
             ACTIVATION_STATE: [ACTIVE],
+            ACTIVATED_AT: [ctx.clock.now().isoformat(timespec="seconds")],
             EXPIRES_ATTRIBUTE: None,
             ISSUE_ATTRIBUTE: None,
         })

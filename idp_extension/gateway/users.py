@@ -16,6 +16,7 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakError, raise_error_from_response
 
 from idp_extension.attributes import (  # noqa: F401  (re-exported for the flows)
+    ACTIVATED_AT, REMINDED_AT,
     ACTIVATION_STATE, ACTIVE, DEPARTMENT, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
     RECOVERY_FAILURES, REGISTRATION_DATE,
 )

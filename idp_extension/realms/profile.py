@@ -32,6 +32,9 @@ SIDECAR_ATTRIBUTES: dict[str, int] = {
     attr.TEMP_PASSWORD_EXPIRES: 64,
     attr.RECOVERY_FAILURES: 16,
     attr.PROFILE_VERSION: 16,
+    # ISO 8601 timestamps: when the account turned active; when a reminder was emailed.
+    attr.ACTIVATED_AT: 64,
+    attr.REMINDED_AT: 64,
 }
 # Shown to the user (pages, account console), changed only by state IT or payroll, like
 # email, firstName and lastName above.

@@ -25,7 +25,7 @@ from idp_extension.flows.tokens import (
     LinkExpired, LinkSigner, LinkTampered, LinkUsedOrSuperseded, LinkWrongRealm, nonce_digest,
 )
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, PasswordRejected
+from idp_extension.gateway.users import ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PasswordRejected
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.settings import Settings
 from tests.support import worlds
@@ -984,3 +984,14 @@ def test_undeclared_activation_state_fails_loudly_instead_of_reporting_success(w
     other = "Lain#Kata-Laluan7"
     done = complete(world.ctx(), world.request(user.user_id), other, other)
     assert done.flow.step is ActivationStep.COMPLETED
+
+
+def test_completing_records_when_the_account_turned_active(world):
+    user, token = world.at_password_step()
+    world.clock.advance(minutes=3)
+
+    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+
+    # The campaign report counts activations per day with it (reporting/summary.py).
+    assert world.attribute(user.id, ACTIVATED_AT) == world.clock.now().isoformat(
+        timespec="seconds")

@@ -23,7 +23,7 @@ from idp_extension.flows.password_rules import check_password
 from idp_extension.flows.ports import ClaimsUnavailable
 from idp_extension.gallery import GALLERY
 from idp_extension.gateway.errors import KeycloakUnavailable
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE
+from idp_extension.gateway.users import ACTIVATED_AT, ACTIVATION_STATE, ACTIVE
 from idp_extension.mail.errors import MailRejected, MailUnavailable
 from idp_extension.payroll import InvalidUserId
 from idp_extension.realms.profile import SIDECAR_ATTRIBUTES
@@ -559,3 +559,13 @@ def test_every_message_exists_in_both_languages():
                 TemporaryPasswordExpired, Superseded, AlreadyActivated, SubmissionInProgress):
         for locale in ("ms", "en"):
             assert cls.code in fl.MESSAGES[locale] and f"{cls.code}.title" in fl.MESSAGES[locale]
+
+
+def test_completing_records_when_the_account_turned_active(world):
+    user, _, flow = world.signed_in()
+
+    complete(world.ctx(), user.id, flow.issue, registration())
+
+    # The campaign report counts activations per day with it (reporting/summary.py).
+    assert world.attribute(user.id, ACTIVATED_AT) == world.clock.now().isoformat(
+        timespec="seconds")

@@ -321,7 +321,7 @@ def test_user_profile_declares_every_attribute_with_admin_only_internals(setting
     assert "required" not in attributes["firstName"] and "required" not in attributes["lastName"]
     for name in ("department", "registration_date"):
         assert attributes[name]["permissions"] == {"view": ["admin", "user"], "edit": ["admin"]}
-    assert len(SIDECAR_ATTRIBUTES) == 11
+    assert len(SIDECAR_ATTRIBUTES) == 13
     for name in SIDECAR_ATTRIBUTES:
         assert attributes[name]["permissions"] == ADMIN_ONLY, name
     assert attributes["ispeks_activation_state"]["validations"]["options"] == {

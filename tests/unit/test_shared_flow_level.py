@@ -13,7 +13,7 @@ from idp_extension.flows import activation, common, identifiers, phrases
 from idp_extension.flows.activation import ActivationContext, resend_link
 from idp_extension.flows.emailed_link import SendOutcome
 from idp_extension.flows.ports import ManualClock, MemoryClaims
-from idp_extension.gateway.memory_users import InMemoryUserDirectory
+from tests.support.memory_users import InMemoryUserDirectory
 from idp_extension.i18n import (
     format_email_date, format_expiry, format_page_date, format_page_time, parse_date,
 )
