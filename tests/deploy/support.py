@@ -93,6 +93,15 @@ class Production:
         users, attributes, credentials = self.topology.postgres.psql(DB_NAME, sql).split(",")
         return {"users": int(users), "attributes": int(attributes), "credentials": int(credentials)}
 
+    def credential_types(self, uuids: tuple[str, ...]) -> dict[str, int]:
+        """How many credentials of each type these users hold (password, history, ...)."""
+        assert uuids and all(re.fullmatch(r"[0-9a-f-]{36}", uuid) for uuid in uuids)
+        listed = ",".join(f"'{uuid}'" for uuid in uuids)
+        rows = self.topology.postgres.psql(
+            DB_NAME, f"SELECT type || ',' || count(*) FROM credential "
+                     f"WHERE user_id IN ({listed}) GROUP BY type")
+        return {kind: int(n) for kind, n in (row.split(",") for row in rows.splitlines())}
+
     # -- a user's browser -----------------------------------------------------------
 
     def session(self, source_address: str | None = None) -> requests.Session:

@@ -54,7 +54,7 @@ def restore_nodes(production: Production):
 def test_killing_a_keycloak_node_during_logins_and_activations_loses_nothing(
         production: Production, restore_nodes, artifacts_dir):
     records = production.active_users("pahang", "deploy:failover", 8)
-    newcomers = production.pending_users("pahang", "deploy:failover-activation", 8)
+    newcomers = production.pending_users("pahang", "deploy:failover-activation", 6)
     directory = production.directory("pahang")
     newcomer_ids = tuple(directory.find(record.user_id).id for record in newcomers)
     # Users already signed in: their sessions were made on either node (random spread).
@@ -65,7 +65,7 @@ def test_killing_a_keycloak_node_during_logins_and_activations_loses_nothing(
     with LoginStream(production, "pahang", records[4:]) as logins, \
             ActivationStream(production, "pahang", newcomers) as activations:
         logins.wait_for_successes(3, after=0, timeout=120)
-        activations.wait_for_completions(2, timeout=180)
+        activations.wait_for_completions(1, timeout=180)
         victim = production.topology.nodes[0]
         killed_at = time.monotonic()
         victim.kill()
@@ -100,7 +100,8 @@ def test_killing_a_keycloak_node_during_logins_and_activations_loses_nothing(
     for record, uuid in zip(newcomers, newcomer_ids):
         user = directory.get(uuid)
         assert user.activation_state == ACTIVE and user.first(ANSWERS_ATTRIBUTE)
-    assert production.counts()["credentials"] == before["credentials"] + len(newcomers)
+    # (Keycloak keeps the replaced random password as a "password-history" credential.)
+    assert production.credential_types(newcomer_ids)["password"] == len(newcomers)
     assert all(production.login("pahang", record.user_id).ok for record in newcomers[:3])
 
 
