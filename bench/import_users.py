@@ -252,8 +252,12 @@ def on_h2(base: Settings, args: argparse.Namespace) -> dict:
 def on_postgres(args: argparse.Namespace) -> dict:
     """The prod-like topology: two Keycloak nodes on PostgreSQL, behind nginx."""
     print("\n== PostgreSQL: starting the prod-like topology ...", flush=True)
-    with running_topology(say=lambda line: None) as topology, \
-            tempfile.TemporaryDirectory() as tmp:
+    with running_topology(say=lambda line: None) as topology:
+        return on_topology(topology, args)
+
+
+def on_topology(topology, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
         nodes = ProcessCpu([node.process.pid for node in topology.nodes])
         database = ProcessCpu([topology.postgres.process.pid])
         print(f"== PostgreSQL: Keycloak {KEYCLOAK_VERSION}, 2 nodes (-Xmx768m each) on "
@@ -262,7 +266,18 @@ def on_postgres(args: argparse.Namespace) -> dict:
         return run(topology.settings, args.state, args, Path(tmp), nodes, database)
 
 
-def main() -> None:
+def table(results: dict) -> str:
+    lines = [f"{'database':<22} {'users':>7} {'users/s':>8} {'Keycloak CPU ms/user':>21} "
+             f"{'PostgreSQL CPU ms/user':>23} {'one-per-request users/s':>24}"]
+    for name, r in results.items():
+        database = f"{r['database_cpu_ms']:.2f}" if r["database_cpu_ms"] is not None else "-"
+        lines.append(f"{name:<22} {r['users']:>7} {r['users_per_s']:>8.0f} "
+                     f"{r['keycloak_cpu_ms']:>21.2f} {database:>23} "
+                     f"{r.get('baseline_per_s', 0):>24.0f}")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--baseline-sample", type=int, default=500)
@@ -274,19 +289,17 @@ def main() -> None:
     parser.add_argument("--no-rerun", dest="rerun", action="store_false",
                         help="skip importing the same file a second time")
     parser.add_argument("--database", choices=("h2", "postgres", "both"), default="h2")
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> None:
+    args = parser().parse_args()
     results = {}
     if args.database in ("h2", "both"):
         results["H2 (dev, 1 node)"] = on_h2(load_settings(), args)
     if args.database in ("postgres", "both"):
         results["PostgreSQL (2 nodes)"] = on_postgres(args)
-    print(f"\n{'database':<22} {'users':>7} {'users/s':>8} {'Keycloak CPU ms/user':>21} "
-          f"{'PostgreSQL CPU ms/user':>23} {'one-per-request users/s':>24}")
-    for name, r in results.items():
-        database = f"{r['database_cpu_ms']:.2f}" if r["database_cpu_ms"] is not None else "-"
-        print(f"{name:<22} {r['users']:>7} {r['users_per_s']:>8.0f} {r['keycloak_cpu_ms']:>21.2f} "
-              f"{database:>23} {r.get('baseline_per_s', 0):>24.0f}")
+    print("\n" + table(results))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,26 @@ def _rate(production: Production, people: list, clients: int, seconds: float,
             "cpu_ms": 1000 * (cpu.seconds() - cpu_before) / max(1, len(ok))}
 
 
+def measure(topology, users: int, clients: int, seconds: float, note: str = "") -> str:
+    """Two nodes, then node 1 stopped (it stays stopped); return the table."""
+    production = Production(topology, inbox=None)
+    people = production.active_users(STATE, "bench:login-rate", users)
+    cpu = ProcessCpu([node.process.pid for node in topology.nodes])
+    _rate(production, people, clients, 5, cpu)  # warm-up: JIT, pools, caches
+    two = _rate(production, people, clients, seconds, cpu)
+    topology.nodes[0].stop()
+    _rate(production, people, clients, 3, cpu)  # nginx notices the stopped node
+    one = _rate(production, people, clients, seconds, cpu)
+    lines = [f"Password logins through nginx (TLS), {clients} people signing in one after "
+             f"another, {seconds:.0f} s each; {note}",
+             f"{'Keycloak nodes':<20} {'logins/s':>9} {'p50 s':>7} {'failed':>7} "
+             f"{'Keycloak CPU ms/login':>22}"]
+    for name, r in (("2", two), ("1 (node 1 stopped)", one)):
+        lines.append(f"{name:<20} {r['per_s']:>9.1f} {r['p50']:>7.2f} {r['failed']:>7} "
+                     f"{r['cpu_ms']:>22.1f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
@@ -66,21 +86,8 @@ def main() -> None:
     args = parser.parse_args()
     note = load_note()
     with running_topology(say=lambda line: None) as topology:
-        production = Production(topology, inbox=None)
-        people = production.active_users(STATE, "bench:login-rate", args.users)
-        cpu = ProcessCpu([node.process.pid for node in topology.nodes])
-        _rate(production, people, args.clients, 5, cpu)  # warm-up: JIT, pools, caches
-        two = _rate(production, people, args.clients, args.seconds, cpu)
-        topology.nodes[0].stop()
-        _rate(production, people, args.clients, 3, cpu)  # nginx notices the stopped node
-        one = _rate(production, people, args.clients, args.seconds, cpu)
-    print(f"\nPassword logins through nginx (TLS), {args.clients} people signing in one after "
-          f"another, {args.seconds:.0f} s each; {note}")
-    print(f"{'Keycloak nodes':<15} {'logins/s':>9} {'p50 s':>7} {'failed':>7} "
-          f"{'Keycloak CPU ms/login':>22}")
-    for name, r in (("2", two), ("1 (node 1 stopped)", one)):
-        print(f"{name:<15} {r['per_s']:>9.1f} {r['p50']:>7.2f} {r['failed']:>7} "
-              f"{r['cpu_ms']:>22.1f}")
+        table = measure(topology, args.users, args.clients, args.seconds, note)
+    print("\n" + table)
 
 
 if __name__ == "__main__":

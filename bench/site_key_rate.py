@@ -120,6 +120,27 @@ def at_rate(clients: Clients, rate: float, seconds: float) -> dict:
             "lag_p99": _percentile(lags, 0.99), "statuses": statuses}
 
 
+def measure(topology, rates: list[float], seconds: float, direct: bool = False,
+            sidecars: int = 2, note: str = "") -> str:
+    """Run every rate on a running topology; return the table."""
+    needed = int(sum(rates) * seconds / 50) + 50  # about 50 per minute per address at most
+    clients = Clients(topology, min(needed, 2000), direct, sidecars)
+    at_rate(clients, 20, 3)  # warm-up: tokens, pools, JIT
+    results = [at_rate(clients, rate, seconds) for rate in rates]
+    floor = DEFAULT_MIN_SECONDS * 1000
+    where = f"direct to {sidecars} sidecar(s)" if direct else "through nginx (TLS), 2 sidecars"
+    lines = [f"POST /idp/{STATE}/site-key, unknown IDs, {where}; floor {floor:.0f} ms; "
+             f"{len(clients.sessions)} client addresses; {note}",
+             f"{'rate/s':>7} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+             f"{'p99-floor':>10} {'client lag p99':>15}  statuses"]
+    for r in results:
+        lines.append(f"{r['rate']:>7.0f} {r['count']:>6} {r['p50'] * 1000:>8.1f} "
+                     f"{r['p99'] * 1000:>8.1f} {r['max'] * 1000:>8.1f} "
+                     f"{r['p99'] * 1000 - floor:>10.1f} {r['lag_p99'] * 1000:>15.1f}  "
+                     f"{r['statuses']}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="50,100,150,200")
@@ -129,22 +150,11 @@ def main() -> None:
     parser.add_argument("--sidecars", type=int, choices=(1, 2), default=2,
                         help="with --direct: to both sidecars in turn, or to one only")
     args = parser.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
     note = load_note()
-    needed = int(sum(rates) * args.seconds / 50) + 50  # about 50 per minute per address at most
-    with running_topology() as topology:
-        clients = Clients(topology, min(needed, 2000), args.direct, args.sidecars)
-        at_rate(clients, 20, 3)  # warm-up: tokens, pools, JIT
-        results = [at_rate(clients, rate, args.seconds) for rate in rates]
-    floor = DEFAULT_MIN_SECONDS * 1000
-    print(f"\nPOST /idp/{STATE}/site-key, unknown IDs, {f'direct to {args.sidecars} sidecar(s)' if args.direct else 'through nginx (TLS)'}; "
-          f"floor {floor:.0f} ms; {note}; {len(clients.sessions)} client addresses")
-    print(f"{'rate/s':>7} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'p99-floor':>10} {'client lag p99':>15}  statuses")
-    for r in results:
-        print(f"{r['rate']:>7.0f} {r['count']:>6} {r['p50'] * 1000:>8.1f} {r['p99'] * 1000:>8.1f} "
-              f"{r['max'] * 1000:>8.1f} {r['p99'] * 1000 - floor:>10.1f} "
-              f"{r['lag_p99'] * 1000:>15.1f}  {r['statuses']}")
+    with running_topology(say=lambda line: None) as topology:
+        table = measure(topology, [float(r) for r in args.rates.split(",")], args.seconds,
+                        args.direct, args.sidecars, note)
+    print("\n" + table)
 
 
 if __name__ == "__main__":
