@@ -15,7 +15,15 @@ Each figure comes with the Keycloak server's CPU time per user, read from /proc:
 rates depend on what else the machine runs (the importer needs CPU, the one-at-a-time
 baseline mostly waits), CPU per user does not.
 
-Run: ``python -m bench.import_users [--users 100000] [--baseline-sample 500]``.
+``--database postgres`` runs the same steps on the prod-like topology instead (PostgreSQL,
+two clustered Keycloak nodes behind nginx's internal listener: what
+``ispeks-idp prod-like up`` starts); its server CPU is both nodes' JVMs, and PostgreSQL's
+own CPU is printed beside it. ``--database both`` runs H2 then PostgreSQL in one command,
+and prints the two side by side.
+
+Run: ``python -m bench.import_users [--users 100000] [--baseline-sample 500]
+[--database h2|postgres|both]``. 100,000 users take tens of minutes per database on a
+2-core machine: ``--users 20000`` gives the rates within a few percent.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from idp_extension.payroll import PayrollRecord, normalise_mykad
 from idp_extension.realms.apply import apply_realm
 from idp_extension.settings import Settings, load_settings
 from idp_extension.tenants import Tenant, load_tenant
+from bench.prodlike import ProcessCpu, load_note, running_topology
 
 BIRTH_SPAN_DAYS = 365 * 40  # born 1960-1999
 FEMALE = {"AMINAH", "HARLINA", "JAMILAH", "LATIFAH", "NURUL AIN", "SALMAH", "WARDAH"}
@@ -149,7 +158,7 @@ class Measured:
 
 
 def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
-        cpu: ServerCpu) -> None:
+        cpu: ServerCpu, database_cpu: ProcessCpu | None = None) -> dict:
     tenant = load_tenant(settings.realm_templates_dir, state)
     sizes = (args.users, args.baseline_sample, args.hash_sample)
     everyone = fast_people(tenant, sum(sizes))
@@ -162,11 +171,16 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
     store = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
                       workers=args.workers)
 
+    database_before = database_cpu.seconds() if database_cpu else 0.0
     with Measured(cpu) as step:
         began = time.perf_counter()
         parsed = read_payroll_file(path, tenant)
         parse_seconds = time.perf_counter() - began
         summary = import_payroll(parsed, store)
+    database_ms = (1000 * (database_cpu.seconds() - database_before) / args.users
+                   if database_cpu else None)
+    figures = {"users": args.users, "users_per_s": rate(args.users, step.seconds),
+               "keycloak_cpu_ms": step.per_user_ms(args.users), "database_cpu_ms": database_ms}
     counts = (summary.created, len(summary.rejected), len(summary.failed))
     assert counts == (args.users, 0, 0), summary.problems()[:5]
     ours, ours_cpu = rate(args.users, step.seconds), step.per_user_ms(args.users)
@@ -174,7 +188,9 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
           f"server CPU {ours_cpu:.2f} ms/user, importer CPU "
           f"{1000 * step.client_seconds / args.users:.2f} ms/user, {step.busy_cores():.1f} of "
           f"{os.cpu_count()} cores busy (CSV read and checked in {parse_seconds:.1f} s; "
-          f"batches of {args.batch_size}, {args.workers} in flight)", flush=True)
+          f"batches of {args.batch_size}, {args.workers} in flight)"
+          + (f"; PostgreSQL CPU {database_ms:.2f} ms/user" if database_ms is not None else ""),
+          flush=True)
 
     with Measured(cpu) as step:
         outcome = store.create_pending_one_per_request(baseline)
@@ -185,6 +201,7 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
           f"{step.busy_cores():.1f} cores busy", flush=True)
     print(f"ratio: {ours / base:.1f}x the baseline's users/s; "
           f"{base_cpu / ours_cpu:.1f}x less server CPU per user", flush=True)
+    figures.update(baseline_per_s=base, baseline_cpu_ms=base_cpu)
 
     if hashed:
         plain = BulkUsers(bootstrap_admin(settings, state), state, batch_size=args.batch_size,
@@ -205,22 +222,11 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
         print(f"same file again (reads every user back, writes nothing): {args.users} rows in "
               f"{step.seconds:.1f} s = {rate(args.users, step.seconds):.0f} rows/s, "
               f"server CPU {step.per_user_ms(args.users):.2f} ms/row", flush=True)
+    return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--baseline-sample", type=int, default=500)
-    parser.add_argument("--hash-sample", type=int, default=100,
-                        help="users created with Keycloak hashing a password (0: skip)")
-    parser.add_argument("--state", default="melaka")
-    parser.add_argument("--batch-size", type=int, default=CREATE_BATCH)
-    parser.add_argument("--workers", type=int, default=CREATE_WORKERS)
-    parser.add_argument("--no-rerun", dest="rerun", action="store_false",
-                        help="skip importing the same file a second time")
-    args = parser.parse_args()
-
-    base = load_settings()
+def on_h2(base: Settings, args: argparse.Namespace) -> dict:
+    """The development stack: one Keycloak on its embedded H2 file."""
     secret = secrets.token_urlsafe(24)
     java_home = find_java_home(base.java_home)
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,12 +242,64 @@ def main() -> None:
                                            admin_client_secret=secret,
                                            credentials_dir=Path(tmp) / "credentials")
             apply_realm(settings, args.state)
-            print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK {java_home.name}, "
-                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-                  f"realm {args.state}", flush=True)
-            run(settings, args.state, args, Path(tmp), ServerCpu(server))
+            print(f"\n== H2: Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK "
+                  f"{java_home.name}; {load_note()}; realm {args.state}", flush=True)
+            return run(settings, args.state, args, Path(tmp), ServerCpu(server))
         finally:
             server.stop()
+
+
+def on_postgres(args: argparse.Namespace) -> dict:
+    """The prod-like topology: two Keycloak nodes on PostgreSQL, behind nginx."""
+    print("\n== PostgreSQL: starting the prod-like topology ...", flush=True)
+    with running_topology(say=lambda line: None) as topology:
+        return on_topology(topology, args)
+
+
+def on_topology(topology, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        nodes = ProcessCpu([node.process.pid for node in topology.nodes])
+        database = ProcessCpu([topology.postgres.process.pid])
+        print(f"== PostgreSQL: Keycloak {KEYCLOAK_VERSION}, 2 nodes (-Xmx768m each) on "
+              f"PostgreSQL, through nginx's internal listener; {load_note()}; "
+              f"realm {args.state}", flush=True)
+        return run(topology.settings, args.state, args, Path(tmp), nodes, database)
+
+
+def table(results: dict) -> str:
+    lines = [f"{'database':<22} {'users':>7} {'users/s':>8} {'Keycloak CPU ms/user':>21} "
+             f"{'PostgreSQL CPU ms/user':>23} {'one-per-request users/s':>24}"]
+    for name, r in results.items():
+        database = f"{r['database_cpu_ms']:.2f}" if r["database_cpu_ms"] is not None else "-"
+        lines.append(f"{name:<22} {r['users']:>7} {r['users_per_s']:>8.0f} "
+                     f"{r['keycloak_cpu_ms']:>21.2f} {database:>23} "
+                     f"{r.get('baseline_per_s', 0):>24.0f}")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--baseline-sample", type=int, default=500)
+    parser.add_argument("--hash-sample", type=int, default=100,
+                        help="users created with Keycloak hashing a password (0: skip)")
+    parser.add_argument("--state", default="melaka")
+    parser.add_argument("--batch-size", type=int, default=CREATE_BATCH)
+    parser.add_argument("--workers", type=int, default=CREATE_WORKERS)
+    parser.add_argument("--no-rerun", dest="rerun", action="store_false",
+                        help="skip importing the same file a second time")
+    parser.add_argument("--database", choices=("h2", "postgres", "both"), default="h2")
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
+    results = {}
+    if args.database in ("h2", "both"):
+        results["H2 (dev, 1 node)"] = on_h2(load_settings(), args)
+    if args.database in ("postgres", "both"):
+        results["PostgreSQL (2 nodes)"] = on_postgres(args)
+    print("\n" + table(results))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,11 @@
-"""Print how long the site-key endpoint and Keycloak's login form take, per kind of ID.
+"""Print how long the site-key endpoint takes, per kind of ID.
 
 Starts its own Keycloak (a throw-away data folder), applies the Selangor realm, makes an
-active user with a phrase, a pending one and a locked one (three wrong passwords), then:
-
-1. the sidecar's ``POST /selangor/site-key`` (in process, real Keycloak behind it) for
-   each kind of ID, with the production floor and without it (raw lookup cost),
-   medians side by side;
-2. Keycloak's username-and-password form with a wrong password for each kind of ID, the
-   differences README.md ("Known Keycloak behaviour") writes down.
+active user with a phrase, a pending one and a locked one (three wrong passwords), then
+times the sidecar's ``POST /selangor/site-key`` (in process, real Keycloak behind it)
+for each kind of ID, with the production floor and without it (raw lookup cost),
+medians side by side. Keycloak's own login form is timed by ``bench.login_timing``; the
+answers at a fixed rate from many addresses by ``bench.site_key_rate``.
 
 Run: ``python -m bench.site_key_timing [--calls 15]``.
 """
@@ -93,19 +91,6 @@ def _site_key_medians(settings, ids: dict[str, str], calls: int, floor: float) -
     return {kind: _median_ms(values) for kind, values in samples.items()}
 
 
-def _login_medians(settings, directory, people, calls: int) -> dict[str, str]:
-    samples: dict[str, list[float]] = {kind: [] for kind in people}
-    for _ in range(calls):
-        for kind, user in people.items():
-            user_id = user.user_id if user else "850101035555"
-            outcome = login(settings.keycloak_url, STATE, user_id, WRONG, redirect_uri=CALLBACK)
-            assert outcome.status == 200 and outcome.tokens is None
-            samples[kind].append(outcome.seconds)
-            if kind in ("active", "pending"):
-                directory.unlock(user.id)  # not timed: keeps them below the lock
-    return {kind: _median_ms(values) for kind, values in samples.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=15, help="calls per kind of ID")
@@ -126,12 +111,11 @@ def main() -> None:
                 secret_key=secrets.token_urlsafe(32), extra_redirect_uris=(CALLBACK,),
             )
             apply_realm(settings, STATE)
-            directory, people = _people(settings)
+            _, people = _people(settings)
             ids = {kind: (user.user_id if user else "850101035555")
                    for kind, user in people.items()}
             floored = _site_key_medians(settings, ids, calls, DEFAULT_MIN_SECONDS)
             raw = _site_key_medians(settings, ids, calls, 0.0)
-            logins = _login_medians(settings, directory, people, calls)
         finally:
             server.stop()
     print(f"Keycloak {KEYCLOAK_VERSION}, realm {STATE}, median of {calls} calls per kind of ID")
@@ -139,9 +123,6 @@ def main() -> None:
     print(f"{'ID':<10} {'floor ' + str(int(DEFAULT_MIN_SECONDS * 1000)) + ' ms':>12} {'no floor':>12}")
     for kind in ids:
         print(f"{kind:<10} {floored[kind]:>12} {raw[kind]:>12}")
-    print("\nKeycloak login form, wrong password (POST to redirect or error page)")
-    for kind in ids:
-        print(f"{kind:<10} {logins[kind]:>12}")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,21 @@ import sys
 from pathlib import Path
 
 bind = "127.0.0.1:5000"
-# The sidecar mostly waits on Keycloak and SMTP, and an activation request holds its
-# thread for at least its 0.35 s padding (decoys must take as long as real sends): a
-# worker answers at most threads / 0.35 such requests a second. 32 threads (about 90/s
-# per worker) keep the padding from being the bottleneck; Keycloak is.
+# The sidecar mostly waits: on Keycloak, on SMTP, and out the fixed floors that keep
+# answers alike for every ID (site key 0.25 s, activation request 0.35 s). A thread
+# waiting out a floor costs no CPU, but it is held: 200 site-key answers a second keep
+# 50 threads busy. 64 threads a worker leave room for bursts and for Keycloak being slow.
 workers = max(2, multiprocessing.cpu_count())
-threads = 32
+threads = 64
+# A worker takes no more connections than it has threads. With gunicorn's default (1000)
+# a worker whose threads are all busy still accepts connections and queues them behind
+# its own threads while the other worker's threads sit idle: on the 2-core machine, 200
+# site-key answers a second on one instance made p99 481 ms over the floor. Capped, a
+# connection waits in the kernel's backlog for whichever worker frees a thread first.
+worker_connections = threads
+# nginx opens a connection per request (no upstream keep-alive in deploy/nginx), and a
+# kept-alive idle connection would hold one of the slots above.
+keepalive = 0
 timeout = 30
 graceful_timeout = 20
 accesslog = "-"

@@ -84,3 +84,6 @@ class ServiceUnavailable(IspeksError):
 
     code = "error.service_unavailable"
     http_status = 503
+    # Users meet it mid-flow (a Keycloak node lost, a restart): say it in both
+    # languages whatever the page's language, and offer to try again.
+    bilingual = True

@@ -16,8 +16,9 @@ from idp_extension.settings import Settings
 
 
 # Connections kept open to Keycloak per realm (opened only as needed). At least the
-# threads of a worker, or urllib3 drops and reopens connections beyond its default 10.
-DEFAULT_POOL_SIZE = 32
+# threads of a worker (deploy/gunicorn.conf.py: 64), or urllib3 drops and reopens
+# connections beyond it.
+DEFAULT_POOL_SIZE = 64
 
 
 class KeycloakDirectories:

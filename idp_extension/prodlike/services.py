@@ -422,10 +422,12 @@ class SidecarInstance:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "SidecarInstance":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
-        # SCRIPT_NAME: gunicorn strips the proxy's /idp from every path and hands it to
-        # Flask as the mount point (deploy/systemd/sidecar.env.example sets the same).
-        env.update(self.environment, SCRIPT_NAME=SIDECAR_PREFIX)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ISPEKS_") and k != "SCRIPT_NAME"}
+        # The environment of deploy/systemd/sidecar.env.example, nothing more: the /idp
+        # prefix comes from ISPEKS_SIDECAR_PUBLIC_URL (web/prefix.py). No SCRIPT_NAME for
+        # gunicorn: it would refuse the probes on the sidecar's own address (/readyz).
+        env.update(self.environment)
         self.process = Process(self.name, self.log_path)
         self.process.spawn([sys.executable, "-m", "gunicorn", "-c", str(self.conf),
                             "--bind", self.address, "idp_extension.web.wsgi:app"], env)

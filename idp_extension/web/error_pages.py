@@ -62,7 +62,12 @@ def render_error(error: errors.IspeksError) -> Response:
             }
             for l in locales
         ]
-        html = render_template("error.html", error=error, texts=texts)
+        # A page that failed for a moment can be asked for again (GET only: a form
+        # is sent again from its own page). No query string: it may hold a code.
+        retry_url = (request.script_root + request.path
+                     if isinstance(error, errors.ServiceUnavailable) and request.method == "GET"
+                     else None)
+        html = render_template("error.html", error=error, texts=texts, retry_url=retry_url)
         response = Response(html, mimetype="text/html")
     response.status_code = error.http_status
     retry_after = error.params.get("retry_after")

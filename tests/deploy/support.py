@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin
@@ -26,6 +27,11 @@ from idp_extension.tenants import load_tenants
 CALLBACK = "http://127.0.0.1:18765/callback"
 PASSWORD = "Tiga#Ekor-Kucing9"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ACTIVATION_LINK = re.compile(r"https://\S+?/idp/[a-z]+/activation/link/[A-Za-z0-9_.\-]+")
+ACTIVATED = "Tahniah. Akaun anda telah berjaya diaktifkan."
+# The sidecar's page when Keycloak fails under it: both languages, Malay first.
+UNAVAILABLE = ("Perkhidmatan tidak tersedia buat sementara waktu", "Service temporarily unavailable")
+ANSWERS = {"mother_name": "Siti Aishah", "first_car": "Kancil merah", "favourite_colour": "Hijau"}
 LOGIN_FORM = re.compile(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"')
 
 
@@ -72,22 +78,41 @@ class Production:
             directory.register_pending(record)
         return records
 
-    def counts(self) -> dict[str, int]:
-        """Users, attributes and credentials in Keycloak's database, counted by SQL."""
+    def counts(self, apart_from: tuple[str, ...] = ()) -> dict[str, int]:
+        """Users, attributes and credentials in Keycloak's database, counted by SQL.
+
+        ``apart_from``: user UUIDs whose attributes and credentials are not counted
+        (people changing their own account meanwhile); they still count as users.
+        """
+        assert all(re.fullmatch(r"[0-9a-f-]{36}", uuid) for uuid in apart_from)
+        where = (" WHERE user_id NOT IN (" + ",".join(f"'{uuid}'" for uuid in apart_from) + ")"
+                 if apart_from else "")
         sql = ("SELECT (SELECT count(*) FROM user_entity) || ',' || "
-               "(SELECT count(*) FROM user_attribute) || ',' || "
-               "(SELECT count(*) FROM credential)")
+               f"(SELECT count(*) FROM user_attribute{where}) || ',' || "
+               f"(SELECT count(*) FROM credential{where})")
         users, attributes, credentials = self.topology.postgres.psql(DB_NAME, sql).split(",")
         return {"users": int(users), "attributes": int(attributes), "credentials": int(credentials)}
 
+    def credential_types(self, uuids: tuple[str, ...]) -> dict[str, int]:
+        """How many credentials of each type these users hold (password, history, ...)."""
+        assert uuids and all(re.fullmatch(r"[0-9a-f-]{36}", uuid) for uuid in uuids)
+        listed = ",".join(f"'{uuid}'" for uuid in uuids)
+        rows = self.topology.postgres.psql(
+            DB_NAME, f"SELECT type || ',' || count(*) FROM credential "
+                     f"WHERE user_id IN ({listed}) GROUP BY type")
+        return {kind: int(n) for kind, n in (row.split(",") for row in rows.splitlines())}
+
     # -- a user's browser -----------------------------------------------------------
 
-    def session(self) -> requests.Session:
+    def session(self, source_address: str | None = None) -> requests.Session:
+        """A browser; ``source_address`` (127.x.y.z) makes it a person of its own address."""
         session = requests.Session()
         # The machine's REQUESTS_CA_BUNDLE would override session.verify: ignore the
         # environment (loopback needs no proxy settings either).
         session.trust_env = False
         session.verify = self.verify
+        if source_address:
+            session.mount("https://", SourceAddressAdapter(source_address))
         return session
 
     def _auth_params(self, state: str, challenge: str, **extra) -> dict:
@@ -149,6 +174,147 @@ class Production:
         token = CSRF.search(page.text).group(1)
         return session.post(f"{self.url}{path}", data={**data, "csrf_token": token},
                             timeout=timeout)
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connect from one loopback address: the proxy and the sidecars' per-address limits
+    then see a person of their own, as in an office of many desktops."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self._address, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+@dataclass
+class Activation:
+    """One person's activation by emailed link, every answer recorded as (step, status)."""
+
+    record: object
+    steps: list[tuple[float, str, int]] = field(default_factory=list)
+    asked_again: int = 0
+    done: bool = False
+    error: str = ""
+
+    @property
+    def unavailable(self) -> list[str]:
+        return [step for _, step, status in self.steps if status == 503]
+
+
+class ActivationStream:
+    """People activating by emailed link through the proxy, in background threads.
+
+    Each step that meets an outage must answer the clear 503 page and then work when
+    the person tries again (a second later); any other answer ends the activation as
+    failed. A link request answers the same confirmation whatever happens behind it:
+    when Keycloak failed to store the link there, no email comes, and the person asks
+    again, as the page and deploy/README.md tell them.
+    """
+
+    def __init__(self, production: Production, realm: str, records: list,
+                 threads: int = 2, first_address: int = 10) -> None:
+        self.production = production
+        self.realm = realm
+        self.activations = [Activation(record) for record in records]
+        self._queue = list(enumerate(self.activations, start=first_address))
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> "ActivationStream":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for thread in self._threads:
+            thread.join(240)
+
+    def completed(self, after: float = 0.0) -> int:
+        return sum(1 for a in self.activations if a.done and a.steps and a.steps[-1][0] > after)
+
+    def wait_for_completions(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.completed() < count:
+            time.sleep(0.2)
+        if self.completed() < count:
+            raise AssertionError(f"fewer than {count} activations completed: {self.activations}")
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                number, activation = self._queue.pop(0)
+            try:
+                self._activate(activation, f"127.0.{number}.1")
+            except Exception as exc:  # noqa: BLE001 - recorded, asserted by the test
+                activation.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _step(self, activation: Activation, name: str, call, ok) -> requests.Response:
+        """``call()`` until it answers ``ok``; only the clear 503 page may come between."""
+        for _ in range(30):
+            try:
+                answer = call()
+            except requests.RequestException as exc:
+                raise AssertionError(f"{name}: {type(exc).__name__}") from None
+            activation.steps.append((time.monotonic(), name, answer.status_code))
+            if ok(answer):
+                return answer
+            if answer.status_code != 503 or not all(text in answer.text for text in UNAVAILABLE):
+                raise AssertionError(f"{name}: {answer.status_code} {answer.text[:300]!r}")
+            assert answer.text.index(UNAVAILABLE[0]) < answer.text.index(UNAVAILABLE[1])
+            time.sleep(1)
+        raise AssertionError(f"{name}: still unavailable after 30 tries")
+
+    def _activate(self, activation: Activation, address: str) -> None:
+        production, record = self.production, activation.record
+        base = f"{production.url}/idp/{self.realm}/activation"
+        session = production.session(source_address=address)
+        link = None
+        while link is None:
+            mark = production.inbox.last_id
+            self._step(activation, "request", lambda: production.sidecar_form(
+                session, f"/idp/{self.realm}/activation", {"user_id": record.user_id}),
+                lambda answer: answer.status_code == 200)
+            try:
+                email = production.inbox.wait_for(to=record.email, after=mark, timeout=20)
+            except TimeoutError:
+                if activation.asked_again >= 3:
+                    raise
+                activation.asked_again += 1
+                continue
+            link = ACTIVATION_LINK.search(email.text).group(0)
+        self._step(activation, "link", lambda: session.get(link, timeout=20),
+                   lambda answer: answer.status_code == 200 and answer.url == f"{base}/account")
+
+        def post(path: str, data: dict, ok) -> requests.Response:
+            # As a person does: the account page first (after a 503, it shows whether
+            # the step was saved after all), then its form.
+            page = session.get(f"{base}/account", timeout=20)
+            if page.status_code != 200 or ok(page):
+                return page
+            token = CSRF.search(page.text).group(1)
+            return session.post(f"{base}/account/{path}", data={**data, "csrf_token": token},
+                                timeout=20)
+
+        questions = {}
+        for n, (question, answer) in enumerate(ANSWERS.items(), start=1):
+            questions[f"question_{n}"], questions[f"answer_{n}"] = question, answer
+
+        def at_password(answer):
+            return answer.status_code == 200 and 'name="confirm"' in answer.text
+
+        def activated(answer):
+            return answer.status_code == 200 and ACTIVATED in answer.text
+
+        self._step(activation, "questions", lambda: post("questions", questions, at_password),
+                   at_password)
+        self._step(activation, "password", lambda: post(
+            "password", {"password": PASSWORD, "confirm": PASSWORD}, activated), activated)
+        activation.done = True
 
 
 class LoginStream:

@@ -3,13 +3,17 @@ the admin side closed to the public, TLS, the /idp prefix, limits and a clean ac
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from idp_extension.prodlike.services import wait_until
+from idp_extension.tenants import list_states
 from tests.deploy.support import Production
 
 # The session's topology starts within the first test's time: PostgreSQL, a Keycloak
@@ -98,3 +102,28 @@ def test_password_posts_from_one_address_are_limited_by_the_proxy(production: Pr
     # The limit counts posts only: the pages themselves still load.
     assert requests.get(f"{production.url}/realms/pahang/account/", verify=production.verify,
                         timeout=30).status_code == 200
+
+
+def test_the_checks_after_a_deploy_pass(production: Production):
+    """deploy/README.md section 8, one check after another, as state IT runs them."""
+    topology = production.topology
+    session = production.session()
+    assert session.get(f"{production.url}/idp/livez", timeout=20).json() == {"status": "ok"}
+    metrics = ""
+    for sidecar in topology.sidecars:
+        # Each sidecar host's own probes, without the /idp prefix.
+        ready = requests.get(f"http://{sidecar.address}/readyz", timeout=30)
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
+        metrics += requests.get(f"http://{sidecar.address}/metrics", timeout=30).text
+    for series in ("ispeks_http_requests_total", "ispeks_keycloak_request_duration_seconds"):
+        assert series in metrics, series
+    assert session.get(f"{production.url}/idp/metrics", timeout=20).status_code == 404
+    assert session.get(f"{production.url}/admin/", timeout=20).status_code == 404
+    # `ispeks-idp realms apply` from the provisioning host: nothing left to change.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_")}
+    env.update(production.settings.as_environment())
+    applied = subprocess.run([sys.executable, "-m", "idp_extension.cli", "realms", "apply"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert applied.returncode == 0, applied.stderr
+    states = list_states(production.settings.realm_templates_dir)
+    assert applied.stdout.splitlines() == [f"{state}: no changes" for state in states]

@@ -45,6 +45,21 @@ def test_the_readme_exports_every_variable_of_the_nginx_template():
     assert wanted <= exported, wanted - exported
 
 
+def test_the_readmes_envsubst_command_renders_what_the_harness_renders(tmp_path):
+    """deploy/README.md section 4 renders the template with envsubst; the harness (and so
+    every deploy test) with render_template: the two must give the same file."""
+    readme = (DEPLOY_DIR / "README.md").read_text()
+    command = re.search(r"^(envsubst .*?)\n  < deploy/nginx/ispeks\.conf\.template > ", readme,
+                        re.M | re.S)
+    assert command, "section 4's envsubst command is gone"
+    values = _values(tmp_path)
+    rendered = subprocess.run(
+        ["sh", "-c", command.group(1).rstrip(" \\") + " < " + str(TEMPLATE)],
+        env={"PATH": "/usr/bin:/bin", **values}, cwd=DEPLOY_DIR.parent, capture_output=True,
+        text=True, check=True).stdout
+    assert rendered == render_template(TEMPLATE.read_text(), values)
+
+
 def test_nginx_accepts_the_rendered_template(tmp_path):
     proxy = NginxProxy(tmp_path / "nginx", _values(tmp_path), 8443)
     conf = proxy.write_config()

@@ -62,22 +62,34 @@ def client():
     return app.test_client()
 
 
-def test_service_unavailable_in_malay_by_default(client):
+def test_service_unavailable_is_a_clear_page_in_malay_then_english(client):
     response = client.get("/pahang/fail/service")
     body = response.get_data(as_text=True)
     assert response.status_code == 503
-    assert SERVICE_MS in body and SERVICE_EN not in body
+    # Both languages, Malay first: a user mid-flow may have either page language.
+    titles = ["Perkhidmatan tidak tersedia buat sementara waktu", "Service temporarily unavailable"]
+    positions = [body.index(text) for text in (titles[0], SERVICE_MS, titles[1], SERVICE_EN)]
+    assert positions == sorted(positions)
     assert "iSPEKS Kerajaan Negeri Pahang" in body  # still inside the state's layout
     assert "10.0.0.5" not in body  # the detail is for logs only
     assert response.headers["Retry-After"] == "30"
+    # "Cuba semula" / "Try again" asks for the same page again.
+    assert body.count('href="/pahang/fail/service"') == 2
+    assert "Cuba semula" in body and "Try again" in body
 
 
-def test_service_unavailable_in_english(client):
+def test_service_unavailable_in_english_keeps_malay_first(client):
     response = client.get("/pahang/fail/service?lang=en")
     body = response.get_data(as_text=True)
     assert response.status_code == 503
-    assert SERVICE_EN in body and SERVICE_MS not in body
+    assert body.index(SERVICE_MS) < body.index(SERVICE_EN)
     assert '<html lang="en">' in body
+
+
+def test_a_form_post_meeting_an_outage_offers_no_retry_link(client):
+    body = client.post("/pahang/fail/keycloak").get_data(as_text=True)
+    assert SERVICE_MS in body and SERVICE_EN in body
+    assert "Cuba semula" not in body  # the form is sent again from its own page
 
 
 def test_json_clients_get_json_errors(client):
