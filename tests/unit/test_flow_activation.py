@@ -990,7 +990,7 @@ def test_completing_records_when_the_account_turned_active(world):
     user, token = world.at_password_step()
     world.clock.advance(minutes=3)
 
-    complete(world.ctx(), token, GOOD_PASSWORD, GOOD_PASSWORD)
+    complete(world.ctx(), token, NEW_PASSWORD, NEW_PASSWORD)
 
     # The campaign report counts activations per day with it (reporting/summary.py).
     assert world.attribute(user.id, ACTIVATED_AT) == world.clock.now().isoformat(

@@ -268,11 +268,6 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert "secret" not in state_it and state_it["redirectUris"] == []
     assert (state_it["standardFlowEnabled"], state_it["directAccessGrantsEnabled"],
             state_it["implicitFlowEnabled"]) == (False, False, False)
-    tasks = clients.pop("ispeks-tugas")  # issue 12: a container of task roles, no login
-    assert (tasks["standardFlowEnabled"], tasks["directAccessGrantsEnabled"],
-            tasks["implicitFlowEnabled"], tasks["serviceAccountsEnabled"]) == (
-                False, False, False, False)
-    assert tasks["redirectUris"] == []
     user_roles = {"realm-management": ["manage-users", "query-users", "view-users"]}
     # Mapping tasks needs nothing more (README, "Tasks").
     state_it_roles = user_roles

@@ -32,8 +32,9 @@ class FakeClient:
         self.begun: list[dict] = []
         self.finished: list[tuple[LoginRequest, dict]] = []
 
-    def begin_login(self, locale=None, prompt=None, max_age=None):
-        self.begun.append({"locale": locale, "prompt": prompt, "max_age": max_age})
+    def begin_login(self, locale=None, prompt=None, max_age=None, action=None):
+        self.begun.append({"locale": locale, "prompt": prompt, "max_age": max_age,
+                           "action": action})
         return LoginRequest(url="http://kc.test/auth?x=1", state="s", nonce="n",
                             code_verifier="v" * 43, max_age=max_age)
 
@@ -77,6 +78,16 @@ def test_begin_keeps_the_pending_login_and_finish_turns_the_callback_into_tokens
         assert "page.login" not in session  # one use
     assert finished.claims["sub"] == "u1" and finished.pending["next"] == "index"
     assert client.finished[0][0].state == "s" and client.finished[0][1] == {"code": "c", "state": "s"}
+
+
+def test_an_application_initiated_action_goes_to_keycloak_and_comes_back_in_the_pending_login(app):
+    client = FakeClient()
+    door = OidcSignIn("page.login", client, Refused, now=Clock(1000.0))
+    with app.test_request_context("/begin"):
+        door.begin(action="CONFIGURE_TOTP", next="totp")
+        kept = dict(session["page.login"])
+    assert client.begun[0]["action"] == "CONFIGURE_TOTP"
+    assert kept["action"] == "CONFIGURE_TOTP" and kept["next"] == "totp"
 
 
 @pytest.mark.parametrize("case", ["missing", "other_realm", "expired", "refused"])
