@@ -36,7 +36,7 @@ _SECRET_KEY = re.compile(
 )
 
 
-class AuditEvent(str, enum.Enum):
+class AuditEvent(enum.StrEnum):
     """Every event the sidecar and the CLI record."""
 
     ACTIVATION_REQUESTED = "account:activation:requested"
@@ -70,17 +70,11 @@ class AuditEvent(str, enum.Enum):
     USERS_IMPORTED = "users:imported"
     REALM_APPLIED = "realm:applied"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @runtime_checkable

@@ -134,21 +134,13 @@ DEFAULT_SERVICE_NAMES = {"ms": "Login Kali Pertama", "en": "First-time login"}
 PASSWORD_REUSED = "first_login.password_reused"
 
 
-def _event(name: str, fallback: AuditEvent) -> AuditEvent:
-    """Return ``AuditEvent[name]``, or ``fallback`` until audit.py declares ``name``."""
-    return AuditEvent.__members__.get(name, fallback)
+EVENT_SIGNED_IN = AuditEvent.FIRST_LOGIN_SIGNED_IN
 
 
-EVENT_SIGNED_IN = _event("FIRST_LOGIN_SIGNED_IN", AuditEvent.FIRST_LOGIN_REQUESTED)
-
-
-class FirstLoginStep(str, enum.Enum):
+class FirstLoginStep(enum.StrEnum):
     SENT = "sent"
     COMPLETING = "completing"
     COMPLETED = "completed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------

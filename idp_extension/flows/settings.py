@@ -71,13 +71,10 @@ FRESH_LOGIN_SECONDS = 300
 CLOCK_LEEWAY_SECONDS = 30
 
 
-class Change(str, enum.Enum):
+class Change(enum.StrEnum):
     PASSWORD = "password"
     QUESTIONS = "questions"
     SITE_KEY = "site_key"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------
