@@ -36,7 +36,7 @@ _SECRET_KEY = re.compile(
 )
 
 
-class AuditEvent(str, enum.Enum):
+class AuditEvent(enum.StrEnum):
     """Every event the sidecar and the CLI record."""
 
     ACTIVATION_REQUESTED = "account:activation:requested"
@@ -84,17 +84,11 @@ class AuditEvent(str, enum.Enum):
     REMINDER_NOT_SENT = "report:reminder:not_sent"
     REMINDERS_RUN = "report:reminders:run"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @runtime_checkable

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from idp_extension.audit import AuditEvent, AuditLog, Outcome, audit_log_from_settings
+from idp_extension.audit import (
+    AuditEvent, AuditLog, Outcome, RealmAudit, audit_log_from_settings, for_realm,
+)
 from idp_extension.credentials import STATE_IT_CLIENT_ID, CredentialError
 from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import state_it_admin
@@ -84,8 +86,13 @@ def _find(directory: UserDirectory, user_id: str, state: str) -> DirectoryUser:
     return user
 
 
+def _state_audit(settings: Settings, state: str, actor: str | None) -> RealmAudit:
+    """The audit log of ``state``, every event naming the officer and the credential."""
+    return for_realm(_CliAudit(audit_log_from_settings(settings), _who(actor)), state)
+
+
 class _CliAudit:
-    """Record events with the officer and credential, and remember them for the report."""
+    """Record events with the officer and the credential that acted."""
 
     def __init__(self, log: AuditLog, who: dict[str, str]) -> None:
         self._log = log
@@ -125,9 +132,7 @@ def unlock(settings: Settings, state: str, user_id: str, actor: str | None) -> N
         directory.unlock(user.id)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_UNLOCKED, realm=state, subject=user_id, **_who(actor)
-    )
+    _state_audit(settings, state, actor).record(AuditEvent.ACCOUNT_UNLOCKED, subject=user_id)
     click.echo(f"{user_id} unlocked in {state}.")
 
 
@@ -203,9 +208,9 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
     rate = summary.rows / summary.seconds if summary.seconds else 0.0
     click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({rate:.0f} rows/s)")
     if not dry_run:
-        audit_log_from_settings(settings).record(
-            AuditEvent.USERS_IMPORTED, realm=state, **_who(actor), file=csv_file.name,
-            file_sha256=_sha256(csv_file), **summary.audit_details(),
+        _state_audit(settings, state, actor).record(
+            AuditEvent.USERS_IMPORTED, file=csv_file.name, file_sha256=_sha256(csv_file),
+            **summary.audit_details(),
         )
     if not summary.complete:
         ctx.exit(EXIT_ROWS_SKIPPED)
@@ -247,7 +252,7 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     directory = _directory(settings, state)
-    audit = _CliAudit(audit_log_from_settings(settings), _who(actor))
+    audit = _state_audit(settings, state, actor)
     try:
         user = _find(directory, user_id, state)
         # The web flow answers alike for every ID; state IT is told exactly why not.
@@ -295,10 +300,8 @@ def disable(settings: Settings, state: str, reason: str, user_id: str,
         directory.end_sessions(user.id)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_DISABLED, realm=state, subject=user_id, **_who(actor),
-        reason=reason or None,
-    )
+    _state_audit(settings, state, actor).record(
+        AuditEvent.ACCOUNT_DISABLED, subject=user_id, reason=reason or None)
     click.echo(f"{user_id} disabled in {state}; their sessions are ended.")
 
 
@@ -321,9 +324,7 @@ def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> N
         directory.set_enabled(user.id, True)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    audit_log_from_settings(settings).record(
-        AuditEvent.ACCOUNT_ENABLED, realm=state, subject=user_id, **_who(actor),
-    )
+    _state_audit(settings, state, actor).record(AuditEvent.ACCOUNT_ENABLED, subject=user_id)
     click.echo(f"{user_id} enabled in {state}.")
 
 

@@ -65,26 +65,14 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "activation"
 NONCE_ATTRIBUTE = NONCE_ACTIVATION
+EVENT_LINK_OPENED = AuditEvent.ACTIVATION_LINK_OPENED
 
 
-def _event(name: str, fallback: AuditEvent) -> AuditEvent:
-    """Return ``AuditEvent[name]``, or ``fallback`` until audit.py declares ``name``."""
-    return AuditEvent.__members__.get(name, fallback)
-
-
-# Requested in audit.py as "account:activation:link_opened"; until it lands, the opening
-# is recorded as a request with details step="link_opened".
-EVENT_LINK_OPENED = _event("ACTIVATION_LINK_OPENED", AuditEvent.ACTIVATION_REQUESTED)
-
-
-class ActivationStep(str, enum.Enum):
+class ActivationStep(enum.StrEnum):
     LINK_SENT = "link_sent"
     QUESTIONS = "questions"
     PASSWORD = "password"
     COMPLETED = "completed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -13,15 +13,49 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Sequence
 
+from argon2 import PasswordHasher
+
+from idp_extension.audit import AuditLog, RealmAudit, for_realm
 from idp_extension.errors import BadRequest, IspeksError
+from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.password_rules import RuleFailure
+from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirectoryPort
+from idp_extension.mail.guard import for_tenant
 from idp_extension.payroll import InvalidUserId, normalise_mykad
+from idp_extension.tenants import Tenant
 
 # Claims outlive the link a little, so that no clock skew between workers reopens one.
 CLAIM_MARGIN_SECONDS = 60
+
+
+# -- the context every flow's verbs take -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantFlowContext:
+    """What every flow's verbs need for one tenant; each flow's context adds its own.
+
+    Built per request, cheaply. The audit log is bound to the tenant's realm (no call
+    names it by hand) and every mail goes through the tenant's domain guard.
+    """
+
+    tenant: Tenant
+    directory: UserDirectoryPort
+    mailer: MailSender
+    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
+    clock: Clock = field(default_factory=SystemClock)
+    answer_hasher: PasswordHasher = DEFAULT_HASHER
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
+        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
+
+    @property
+    def realm(self) -> str:
+        return self.tenant.realm
 
 
 # -- form errors -----------------------------------------------------------------------

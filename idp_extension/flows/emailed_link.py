@@ -17,23 +17,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, ClassVar, Optional, TypeVar
 
-from argon2 import PasswordHasher
-
 from idp_extension.attributes import nonce_attribute
-from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
+from idp_extension.audit import AuditEvent, Outcome, RealmAudit
 from idp_extension.errors import InternalError
-from idp_extension.flows.answers import DEFAULT_HASHER
-from idp_extension.flows.common import LinkRequested, parse_mykad
-from idp_extension.flows.ports import (
-    BackgroundWork, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
-    UserDirectoryPort,
-)
+from idp_extension.flows.common import LinkRequested, TenantFlowContext, parse_mykad
+from idp_extension.flows.ports import BackgroundWork, Clock, InlineWork, OneTimeClaims
 from idp_extension.flows.tokens import IssuedLink, LinkSigner
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import DirectoryUser
 from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.guard import for_tenant
 from idp_extension.mail.render import compose_email
 from idp_extension.settings import Settings
 from idp_extension.tenants import Tenant
@@ -48,32 +41,20 @@ Context = TypeVar("Context", bound="EmailedLinkContext")
 
 
 @dataclass(frozen=True)
-class EmailedLinkContext:
-    """Everything a flow's verbs need for one realm; build one per request, cheaply."""
+class EmailedLinkContext(TenantFlowContext):
+    """An emailed-link flow's context (tenant, directory, mailer, audit: the base's)."""
 
     purpose: ClassVar[str]
     page: ClassVar[str]
 
-    tenant: Tenant
     secret_key: str
     # The sidecar's public base URL (settings.sidecar_public_url): links in emails.
     public_url: str
-    directory: UserDirectoryPort
-    mailer: MailSender
-    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
     claims: OneTimeClaims
-    clock: Clock = field(default_factory=SystemClock)
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
-    answer_hasher: PasswordHasher = DEFAULT_HASHER
     # Where the sending runs (the web layer passes its ThreadedWork).
     work: BackgroundWork = field(default_factory=InlineWork)
-
-    def __post_init__(self) -> None:
-        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
-        # The audit log knows the realm: no call names it by hand.
-        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
-        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
 
     @classmethod
     def from_settings(cls: type[Context], settings: Settings, tenant: Tenant,
@@ -81,10 +62,6 @@ class EmailedLinkContext:
         """Build a context from the app's settings plus its services (directory, ...)."""
         return cls(tenant=tenant, secret_key=settings.secret_key,
                    public_url=settings.sidecar_public_url, **services)
-
-    @property
-    def realm(self) -> str:
-        return self.tenant.realm
 
     @property
     def nonce_attribute(self) -> str:

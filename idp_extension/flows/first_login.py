@@ -66,15 +66,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Mapping, Sequence
 
-from argon2 import PasswordHasher
-
-from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
+from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.attributes import NONCE_TEMP_PASSWORD, TEMP_PASSWORD_EXPIRES
 from idp_extension.errors import InternalError, IspeksError
-from idp_extension.flows.answers import (
-    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, validate_choices,
+from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers, validate_choices
+from idp_extension.flows.common import (
+    AccountDisabled, PasswordRejectedByPolicy, TenantFlowContext, ValidationFailed,
 )
-from idp_extension.flows.common import AccountDisabled, PasswordRejectedByPolicy, ValidationFailed
 from idp_extension.flows.emailed_link import Task, answered_after_the_floor, record_send_failure
 from idp_extension.flows.identifiers import (  # noqa: F401  (the web layer's names)
     MAX_EMAIL_LENGTH, InvalidEmailError, InvalidLoginIdError, display_id, normalise_email,
@@ -84,10 +82,7 @@ from idp_extension.flows.identifiers import login_id_rate_limit_key as id_rate_l
 from idp_extension.flows.password_rules import (
     POLICY_HISTORY, RuleFailure, check_password, keycloak_reason_key,
 )
-from idp_extension.flows.ports import (
-    BackgroundWork, ClaimsUnavailable, Clock, InlineWork, MailSender, OneTimeClaims, SystemClock,
-    UserDirectoryPort,
-)
+from idp_extension.flows.ports import BackgroundWork, ClaimsUnavailable, InlineWork, OneTimeClaims
 from idp_extension.flows.phrases import (  # noqa: F401  (the web layer's names)
     IMAGE_ATTRIBUTE, IMAGE_REQUIRED, IMAGE_UNKNOWN, MAX_PHRASE_LENGTH, MIN_PHRASE_LENGTH,
     PHRASE_ATTRIBUTE, PHRASE_MARKUP, PHRASE_REQUIRED, PHRASE_SECRET, PHRASE_TOO_LONG,
@@ -103,7 +98,6 @@ from idp_extension.i18n import (  # noqa: F401  (the web layer formats with them
     DEFAULT_LOCALE, format_expiry, lifetime_hours, normalize_locale,
 )
 from idp_extension.mail.errors import MailRejected, MailUnavailable
-from idp_extension.mail.guard import for_tenant
 from idp_extension.mail.render import compose_email
 from idp_extension.passwords import random_password
 from idp_extension.tenants import Onboarding, Tenant
@@ -134,21 +128,13 @@ DEFAULT_SERVICE_NAMES = {"ms": "Login Kali Pertama", "en": "First-time login"}
 PASSWORD_REUSED = "first_login.password_reused"
 
 
-def _event(name: str, fallback: AuditEvent) -> AuditEvent:
-    """Return ``AuditEvent[name]``, or ``fallback`` until audit.py declares ``name``."""
-    return AuditEvent.__members__.get(name, fallback)
+EVENT_SIGNED_IN = AuditEvent.FIRST_LOGIN_SIGNED_IN
 
 
-EVENT_SIGNED_IN = _event("FIRST_LOGIN_SIGNED_IN", AuditEvent.FIRST_LOGIN_REQUESTED)
-
-
-class FirstLoginStep(str, enum.Enum):
+class FirstLoginStep(enum.StrEnum):
     SENT = "sent"
     COMPLETING = "completing"
     COMPLETED = "completed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -211,36 +197,20 @@ class SubmissionInProgress(FlowProblem):
 
 
 @dataclass(frozen=True)
-class FirstLoginContext:
-    """Everything the verbs need for one realm; build one per request, cheaply."""
+class FirstLoginContext(TenantFlowContext):
+    """First login's context (tenant, directory, mailer, audit, clock: the base's)."""
 
-    tenant: Tenant
-    directory: UserDirectoryPort
-    mailer: MailSender
-    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
     claims: OneTimeClaims
     # Where "Log Masuk" in the email leads (the sidecar's /<realm>/first-login/continue).
     continue_url: str
-    clock: Clock = field(default_factory=SystemClock)
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
-    answer_hasher: PasswordHasher = DEFAULT_HASHER
     # Where the issuing runs (the web layer passes its ThreadedWork).
     work: BackgroundWork = field(default_factory=InlineWork)
     # What the state calls this service, by locale (Selangor "Login Kali Pertama", Melaka
     # "Pendaftaran"): the web layer passes its catalogue's words, the email repeats them.
     service_names: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_SERVICE_NAMES))
-
-    def __post_init__(self) -> None:
-        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
-        # The audit log knows the realm: no call names it by hand.
-        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
-        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
-
-    @property
-    def realm(self) -> str:
-        return self.tenant.realm
 
     @property
     def lifetime(self) -> timedelta:

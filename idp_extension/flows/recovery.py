@@ -105,14 +105,11 @@ QUESTIONS_ASKED = 2
 ANSWER_CLAIM_SECONDS = 30
 
 
-class RecoveryStep(str, enum.Enum):
+class RecoveryStep(enum.StrEnum):
     LINK_SENT = "link_sent"
     QUESTIONS = "questions"
     PASSWORD = "password"
     COMPLETED = "completed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -34,20 +34,18 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from argon2 import PasswordHasher
-
-from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
+from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.errors import InternalError, IspeksError, NotFound
 from idp_extension.flows.answers import (
-    ANSWERS_ATTRIBUTE, DEFAULT_HASHER, hash_answers, stored_question_ids, validate_choices,
-    verify_answer,
+    ANSWERS_ATTRIBUTE, hash_answers, stored_question_ids, validate_choices, verify_answer,
 )
 from idp_extension.flows.common import (  # noqa: F401  (names the web layer uses)
-    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
+    PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, TenantFlowContext,
+    ValidationFailed,
 )
 from idp_extension.flows.notifications import notify
 from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
@@ -56,12 +54,9 @@ from idp_extension.flows.phrases import (
     IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE, PHRASE_SECRET, image_problem, normalise_phrase,
     phrase_problem,
 )
-from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirectoryPort
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import ACTIVE, DirectoryUser, PasswordRejected
 from idp_extension.i18n import format_page_date, parse_date  # noqa: F401
-from idp_extension.mail.guard import for_tenant
-from idp_extension.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +66,13 @@ FRESH_LOGIN_SECONDS = 300
 CLOCK_LEEWAY_SECONDS = 30
 
 
-class Change(str, enum.Enum):
+class Change(enum.StrEnum):
     PASSWORD = "password"
     QUESTIONS = "questions"
     SITE_KEY = "site_key"
     # TOTP (issue 12): Keycloak's CONFIGURE_TOTP enrols; turning off deletes the credential.
     TOTP_ENABLED = "totp_enabled"
     TOTP_DISABLED = "totp_disabled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -124,27 +116,11 @@ class TotpRequiredByTask(IspeksError):
 
 
 @dataclass(frozen=True)
-class SettingsContext:
-    """Everything the verbs need for one realm; build one per request, cheaply."""
+class SettingsContext(TenantFlowContext):
+    """The settings' context (tenant, directory, mailer, audit, clock: the base's)."""
 
-    tenant: Tenant
-    directory: UserDirectoryPort
-    mailer: MailSender
-    audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     # Where "Lupa Kata Laluan" is, for the notification emails.
     recovery_url: str
-    clock: Clock = field(default_factory=SystemClock)
-    answer_hasher: PasswordHasher = DEFAULT_HASHER
-
-    def __post_init__(self) -> None:
-        # Every mail of this realm's flows goes through the domain guard (mail/guard.py).
-        # The audit log knows the realm: no call names it by hand.
-        object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))
-        object.__setattr__(self, "mailer", for_tenant(self.mailer, self.tenant, self.audit))
-
-    @property
-    def realm(self) -> str:
-        return self.tenant.realm
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import limit_per_id, rate_limit
-from idp_extension.web.services import current_services, current_settings
+from idp_extension.web.services import current_settings
 from idp_extension.web.tenant import current_context, current_tenant
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")

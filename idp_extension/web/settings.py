@@ -60,7 +60,7 @@ from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.signin import OidcSignIn
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import rate_limit
-from idp_extension.web.services import current_services, current_settings
+from idp_extension.web.services import current_services
 from idp_extension.web.tenant import current_context, current_tenant
 
 log = logging.getLogger(__name__)
