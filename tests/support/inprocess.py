@@ -116,6 +116,7 @@ class Stack:
         self.inbox = inbox
         self.audit_path = audit_path
         self.clock = MovableClock()
+        self._admins: dict[str, UserDirectory] = {}
         self.tenants = dict(tenants or load_tenants(settings.realm_templates_dir))
         self.keycloak = Switch(KeycloakDirectories(settings),
                                KeycloakDirectories(settings.with_overrides(keycloak_url=closed)))
@@ -129,7 +130,10 @@ class Stack:
             self.app.extensions[LIMITER_KEY].enabled = False
 
     def admin(self, realm: str) -> UserDirectory:
-        return UserDirectory(bootstrap_admin(self.settings), realm)
+        """The realm's users through the bootstrap admin: one connection (and token) a realm."""
+        if realm not in self._admins:
+            self._admins[realm] = UserDirectory(bootstrap_admin(self.settings), realm)
+        return self._admins[realm]
 
     def person(self, realm: str, seed: str) -> PayrollRecord:
         return synthetic_people(self.tenants[realm], 1, seed=seed)[0]
@@ -151,6 +155,8 @@ class Stack:
         return Browser(self)
 
     def audit(self) -> list[dict]:
+        """Every audit event so far, once sending has settled (its events come last)."""
+        self.settle()
         if not self.audit_path.exists():
             return []
         return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
@@ -168,7 +174,6 @@ class Stack:
         Sending runs behind the answer's floor (``flows.ports.ThreadedWork``): on a busy
         machine its audit event may come a moment after the answer.
         """
-        self.settle()
         found = [e for e in self.events(name) if subject is None or e["subject"] == subject]
         assert found, f"no {name} event for {subject}"
         return found[0]
