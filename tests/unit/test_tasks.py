@@ -334,3 +334,31 @@ def test_the_dashboard_page_shows_the_modules_and_actions_of_the_tasks(
     if "proc" in modules:
         assert "Air Warrant Application (PROC)" in english and "Approve applications" in english
         assert "Administrator Management" in english
+
+
+# --- the command line (no Keycloak: refused before any request) -------------------------------
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from idp_extension.cli import main
+
+    return CliRunner().invoke(main, list(args), obj=load_settings({}), catch_exceptions=False)
+
+
+def test_users_tasks_with_an_id_shows_and_with_import_imports():
+    shown = _cli("users", "tasks", "--state", "nowhere", "900101061234")
+    assert shown.exit_code == 2 and "unknown state 'nowhere'" in shown.output
+    imported = _cli("users", "tasks", "import", "--state", "pahang", "/no/such.csv")
+    assert imported.exit_code == 2 and "does not exist" in imported.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("ac",), "level must be one of"),
+    (("ac", "boss"), "level must be one of"),
+    (("gl", "penyedia"), "unknown module 'gl'"),
+    (("meja-bantuan", "pelulus"), "give no level"),
+])
+def test_assign_refuses_an_unknown_task_before_asking_keycloak(args, message):
+    result = _cli("users", "assign", "--state", "pahang", "900101061234", *args)
+    assert result.exit_code == 2 and message in result.output
