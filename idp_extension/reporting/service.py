@@ -49,6 +49,15 @@ WAIT_FOR_OTHER_SECONDS = 120.0
 WAIT_STEP_SECONDS = 0.5
 
 
+# The sentences behind this module's codes, for the web layer's catalogue.
+MESSAGES: dict[str, dict[str, str]] = {
+    "ms": {"report.not_ready": "Laporan sedang disediakan. Sila cuba semula sebentar lagi.",
+           "report.not_ready.title": "Laporan Sedang Disediakan"},
+    "en": {"report.not_ready": "The report is being prepared. Please try again in a moment.",
+           "report.not_ready.title": "Report Being Prepared"},
+}
+
+
 class ReportNotReady(ServiceUnavailable):
     """No summary yet and another worker is still making the first one: try again soon."""
 
@@ -103,11 +112,22 @@ class ActivationReport:
         except (ValueError, KeyError, TypeError):
             return None  # an older format: made again
 
-    def report(self, realm: str) -> ReportView:
+    def report(self, realm: str, *, wait_if_missing: bool = True) -> ReportView:
         """The numbers of ``realm``: stored ones (refreshed in ``work`` when stale), or
-        new ones when there are none yet. Raises KeycloakUnavailable, ReportNotReady."""
+        new ones when there are none yet. Raises KeycloakUnavailable, ReportNotReady.
+
+        With no summary yet, a scan of a large realm takes minutes: a page passes
+        ``wait_if_missing=False`` to start it in ``work`` and get ReportNotReady at once
+        (its 503 page asks to come back in a minute); the CLI waits.
+        """
         summary = self.stored(realm)
         if summary is None:
+            if not wait_if_missing:
+                self._refresh_in_background(realm)
+                summary = self.stored(realm)  # inline work has made it already
+                if summary is None:
+                    raise ReportNotReady(f"the first summary of {realm} is being made")
+                return self._view(summary)
             summary = self._first_summary(realm)
             return self._view(summary, refreshing=False)
         view = self._view(summary)

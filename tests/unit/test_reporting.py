@@ -302,3 +302,16 @@ def test_the_summarys_maximum_age_is_a_setting():
     report = activation_report(settings, lambda realm: None)
     assert report.max_age == timedelta(minutes=2)
     assert load_settings({}).report_max_age_seconds == 600
+
+
+def test_a_page_need_not_wait_for_the_first_scan():
+    clock = ManualClock(AS_OF)
+    realm = Realm(seeded())
+    work = LaterWork()
+    report = service(realm, clock, work=work)
+    with pytest.raises(ReportNotReady):
+        report.report("pahang", wait_if_missing=False)
+    assert realm.scans == 0 and len(work.tasks) == 1
+    work.tasks[0]()
+    assert report.report("pahang", wait_if_missing=False).summary.totals.total == 11
+    assert realm.scans == 1
