@@ -225,7 +225,7 @@ def test_reset_otp_removes_the_app_mails_the_user_and_the_next_login_enrols_agai
     assert event["details"]["client"] == "ispeks-state-it"
     assert event["details"]["removed"] == 1 and event["details"]["notified"] is True
     mail = stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
-    assert mail.subject == (
+    assert mail.subject.strip() == (
         f"Pengesahan Dua Faktor iSPEKS Telah Ditetapkan Semula: ID Pengguna {record.user_id}")
     assert record.name in mail.text and "aplikasi pengesah yang baharu" in mail.text
 
@@ -252,7 +252,7 @@ def test_reset_otp_of_an_opted_in_user_enrols_again_and_english_mail(stack, tmp_
 
     assert result.exit_code == 0, result.output
     mail = stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
-    assert mail.subject.startswith("iSPEKS Two-factor Verification Reset")
+    assert mail.subject.strip().startswith("iSPEKS Two-factor Verification Reset")
     login = StepLogin(settings.keycloak_url, realm)
     login.start()
     assert login.password(record.user_id, PASSWORD).asks_enrolment
@@ -322,7 +322,8 @@ def test_any_user_turns_totp_on_and_off_in_the_settings(stack):
     assert "Pengesahan dua faktor (TOTP) telah diaktifkan" in shown.text
     assert otp_count(settings, realm, user.id) == 1
     enabled = stack.inbox.wait_for(to=record.email, after=mark, timeout=15)
-    assert enabled.subject.startswith("Pengesahan Dua Faktor iSPEKS Telah Diaktifkan")
+    # (A long Subject header is folded: the inbox keeps the fold's leading space.)
+    assert enabled.subject.strip().startswith("Pengesahan Dua Faktor iSPEKS Telah Diaktifkan")
 
     # "Matikan TOTP": no task requires it, so the credential goes; the next login asks nothing.
     off = press(browser, realm, "disable")
@@ -330,7 +331,7 @@ def test_any_user_turns_totp_on_and_off_in_the_settings(stack):
     assert "Status: Tidak aktif" in browser.get(off.location).text
     assert otp_count(settings, realm, user.id) == 0
     disabled = stack.inbox.wait_for(to=record.email, after=enabled.id, timeout=15)
-    assert disabled.subject.startswith("Pengesahan Dua Faktor iSPEKS Telah Dimatikan")
+    assert disabled.subject.strip().startswith("Pengesahan Dua Faktor iSPEKS Telah Dimatikan")
     assert [e["event"] for e in stack.events("account:totp:enabled", "account:totp:disabled")] == [
         "account:totp:enabled", "account:totp:disabled"]
     login = StepLogin(settings.keycloak_url, realm)
