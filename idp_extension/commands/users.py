@@ -354,7 +354,6 @@ def reset_otp(settings: Settings, state: str, locale: str, user_id: str,
     try:
         user = _find(directory, user_id, state)
         removed = directory.delete_otp_credentials(user.id, enrol_again=True)
-        required = directory.totp_required(user.id)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     mailer = for_tenant(mail_sender_from_settings(settings), tenant, audit)
@@ -362,7 +361,7 @@ def reset_otp(settings: Settings, state: str, locale: str, user_id: str,
     notified = notify(mailer, tenant, user, "totp_reset", locale,
                       datetime.now(timezone.utc), recovery_url=recovery_url)
     audit.record(AuditEvent.TOTP_RESET, realm=state, subject=user.user_id, **_who(actor),
-                 removed=removed, totp_required=required, notified=notified)
+                 removed=removed, notified=notified)
     click.echo(f"{removed} authenticator app(s) removed for {user.user_id} in {state}; the "
                f"next login sets up a new one. "
                + ("User emailed." if notified else "No email could be sent to the user."))

@@ -130,10 +130,17 @@ class SignIn:
     sub: str
     user_id: str
     auth_time: datetime
+    # The sign-in's ID token named the marker role ispeks-tugas/totp-wajib (claim "tugas"):
+    # a privileged task requires TOTP. Changes need a sign-in under 5 minutes old, so
+    # this is as fresh as the change; the sidecar's service account cannot read client
+    # roles itself.
+    totp_required: bool = False
 
     @classmethod
-    def from_claims(cls, sub: str, user_id: str, auth_time: float) -> "SignIn":
-        return cls(sub, user_id, datetime.fromtimestamp(int(auth_time), timezone.utc))
+    def from_claims(cls, sub: str, user_id: str, auth_time: float,
+                    totp_required: bool = False) -> "SignIn":
+        return cls(sub, user_id, datetime.fromtimestamp(int(auth_time), timezone.utc),
+                   bool(totp_required))
 
 
 @dataclass(frozen=True)
@@ -285,7 +292,7 @@ def totp_status(ctx: SettingsContext, sign_in: SignIn) -> TotpStatus:
     """Read the user's TOTP state from Keycloak now."""
     user = _user(ctx, sign_in)
     return TotpStatus(configured=ctx.directory.otp_credential_count(user.id) > 0,
-                      required=ctx.directory.totp_required(user.id))
+                      required=sign_in.totp_required)
 
 
 def begin_totp_enrolment(ctx: SettingsContext, sign_in: SignIn) -> None:
@@ -315,7 +322,7 @@ def disable_totp(ctx: SettingsContext, sign_in: SignIn, locale: str) -> int:
     """
     require_fresh(ctx, sign_in, Change.TOTP_DISABLED)
     user = _user(ctx, sign_in)
-    if ctx.directory.totp_required(user.id):
+    if sign_in.totp_required:
         ctx.audit.record(AuditEvent.TOTP_DISABLED, subject=user.user_id,
                          outcome=Outcome.DENIED, step="settings", reason="task_requires_totp")
         raise TotpRequiredByTask(f"{user.user_id} holds a task that requires TOTP")

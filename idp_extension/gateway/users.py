@@ -309,10 +309,12 @@ class UserDirectory:
     def totp_required(self, uuid: str) -> bool:
         """True if the user effectively holds ispeks-tugas/totp-wajib (a privileged task).
 
-        With ``view-users`` only (no client administration), the tasks client's id comes
-        from the user's own role mappings; its composite listing expands every task the
-        user holds directly (``*:pelulus`` contains ``totp-wajib``). A task reached only
-        through a group is not seen here; Keycloak's login flow still asks for TOTP then.
+        Needs ``view-clients`` as well as ``view-users`` (Keycloak filters client roles
+        the caller may not view out of role mappings): true for the master bootstrap
+        account, never for the realms' own service accounts, so the sidecar reads the
+        marker from its sign-in's ID token instead (claim ``tugas``). The tasks client's id
+        comes from the user's role mappings; its composite listing expands every task
+        the user holds directly (``*:pelulus`` contains ``totp-wajib``).
         """
         mappings = self._admin.get_all_roles_of_user(uuid) or {}
         tasks = (mappings.get("clientMappings") or {}).get(TASKS_CLIENT)

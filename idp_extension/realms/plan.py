@@ -43,6 +43,7 @@ SEPARATE_SECTIONS = frozenset(
      "components", "roles", "attributes", "smtpServer"}
 )
 FLOW_OVERRIDES = "authenticationFlowBindingOverrides"
+OTP_POLICY_PREFIX = "otpPolicy"
 PROTOCOL_MAPPERS = "protocolMappers"
 # Confidential clients whose secrets live in the credentials directory, one per realm.
 MANAGED_CLIENTS = (SIDECAR_CLIENT_ID, STATE_IT_CLIENT_ID)
@@ -126,6 +127,9 @@ def diff_realm_settings(desired: Mapping, current: Mapping) -> tuple[list[Change
     for key, want in want_attrs.items():
         if have_attrs.get(key) != want:
             changes.append(Change(f"realm.attributes.{key}", "update", have_attrs.get(key), want))
+    if any(key.startswith(OTP_POLICY_PREFIX) for key in payload):
+        # Keycloak applies an OTP policy only as a whole (with its type): send all of it.
+        payload.update({k: v for k, v in desired.items() if k.startswith(OTP_POLICY_PREFIX)})
     if any(c.path.startswith("realm.attributes.") for c in changes):
         # A PUT replaces the whole attribute map: send Keycloak's own keys back too.
         payload["attributes"] = {**have_attrs, **want_attrs}

@@ -54,6 +54,7 @@ from idp_extension.flows.settings import (
 from idp_extension.gallery import GALLERY, image_by_id
 from idp_extension.gateway.oidc import OidcClient, OidcError
 from idp_extension.gateway.errors import GatewayError
+from idp_extension.gateway.users import TOTP_REQUIRED_ROLE
 from idp_extension.web import sessions
 from idp_extension.web.error_pages import render_error
 from idp_extension.web.language import add_messages, current_locale
@@ -141,7 +142,8 @@ def _signed_in() -> dict[str, Any] | None:
 
 
 def _sign_in(user: Mapping[str, Any]) -> SignIn:
-    return SignIn.from_claims(user["sub"], user["user_id"], user["auth_time"])
+    return SignIn.from_claims(user["sub"], user["user_id"], user["auth_time"],
+                              bool(user.get("totp_required")))
 
 
 def _start_login(page: str, *, reauthenticate: bool, action: str | None = None) -> Response:
@@ -188,8 +190,10 @@ def callback() -> Response:
         raise SettingsLoginFailed("ID token without auth_time")
     if pending.get("reauth") and auth_time + AUTH_TIME_LEEWAY_SECONDS < pending["at"]:
         raise SettingsLoginFailed("not a fresh sign-in (prompt=login ignored?)")
+    tasks = claims.get("tugas")
+    totp_required = isinstance(tasks, list) and TOTP_REQUIRED_ROLE in tasks
     sign_in = SignIn.from_claims(str(claims["sub"]), str(claims.get("preferred_username", "")),
-                                 auth_time)
+                                 auth_time, totp_required)
     try:
         flow.signed_in(flow_context(), sign_in)
     except (NotActivated, AccountUnavailable):
@@ -204,6 +208,7 @@ def callback() -> Response:
         "iss": claims["iss"], "sub": sign_in.sub, "user_id": sign_in.user_id,
         "auth_time": int(auth_time), "at": int(_now()),
         "kc_sid": keycloak_session if isinstance(keycloak_session, str) else None,
+        "totp_required": sign_in.totp_required,
     }, SIGNED_IN_SECONDS)
     if enrolled:
         session[NOTICE_KEY] = Change.TOTP_ENABLED.value

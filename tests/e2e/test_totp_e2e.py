@@ -66,6 +66,7 @@ def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
     assert qr.is_visible() and page.evaluate(
         "() => document.getElementById('kc-totp-secret-qr-code').naturalWidth") > 0
     assert "Google Authenticator" in page.locator("#kc-totp-supported-apps").inner_text()
+    assert page.locator("aside.ispeks-aside").count() == 0  # one centred card, no empty box
     screenshot(page, "enrolment")
     key = re.sub(r"\s+", "", page.locator("#kc-totp-secret-key").inner_text())
     app, used = authenticator(key), set()
@@ -85,6 +86,7 @@ def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
     sign_in(again, user.user_id, password)
     again.wait_for_selector("#kc-otp-login-form")
     assert "Masukkan kod 6 digit" in again.locator("#ispeks-otp-intro").inner_text()
+    assert again.locator("aside.ispeks-aside").count() == 0
     screenshot(again, "code-asked-phone")
     again.fill("#otp", str((int(app.now()) + 500_000) % 10**6).zfill(6))
     again.click("#kc-login")

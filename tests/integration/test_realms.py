@@ -510,7 +510,11 @@ def test_a_realm_without_totp_gets_the_policy_and_the_subflows(settings_, johor)
     for execution in kc.get_authentication_flow_executions("ispeks-browser"):
         if execution.get("authenticationFlow") and "totp" in execution["displayName"]:
             kc.delete_authentication_flow_execution(execution["id"])
-    kc.update_realm("johor", {"otpPolicyLookAheadWindow": 3, "otpPolicyCodeReusable": True})
+    # Keycloak takes an OTP policy only whole, with its type.
+    kc.update_realm("johor", {"otpPolicyType": "totp", "otpPolicyAlgorithm": "HmacSHA1",
+                              "otpPolicyDigits": 6, "otpPolicyPeriod": 30,
+                              "otpPolicyLookAheadWindow": 3, "otpPolicyCodeReusable": True})
+    assert kc.get_realm("johor")["otpPolicyLookAheadWindow"] == 3
 
     upgraded = apply_realm(settings_, "johor", templates_dir=templates)
 

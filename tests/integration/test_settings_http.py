@@ -204,7 +204,7 @@ def test_a_cookie_copied_before_log_keluar_is_refused_after(stack, seed):
     stored = stack.app.session_interface.get_signing_serializer(stack.app).loads(copied)
     # What the cookie holds, decoded: who and when, a random session id; never a token.
     assert set(stored["settings.user"]) == {"iss", "sub", "user_id", "auth_time", "at",
-                                            "kc_sid", "sid"}
+                                            "kc_sid", "sid", "totp_required"}  # a boolean
     assert not any(value.count(".") == 2 and len(value) > 100
                    for value in stored["settings.user"].values() if isinstance(value, str))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from idp_extension.flows.settings import (
@@ -16,13 +18,18 @@ def world() -> World:
     return World()
 
 
+def approver(sign_in):
+    """The same sign-in, its ID token naming ispeks-tugas/totp-wajib (a privileged task)."""
+    return dataclasses.replace(sign_in, totp_required=True)
+
+
 def test_status_reads_the_credential_and_the_task(world):
     user = world.active()
     before = totp_status(world.ctx(), world.sign_in(user))
     assert (before.configured, before.required) == (False, False)
-    world.directory.set_otp(user.id, credentials=1, required=True)
+    world.directory.set_otp(user.id, credentials=1)
 
-    status = totp_status(world.ctx(), world.sign_in(user))
+    status = totp_status(world.ctx(), approver(world.sign_in(user)))
 
     assert status.configured and status.required and not status.may_turn_off
 
@@ -42,10 +49,10 @@ def test_turning_off_deletes_the_credential_mails_and_audits(world):
 
 def test_turning_off_is_refused_when_a_task_requires_totp(world):
     user = world.active()
-    world.directory.set_otp(user.id, credentials=1, required=True)
+    world.directory.set_otp(user.id, credentials=1)
 
     with pytest.raises(TotpRequiredByTask) as refused:
-        disable_totp(world.ctx(), world.sign_in(user), "ms")
+        disable_totp(world.ctx(), approver(world.sign_in(user)), "ms")
 
     assert refused.value.code == "settings.totp_required_by_task"
     assert world.directory.otp_credential_count(user.id) == 1 and not world.mail.sent

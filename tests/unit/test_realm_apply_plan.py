@@ -597,3 +597,19 @@ def test_keycloaks_secret_is_kept_while_the_file_lists_it(desired):
 
     # A rotation half done (both secrets in the file) is not undone by an apply.
     assert plan.changes == []
+
+
+def test_an_otp_policy_change_sends_the_whole_policy(desired):
+    """Keycloak applies the OTP policy of a realm PUT only whole, with its type."""
+    current = keycloak_view(desired)
+    current.realm["otpPolicyLookAheadWindow"] = 3
+
+    plan = plan_update(desired, current)
+
+    assert [c.path for c in plan.changes] == ["realm.otpPolicyLookAheadWindow"]
+    (op,) = plan.operations
+    assert op.kind == A.UPDATE_REALM
+    assert {k: v for k, v in op.payload.items() if k.startswith("otpPolicy")} == {
+        "otpPolicyType": "totp", "otpPolicyAlgorithm": "HmacSHA1", "otpPolicyDigits": 6,
+        "otpPolicyPeriod": 30, "otpPolicyLookAheadWindow": 1, "otpPolicyInitialCounter": 0,
+        "otpPolicyCodeReusable": False}

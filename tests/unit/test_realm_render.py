@@ -233,7 +233,11 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
 def test_portal_clients_put_the_department_in_their_tokens(settings, state):
     clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
 
-    assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
+    sidecar = {m["name"]: m for m in clients.pop("ispeks-sidecar")["protocolMappers"]}
+    assert list(sidecar) == ["audience", "tugas"]
+    # Issue 12: the settings read "does a task require TOTP" from the sidecar's ID token.
+    assert sidecar["tugas"]["config"]["usermodel.clientRoleMapping.clientId"] == "ispeks-tugas"
+    assert sidecar["tugas"]["config"]["id.token.claim"] == "true"
     assert "protocolMappers" not in clients.pop("ispeks-state-it")
     assert "protocolMappers" not in clients.pop("ispeks-tugas")
     for client in clients.values():

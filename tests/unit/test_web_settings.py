@@ -36,6 +36,7 @@ class FakeKeycloak:
         self.ended: list[str] = []
         self.signs_in = None  # (user, auth_time offset in seconds from "now")
         self.sessions = 0  # Keycloak sessions opened so far (their sid is numbered)
+        self.tasks: list[str] = []  # the ID token's "tugas" claim (issue 12)
 
     def client(self) -> "FakeClient":
         return FakeClient(self)
@@ -61,7 +62,8 @@ class FakeClient:
         auth_time = int(self.keycloak.site.clock.now().timestamp()) + offset
         self.keycloak.sessions += 1
         claims = {"iss": self.issuer, "sub": user.id, "preferred_username": user.user_id,
-                  "auth_time": auth_time, "sid": f"kc-session-{self.keycloak.sessions}"}
+                  "auth_time": auth_time, "sid": f"kc-session-{self.keycloak.sessions}",
+                  "tugas": list(self.keycloak.tasks)}
         return Tokens("id-token-of-" + user.user_id, "access", "refresh", claims, claims)
 
     def logout_url(self, post_logout_redirect_uri: str, *, id_token_hint=None) -> str:
@@ -317,7 +319,7 @@ def test_the_session_cookie_holds_no_token(site):
     stored = _decoded(site.app, _cookie(site.client))
 
     assert set(stored["settings.user"]) == {"iss", "sub", "user_id", "auth_time", "at", "kc_sid",
-                                            "sid"}
+                                            "sid", "totp_required"}  # a boolean (issue 12)
     assert "id-token-of" not in repr(stored) and "refresh" not in repr(stored)
     assert "access" not in repr(stored)
 

@@ -10,10 +10,11 @@
 <#assign codeError = messagesPerField.getFirstError('totp')>
 <#assign labelError = messagesPerField.getFirstError('userLabel')>
 <@layout.registrationLayout displayMessage=!messagesPerField.existsError('totp','userLabel'); section>
-<!-- template: login-config-totp.ftl (iSPEKS) -->
     <#if section = "header">
+        <#-- Every section's output counts: a comment outside them would make an empty aside. -->
         ${msg("loginTotpTitle")}
     <#elseif section = "form">
+        <!-- template: login-config-totp.ftl (iSPEKS) -->
         <p id="ispeks-totp-why">${msg("ispeksTotpWhy")}</p>
         <ol id="kc-totp-settings" class="ispeks-steps">
             <li>

@@ -6,10 +6,11 @@
 <#import "template.ftl" as layout>
 <#assign otpError = messagesPerField.getFirstError('totp')>
 <@layout.registrationLayout displayMessage=!messagesPerField.existsError('totp'); section>
-<!-- template: login-otp.ftl (iSPEKS) -->
     <#if section = "header">
+        <#-- Every section's output counts: a comment outside them would make an empty aside. -->
         ${msg("ispeksOtpTitle")}
     <#elseif section = "form">
+        <!-- template: login-otp.ftl (iSPEKS) -->
         <p class="ispeks-hint" id="ispeks-otp-intro">${msg("ispeksOtpIntro")}</p>
         <form id="kc-otp-login-form" class="ispeks-form" action="${url.loginAction}" method="post"
               onsubmit="this.querySelector('#kc-login').disabled = true; return true;">
