@@ -28,6 +28,9 @@ __all__ = ["SIDECAR_CLIENT_ID", "STATE_IT_CLIENT_ID", "bootstrap_admin", "sideca
            "state_it_admin", "realm_client_admin"]
 
 
+PROVISIONING_TIMEOUT = 120
+
+
 def bootstrap_admin(settings: Settings, realm: str = "master") -> KeycloakAdmin:
     """An admin client authenticated in master, sending its calls to ``realm``."""
     connection = KeycloakOpenIDConnection(
@@ -38,7 +41,11 @@ def bootstrap_admin(settings: Settings, realm: str = "master") -> KeycloakAdmin:
         client_id=settings.admin_client_id,
         client_secret_key=settings.admin_client_secret,
         verify=True,
-        timeout=30,
+        # Provisioning: creating a realm can take a minute on a loaded host. And no
+        # retry: python-keycloak's default repeats a POST that timed out, which
+        # answered 409 "Realm ... already exists" for a realm the first POST created.
+        timeout=PROVISIONING_TIMEOUT,
+        max_retries=0,
     )
     return KeycloakAdmin(connection=connection)
 

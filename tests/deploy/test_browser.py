@@ -12,12 +12,11 @@ covering what the others do not:
   in again with the phrase and picture shown on the login page (fetched from the
   sidecar through the proxy), the portal, and another browser's session ended.
 
-Every page is saved under test-artifacts/deploy-<flow>/.
+The journey's last pages are saved under test-artifacts/deploy-<flow>/.
 """
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 import pytest
@@ -50,19 +49,21 @@ def new_page(browser):
         context.close()
 
 
+# The e2e runs keep every page; here only the journey's end (full-page screenshots
+# cost seconds each on a busy machine, and tests/deploy has a time budget).
+KEPT_STEPS = {"portal-dashboard", "recovered", "registration-done", "activated"}
+
+
 @pytest.fixture
 def screenshot(artifacts_dir, request):
     folder = artifacts_dir / f"deploy-{request.node.callspec.id}"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.png"):
         stale.unlink()
-    counter = iter(range(1, 1000))
 
     def take(page, step: str):
-        name = re.sub(r"[^\w.-]+", "_", step)  # (3.11: no backslash inside f-string braces)
-        path = folder / f"{next(counter):02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
+        if step in KEPT_STEPS:
+            page.screenshot(path=str(folder / f"{step}.png"), full_page=True)
 
     return take
 
