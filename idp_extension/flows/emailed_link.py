@@ -203,8 +203,15 @@ def send_link(ctx: EmailedLinkContext, user: DirectoryUser, user_id: str, locale
         ctx.audit.record(event, subject=user_id,
                          outcome=Outcome.FAILURE, result="not_sent", reason=reason)
         return SendOutcome(False, reason)
-    if stored.first(attribute) != issued.payload.nonce_digest:
+    now_stored = stored.first(attribute)
+    if now_stored is None:
         raise InternalError(f"{attribute} was not stored: is it declared in the profile?")
+    if now_stored != issued.payload.nonce_digest:
+        # A newer request for the same user stored its link meanwhile (two clicks, or a
+        # reminder): that one is the link that works, and its own send emails it.
+        ctx.audit.record(event, subject=user_id,
+                         outcome=Outcome.SUCCESS, result="superseded")
+        return SendOutcome(False, "superseded")
     message = compose_email(
         ctx.purpose, locale, to=user.email, about=user.user_id,
         recipient_name=user.name or user.user_id,

@@ -88,6 +88,25 @@ class SettledWork:
 WORK = SettledWork()
 
 
+class SettledInbox:
+    """The session's inbox, whose ``wait_for`` first lets background sending finish.
+
+    A mail found this way was sent by a task that has also written its audit event, so
+    a test that then follows the link sees the events in the order they happened; and a
+    slow machine only makes the wait longer, never a false "nothing arrived".
+    """
+
+    def __init__(self, inbox) -> None:
+        self._inbox = inbox
+
+    def __getattr__(self, name):
+        return getattr(self._inbox, name)
+
+    def wait_for(self, *args, **kwargs):
+        WORK.settle()
+        return self._inbox.wait_for(*args, **kwargs)
+
+
 class Switch:
     """Hand out the real collaborator, or one pointed at a closed port while ``down``."""
 
@@ -113,7 +132,7 @@ class Stack:
                  tenants: Mapping[str, Tenant] | None = None, rate_limits: bool = True) -> None:
         closed = f"http://127.0.0.1:{free_port()}"
         self.settings = settings
-        self.inbox = inbox
+        self.inbox = SettledInbox(inbox)
         self.audit_path = audit_path
         self.clock = MovableClock()
         self._admins: dict[str, UserDirectory] = {}

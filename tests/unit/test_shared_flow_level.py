@@ -125,3 +125,23 @@ def test_resend_link_says_when_the_mail_server_is_down():
     world.mail = Down()
     assert resend_link(world.ctx(), user.user_id) == SendOutcome(False, "mail_unavailable")
     assert world.audit.last("account:activation:requested")["details"]["result"] == "not_sent"
+
+
+def test_a_send_overtaken_by_a_newer_request_leaves_the_mail_to_that_one():
+    """Two requests close together: the older send finds the newer link stored and stops
+    (audited), instead of failing as if the attribute were undeclared."""
+    world = _World()
+    user, _ = world.directory.register_pending(world.people[0])
+    directory = world.directory
+    store = directory.update_attributes
+
+    def overtaken(uuid, changes):
+        store(uuid, changes)
+        # The newer request's send stores its own digest just after this one's.
+        return store(uuid, {activation.NONCE_ATTRIBUTE: ["digest-of-the-newer-link"]})
+
+    directory.update_attributes = overtaken
+    assert resend_link(world.ctx(), user.user_id) == SendOutcome(False, "superseded")
+    assert world.mail.sent == []
+    assert world.audit.entries[-1]["details"] == {"result": "superseded"}
+    assert directory.get(user.id).first(activation.NONCE_ATTRIBUTE) == "digest-of-the-newer-link"
