@@ -11,14 +11,12 @@ import re
 
 from playwright.sync_api import expect
 
-from idp_extension.demo_users import synthetic_people
 from idp_extension.flows.answers import ANSWERS_ATTRIBUTE, hash_answers
 from idp_extension.flows.first_login import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gallery import image_by_id
 from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import DESKTOP
+from tests.support.accounts import active_account
 from tests.support.browser_login import show_password_step, sign_in
 
 PASSWORD = "Lama#Kata-Laluan1"
@@ -30,16 +28,11 @@ def test_a_user_changes_the_secret_phrase_then_sees_it_on_the_login_page(
         sidecar, keycloak, mail_inbox, new_page, screenshot):
     settings = sidecar.settings
     realm = "melaka"
-    tenant = load_tenants(settings.realm_templates_dir)[realm]
-    [record] = synthetic_people(tenant, 1, seed="settings-e2e-phrase")
-    directory = UserDirectory(bootstrap_admin(settings), realm)
-    user, _ = directory.register_pending(record)
-    directory.set_password(user.id, PASSWORD)
-    directory.update_attributes(user.id, {
-        ACTIVATION_STATE: [ACTIVE],
+    account = active_account(settings, realm, "settings-e2e-phrase", PASSWORD, {
         ANSWERS_ATTRIBUTE: [hash_answers([("mother_name", "Siti Aishah"), ("first_car", "Kancil"),
                                           ("favourite_colour", "Hijau")])],
         PHRASE_ATTRIBUTE: [OLD[0]], IMAGE_ATTRIBUTE: [OLD[1]]})
+    record, user = account.record, account.user
     page = new_page(viewport=DESKTOP)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -101,14 +94,8 @@ def test_a_user_changes_the_secret_phrase_then_sees_it_on_the_login_page(
 def test_changing_the_password_needs_a_login_of_the_last_five_minutes(
         sidecar, keycloak, new_page, screenshot):
     """The password page asks no old password: the fresh Keycloak login is the proof."""
-    settings = sidecar.settings
     realm = "pahang"
-    tenant = load_tenants(settings.realm_templates_dir)[realm]
-    [record] = synthetic_people(tenant, 1, seed="settings-e2e-password")
-    directory = UserDirectory(bootstrap_admin(settings), realm)
-    user, _ = directory.register_pending(record)
-    directory.set_password(user.id, PASSWORD)
-    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    record = active_account(sidecar.settings, realm, "settings-e2e-password", PASSWORD).record
     page = new_page(viewport=DESKTOP)
 
     page.goto(f"{sidecar.url}/{realm}/settings/password")

@@ -11,12 +11,10 @@ import re
 
 from playwright.sync_api import expect
 
-from idp_extension.demo_users import synthetic_people
-from idp_extension.gateway.connection import bootstrap_admin, state_it_admin
+from idp_extension.gateway.connection import state_it_admin
 from idp_extension.gateway.tasks import TaskRoles
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import DESKTOP
+from tests.support.accounts import active_account
 from tests.support.browser_login import sign_in
 
 PASSWORD = "Penyedia#Pahang-2026"
@@ -26,12 +24,8 @@ def test_a_pahang_preparer_sees_only_the_preparers_widgets_and_no_code_is_asked(
         sidecar, keycloak, new_page, screenshot):
     settings = sidecar.settings
     realm = "pahang"
-    tenant = load_tenants(settings.realm_templates_dir)[realm]
-    [record] = synthetic_people(tenant, 1, seed="tasks-e2e-penyedia")
-    directory = UserDirectory(bootstrap_admin(settings), realm)
-    user, _ = directory.register_pending(record)
-    directory.set_password(user.id, PASSWORD)
-    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    account = active_account(settings, realm, "tasks-e2e-penyedia", PASSWORD)
+    record, user = account.record, account.user
     TaskRoles(state_it_admin(settings, realm), realm).grant(user.id, ["ac:penyedia", "sl:penyedia"])
 
     page = new_page(viewport=DESKTOP)

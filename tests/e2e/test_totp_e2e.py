@@ -10,12 +10,10 @@ import re
 
 import pytest
 
-from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.passwords import random_password
 from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import PHONE
+from tests.support.accounts import active_account
 from tests.support.browser_login import sign_in
 from tests.support.totp_login import authenticator, next_unused_code
 
@@ -26,17 +24,13 @@ def tenants(settings):
 
 
 def _account(settings, tenants, state: str, seed: str, *tasks: str):
-    directory = UserDirectory(bootstrap_admin(settings), state)
-    record = synthetic_people(tenants[state], 1, seed=seed)[0]
-    user, _ = directory.register_pending(record)
-    password = random_password()
-    directory.set_password(user.id, password)
-    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
+    account = active_account(settings, state, seed)
     if tasks:
         kc = bootstrap_admin(settings, state)
         client = kc.get_client_id("ispeks-tugas")
-        kc.assign_client_role(user.id, client, [kc.get_client_role(client, t) for t in tasks])
-    return user, password
+        kc.assign_client_role(account.user.id, client,
+                              [kc.get_client_role(client, t) for t in tasks])
+    return account.user, account.password
 
 
 def _to_login(page, sidecar, settings, state: str) -> None:

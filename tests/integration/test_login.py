@@ -9,11 +9,11 @@ import pytest
 from idp_extension.demo_seed import seed_realm
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.passwords import random_password
+from idp_extension.gateway.users import UserDirectory
 from idp_extension.realms.apply import apply_desired, apply_realm
 from idp_extension.realms.render import render_realm
 from idp_extension.tenants import load_tenants
+from tests.support.accounts import active_account
 from tests.support.addresses import fresh_loopback
 from tests.support.lockout import wait_for_failures, wait_until_locked
 from tests.support.login_timing import compare, make_people, sample, with_stock_login_form
@@ -40,13 +40,8 @@ def demo_accounts(provisioned_realms, settings, tenants, tmp_path_factory):
 
 def _active_user(settings, tenants, state: str, seed: str):
     """A fresh active user of its own, so lockout tests do not disturb other tests."""
-    directory = UserDirectory(bootstrap_admin(settings), state)
-    record = synthetic_people(tenants[state], 1, seed=seed)[0]
-    user, _ = directory.register_pending(record)
-    password = random_password()
-    directory.set_password(user.id, password)
-    directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE]})
-    return directory, user, password
+    account = active_account(settings, state, seed)
+    return account.directory, account.user, account.password
 
 
 @pytest.mark.parametrize("state", STATES)
