@@ -148,7 +148,10 @@ def test_a_helpdesk_officer_finds_users_and_acts_with_reasons(stack):
     done = officer.act(target.user_id, "buka-kunci", reason="Pengguna lupa kata laluan")
     assert done.status == 303
     assert not admin.get(target_user.id).permanently_locked
-    (unlocked,) = events(stack, "unlock")
+    refusals, (unlocked,) = (
+        [e["details"]["refusal"] for e in events(stack, "unlock") if e["outcome"] == "denied"],
+        [e for e in events(stack, "unlock") if e["outcome"] == "success"])
+    assert refusals == ["console.reason_required", "console.not_confirmed"]
     assert unlocked["subject"] == target.user_id and unlocked["outcome"] == "success"
     assert unlocked["details"]["actor"] == officer.record.user_id
     assert unlocked["details"]["reason"] == "Pengguna lupa kata laluan"
