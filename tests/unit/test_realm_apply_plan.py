@@ -606,3 +606,13 @@ def test_keycloaks_secret_is_kept_while_the_file_lists_it(desired):
 
     # A rotation half done (both secrets in the file) is not undone by an apply.
     assert plan.changes == []
+
+
+def test_masked_amr_reference_values_count_as_the_wanted_ones():
+    from idp_extension.realms.plan import _unmasked
+
+    want = {"default.reference.value": "otp", "default.reference.maxAge": "300"}
+    masked = {"default.reference.value": "**********", "default.reference.maxAge": "**********"}
+    assert _unmasked(masked, want) == want
+    assert _unmasked({}, want) == want
+    assert _unmasked({"default.reference.value": "pwd"}, want)["default.reference.value"] == "pwd"
