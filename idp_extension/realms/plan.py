@@ -366,6 +366,26 @@ def execution_steps(executions: Iterable[Mapping]) -> list[Step]:
     ]
 
 
+AMR_REFERENCE_PREFIX = "default.reference."
+
+
+def _unmasked(have: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
+    """``have`` with Keycloak's masked values taken as the wanted ones.
+
+    Keycloak's admin API answers an execution config's keys that its authenticator does
+    not declare (the amr reference, ``default.reference.*``, on the OTP form) as
+    ``**********``, or not at all: such a key is not compared.
+    """
+    shown = {key: (want.get(key, value) if isinstance(value, str) and value and
+                   set(value) == {"*"} else value)
+             for key, value in have.items()}
+    # ... or leaves them out: the reference keys are write-only through that view.
+    for key in want:
+        if key.startswith(AMR_REFERENCE_PREFIX) and key not in shown:
+            shown[key] = want[key]
+    return shown
+
+
 def authenticator_configs(desired: Mapping) -> dict[str, dict]:
     """The template's authenticator configs by alias: {"alias", "config"}."""
     return {c["alias"]: {"alias": c["alias"], "config": dict(c.get("config") or {})}
@@ -447,7 +467,9 @@ def diff_flows(desired: Mapping, current: Mapping[str, list[dict] | None],
             config_id = execution.get("authenticationConfig")
             have_config = (current_configs or {}).get(config_id) if config_id else None
             have_shown = ({"alias": have_config.get("alias"),
-                           "config": have_config.get("config") or {}} if have_config else None)
+                           "config": _unmasked(have_config.get("config") or {},
+                                               want_config["config"] if want_config else {})}
+                          if have_config else None)
             if want_config is not None and have_shown != want_config:
                 changes.append(Change(f"flows.{alias}.{item['step'][1]}.config", "update",
                                       have_shown, want_config))

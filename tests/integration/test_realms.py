@@ -150,7 +150,8 @@ def test_clients_are_pkce_with_the_right_kind_and_redirects(settings_, state):
     assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
     base = f"{settings_.sidecar_public_url}/{state}"
     assert set(sidecar["redirectUris"]) == {f"{base}/first-login/callback",
-                                            f"{base}/settings/callback"}
+                                            f"{base}/settings/callback",
+                                            f"{base}/pentadbiran/callback"}
     for portal in values["portal_clients"]:
         client = clients[portal["client_id"]]
         assert client["publicClient"] is True and client["standardFlowEnabled"] is True
@@ -464,9 +465,9 @@ def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor
     assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
     assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
-    # The login form's address limits, the two TOTP role conditions, the pending check
-    # and the refusal.
-    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 5
+    # The login form's address limits, the two TOTP role conditions, the two OTP forms'
+    # amr references (issue 13), the pending check and the refusal.
+    assert sum(bool(e.get("authenticationConfig")) for e in executions) == 7
 
 
 def test_a_portal_bound_by_hand_to_the_sidecars_flow_is_unbound(settings_, johor):
