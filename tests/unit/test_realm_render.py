@@ -260,7 +260,9 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert sidecar["attributes"]["pkce.code.challenge.method"] == "S256"
     # Exact callback pages of this realm, no wildcard.
     assert sidecar["redirectUris"] == [f"https://sidecar.example.test/{state}/first-login/callback",
-                                       f"https://sidecar.example.test/{state}/settings/callback"]
+                                       f"https://sidecar.example.test/{state}/settings/callback",
+                                       # the report pages' stand-in guard
+                                       f"https://sidecar.example.test/{state}/pentadbiran/laporan/masuk/callback"]
     assert sidecar["attributes"]["post.logout.redirect.uris"] == (
         f"https://sidecar.example.test/{state}/settings/signed-out")
     state_it = clients.pop("ispeks-state-it")
