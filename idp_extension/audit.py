@@ -79,6 +79,11 @@ class AuditEvent(str, enum.Enum):
     TASK_REFUSED = "account:task:refused"
     TASKS_IMPORTED = "users:tasks:imported"
     REALM_APPLIED = "realm:applied"
+    CONSOLE_SIGNED_IN = "console:signed_in"
+    CONSOLE_SIGN_IN_REFUSED = "console:sign_in:refused"
+    CONSOLE_SIGNED_OUT = "console:signed_out"
+    CONSOLE_ACTION = "console:action"
+    CONSOLE_ACTION_REFUSED = "console:action:refused"
     # The activation campaign's reminders (reporting/remind.py), with the officer.
     REMINDER_SENT = "report:reminder:sent"
     REMINDER_NOT_SENT = "report:reminder:not_sent"
@@ -183,6 +188,11 @@ class JsonLinesAuditLog(_EntryLog):
         self._lock = threading.Lock()
         if self._path:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def path(self) -> Path | None:
+        """The file written to (None for a stream): the console reads a user's trail."""
+        return self._path
 
     def _write(self, entry: dict[str, Any]) -> None:
         """Write one event as one line."""
@@ -313,3 +323,34 @@ def audit_log_from_settings(settings) -> AuditLog:
     if settings.audit_log_path:
         return CountedAuditLog(JsonLinesAuditLog(settings.audit_log_path))
     return CountedAuditLog(LoggingAuditLog())
+
+
+def trail(log: Any, realm: str, subject: str, count: int = 50) -> list[dict[str, Any]]:
+    """The newest ``count`` events of ``realm`` about ``subject`` in a JSON-lines log, newest
+    first; [] for a log that is not a file (journald, memory)."""
+    inner = log
+    for _ in range(5):  # CountedAuditLog and RealmAudit wrap the file
+        wrapped = (inner.inner if isinstance(inner, CountedAuditLog)
+                   else inner.log if isinstance(inner, RealmAudit) else None)
+        if wrapped is None:
+            break
+        inner = wrapped
+    path = getattr(inner, "path", None)
+    if not isinstance(path, Path) or not path.exists():
+        events = getattr(inner, "entries", None)
+        found = [e for e in (events if isinstance(events, list) else [])
+                 if e.get("realm") == realm and e.get("subject") == subject]
+        return list(reversed(found[-count:]))
+    found: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line.decode("utf-8", "replace"))
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("realm") == realm and \
+                    entry.get("subject") == subject:
+                found.append(entry)
+                if len(found) > count:
+                    found.pop(0)
+    return list(reversed(found))

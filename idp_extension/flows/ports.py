@@ -72,6 +72,15 @@ class UserDirectoryPort(Protocol):
 
     def totp_required(self, uuid: str) -> bool: ...
 
+    # -- the helpdesk console (issue 13) --
+
+    def search_text(self, text: str, limit: int = 50) -> list[DirectoryUser]: ...
+
+    def sessions(self, uuid: str) -> list[dict[str, Any]]: ...
+
+    def update_profile(self, uuid: str, *, name: str | None = None,
+                       email: str | None = None) -> None: ...
+
 
 @runtime_checkable
 class Clock(Protocol):

@@ -136,6 +136,34 @@ class UserDirectory:
         self._admin.change_current_realm(realm)
         self.realm = realm
 
+    @property
+    def admin(self) -> KeycloakAdmin:
+        """The realm's admin client (the task roles and reminders reuse it)."""
+        return self._admin
+
+    @_translate_errors
+    def search_text(self, text: str, limit: int = 50) -> list[DirectoryUser]:
+        """Users whose ID, name or email contains ``text`` (Keycloak's ``search``)."""
+        found = self._admin.get_users({"search": text, "max": limit,
+                                       "briefRepresentation": "false"})
+        return [DirectoryUser.from_representation(rep) for rep in found[:limit]]
+
+    @_translate_errors
+    def sessions(self, uuid: str) -> list[dict[str, Any]]:
+        """The user's Keycloak sessions (start and last access, in milliseconds)."""
+        return self._admin.get_sessions(uuid) or []
+
+    @_translate_errors
+    def update_profile(self, uuid: str, *, name: str | None = None,
+                       email: str | None = None) -> None:
+        """Correct the name (firstName, lastName cleared) or the email."""
+        rep = self._admin.get_user(uuid)
+        if name is not None:
+            rep["firstName"], rep["lastName"] = name, ""
+        if email is not None:
+            rep["email"], rep["emailVerified"] = email, True
+        self._admin.update_user(uuid, _writable(rep))
+
     @_translate_errors
     def find(self, user_id: str) -> DirectoryUser | None:
         """The user whose username is exactly ``user_id``, or None."""

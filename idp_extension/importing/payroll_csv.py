@@ -275,6 +275,42 @@ def parse_payroll_csv(lines: Iterable[str], tenant: Tenant) -> ParsedFile:
     return _without_duplicates(candidates)
 
 
+def check_one(values: dict[str, str], tenant: Tenant) -> tuple[PayrollRecord | None, list[str]]:
+    """One person typed in (the console's "register one user"): the import's own rules.
+
+    ``values`` has the ``COLUMNS`` keys; returns the record, or None and every reason.
+    """
+    reasons: list[str] = []
+    user_id = _check_id((values.get("id") or "").strip(), reasons)
+    name, email = squeeze(values.get("name")), squeeze(values.get("email")).lower()
+    department = squeeze(values.get("department"))
+    _check_name(name, reasons)
+    _check_email(email, tenant, reasons)
+    _check_department(department, reasons)
+    registered = _check_date(values.get("registration_date") or "", reasons)
+    if reasons:
+        return None, reasons
+    return PayrollRecord(user_id, name, email, department, registered), reasons
+
+
+def check_name(name: str) -> list[str]:
+    reasons: list[str] = []
+    _check_name(squeeze(name), reasons)
+    return reasons
+
+
+def check_email(email: str, tenant: Tenant) -> list[str]:
+    reasons: list[str] = []
+    _check_email(squeeze(email).lower(), tenant, reasons)
+    return reasons
+
+
+def check_department(department: str) -> list[str]:
+    reasons: list[str] = []
+    _check_department(squeeze(department), reasons)
+    return reasons
+
+
 def _without_duplicates(candidates) -> ParsedFile:
     """Reject every line whose ID appears on another line too."""
     lines_of: dict[str, list[int]] = defaultdict(list)

@@ -42,10 +42,8 @@ CHECKSUM_ATTRIBUTE = "ispeks.templateChecksum"
 RESERVED_NAMES = frozenset({"runtime", "user_profile", "task_roles", "task_client_uuid"})
 # Where Keycloak may send a browser back to the sidecar, under <public URL>/<realm>/
 # (web/first_login.py, web/settings.py, web/portal.py; a unit test checks they agree).
-SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback",
-                          # the report pages' stand-in guard (web/report_guard.py)
-                          "pentadbiran/laporan/masuk/callback")
-SIDECAR_POST_LOGOUT_PATHS = ("settings/signed-out",)
+SIDECAR_CALLBACK_PATHS = ("first-login/callback", "settings/callback", "pentadbiran/callback")
+SIDECAR_POST_LOGOUT_PATHS = ("settings/signed-out", "pentadbiran/signed-out")
 # The demo portal (settings.demo_portal) signs in with this portal client.
 DEMO_PORTAL_CLIENT_ID = PORTAL_CLIENT_ID
 DEMO_PORTAL_CALLBACK_PATH = "portal/callback"

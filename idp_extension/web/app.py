@@ -18,9 +18,9 @@ from idp_extension.settings import (
 )
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
-    activation, first_login, health, portal, recovery, report_guard, report_pages, root,
-    settings, site_key,
+    activation, first_login, health, portal, recovery, report_pages, root, settings, site_key,
 )
+from idp_extension.web.console import bp as console_bp
 from idp_extension.web.error_pages import init_error_handlers
 from idp_extension.web.health import init_request_metrics
 from idp_extension.web.language import init_language
@@ -38,7 +38,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 # Flows' blueprints, nested under /<realm>/.
 REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
     activation.bp, first_login.bp, portal.bp, site_key.bp, recovery.bp, settings.bp,
-    report_pages.bp, report_guard.bp,  # report_guard: stand-in until the console's guard
+    console_bp,
+    report_pages.bp,  # the campaign report, /<realm>/pentadbiran/laporan/ (console's guard)
 )
 
 

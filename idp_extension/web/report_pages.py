@@ -15,8 +15,9 @@ Numbers come from the engine (``reporting/``): a summary kept in the shared stat
 its age, never a realm listed per request (a stale one is served while a refresh runs
 in the services' background work). Reminders run in that background work too (the
 engine paces them at the state's ``reminders_per_minute`` and skips users reminded
-today); one run per realm and department at a time. Every page is guarded
-(``report_guard``: signed in to THIS realm with Meja Bantuan or Pentadbir Sistem).
+today); one run per realm and department at a time. Every page is guarded by the
+console's guard (``web/console/guard.py``: signed in to THIS realm's console with Meja
+Bantuan or Pentadbir Sistem, ``otp`` in the token's ``amr``; reminders need a fresh login).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, g, render_template, request
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -44,7 +45,7 @@ from idp_extension.reporting.tables import (
 )
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
-from idp_extension.web.report_guard import current_officer, officer_required
+from idp_extension.web.console.guard import Officer, is_fresh, officer_required
 from idp_extension.web.services import current_services, current_settings
 from idp_extension.web.tenant import current_context
 
@@ -122,9 +123,19 @@ def _add_messages(state: Any) -> None:
     add_messages(state.app, load_page_messages("report"))
 
 
+def _officer() -> Officer | None:
+    """The console guard's officer of this request (None outside a guarded view)."""
+    return g.get("console_officer")
+
+
 @bp.context_processor
 def _report_context() -> dict[str, Any]:
-    return {"myt": MALAYSIA, "officer": current_officer()}
+    officer = _officer()
+    fresh_until = None
+    if officer is not None:
+        fresh_until = datetime.fromtimestamp(officer.fresh_until(), MALAYSIA).strftime("%H:%M")
+    return {"myt": MALAYSIA, "officer": officer, "fresh": bool(officer and is_fresh(officer)),
+            "fresh_until": fresh_until}
 
 
 @bp.app_template_filter("thousands")
@@ -143,8 +154,8 @@ def _department_arg() -> str:
     return request.args.get("d", "").strip()
 
 
-def _who(officer: Mapping[str, Any]) -> dict[str, str]:
-    return {"actor": str(officer.get("user_id") or officer.get("sub")), "client": CONSOLE_CLIENT}
+def _who(officer: Officer) -> dict[str, str]:
+    return {"actor": officer.user_id or officer.sub, "client": CONSOLE_CLIENT}
 
 
 def _csv(header, rows, name: str) -> Response:
@@ -261,8 +272,7 @@ def reminder_form() -> tuple[str, int]:
 def reminder_dry_run() -> tuple[str, int]:
     view = wiring().report.report(_realm())
     scope = _scope_arg(request.form, view.summary.departments)
-    officer = current_officer() or {}
-    context = wiring().reminders(_realm(), _who(officer), current_locale())
+    context = wiring().reminders(_realm(), _who(_officer()), current_locale())
     result = remind(context, scope, dry_run=True)
     return _reminder_page(result=result, scope=scope, chosen=True)
 
@@ -282,8 +292,7 @@ def reminder_send() -> tuple[str, int]:
         expected = max(0, int(request.form.get("expected", "0")))
     except ValueError:
         raise errors.BadRequest("expected is not a number") from None
-    officer = current_officer() or {}
-    who = _who(officer)
+    who = _who(_officer())
     rate = _rate()
     # Held for as long as the paced run may take, so a second click (or officer) waits.
     minutes = math.ceil(expected / rate) if expected else 0

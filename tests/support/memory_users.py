@@ -187,6 +187,33 @@ class InMemoryUserDirectory:
             return [self._user(u) for u, a in self._accounts.items()
                     if value in (a.rep["attributes"].get(attribute) or [])]
 
+    def search_text(self, text: str, limit: int = 50) -> list[DirectoryUser]:
+        """Users whose ID, name or email contains ``text`` (case ignored)."""
+        with self._call("search_text"):
+            wanted = text.lower()
+            found = [u for u, a in self._accounts.items()
+                     if any(wanted in str(a.rep.get(k) or "").lower()
+                            for k in ("username", "firstName", "lastName", "email"))]
+            return [self._user(u) for u in found[:limit]]
+
+    def sessions(self, uuid: str) -> list[dict[str, Any]]:
+        with self._call("sessions"):
+            return [{"start": 0, "lastAccess": 0}
+                    for _ in range(self._account(uuid).sessions)]
+
+    def update_profile(self, uuid: str, *, name: str | None = None,
+                       email: str | None = None) -> None:
+        with self._call("update_profile") as apply:
+            account = self._account(uuid)
+
+            def change() -> None:
+                if name is not None:
+                    account.rep["firstName"], account.rep["lastName"] = name, ""
+                if email is not None:
+                    account.rep["email"] = email
+
+            apply(change)
+
     def get(self, uuid: str) -> DirectoryUser:
         with self._call("get"):
             return self._user(uuid)

@@ -261,10 +261,10 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     # Exact callback pages of this realm, no wildcard.
     assert sidecar["redirectUris"] == [f"https://sidecar.example.test/{state}/first-login/callback",
                                        f"https://sidecar.example.test/{state}/settings/callback",
-                                       # the report pages' stand-in guard
-                                       f"https://sidecar.example.test/{state}/pentadbiran/laporan/masuk/callback"]
+                                       f"https://sidecar.example.test/{state}/pentadbiran/callback"]
     assert sidecar["attributes"]["post.logout.redirect.uris"] == (
-        f"https://sidecar.example.test/{state}/settings/signed-out")
+        f"https://sidecar.example.test/{state}/settings/signed-out"
+        f"##https://sidecar.example.test/{state}/pentadbiran/signed-out")
     state_it = clients.pop("ispeks-state-it")
     assert state_it["publicClient"] is False and state_it["serviceAccountsEnabled"] is True
     assert "secret" not in state_it and state_it["redirectUris"] == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -23,7 +22,8 @@ from idp_extension.reporting.campaign import load_campaign
 from idp_extension.reporting.remind import ReminderContext, activation_link_sender
 from idp_extension.reporting.service import ActivationReport
 from idp_extension.reporting.store import MemoryReportStore
-from idp_extension.web import report_guard, report_pages
+from idp_extension.web import report_pages
+from idp_extension.web.console import guard, views as console_views
 from idp_extension.web.report_pages import ReportWiring, set_wiring
 from idp_extension.web.tenant import current_tenant
 from tests.support import worlds
@@ -52,11 +52,14 @@ class FakeClient:
     def finish_login(self, request: LoginRequest, query) -> Tokens:
         if query.get("state") != request.state:
             raise OidcError("state_mismatch")
-        user_id, tasks, offset = self.site.signs_in
+        user_id, tasks, offset, amr = self.site.signs_in
         claims = {"iss": self.issuer, "sub": f"sub-{user_id}", "preferred_username": user_id,
-                  "name": "Pegawai Ujian", "auth_time": int(time.time()) + offset,
-                  "tugas": list(tasks)}
+                  "name": "Pegawai Ujian", "tugas": list(tasks), "amr": list(amr),
+                  "auth_time": int(self.site.clock.now().timestamp()) + offset}
         return Tokens("id", "access", "refresh", claims, claims)
+
+    def end_session(self, refresh_token: str) -> None:
+        pass
 
 
 class Site(worlds.Site):
@@ -68,7 +71,7 @@ class Site(worlds.Site):
         super().__init__("pahang", clock=ManualClock(START))
         self.started: list[dict] = []
         self.signs_in = None
-        monkeypatch.setattr(report_guard, "_client", lambda: FakeClient(self))
+        monkeypatch.setattr(console_views, "oidc_client", lambda: FakeClient(self))
         campaign = load_campaign(self.settings.realm_templates_dir, "pahang")
         self.store = MemoryReportStore(self.clock.monotonic)
         self.report = ActivationReport(
@@ -107,13 +110,17 @@ class Site(worlds.Site):
         return users
 
     def sign_in(self, tasks=("meja-bantuan", "totp-wajib"), *, auth_offset=0,
-                start=f"{BASE}/", realm="pahang"):
+                start=f"{BASE}/", realm="pahang", amr=("pwd", "otp")):
         first = self.client.get(start.replace("/pahang/", f"/{realm}/"))
         assert first.status_code == 303, first.status_code
         to_kc = self.client.get(first.headers["Location"])
         assert to_kc.status_code == 302 and to_kc.headers["Location"].startswith(KEYCLOAK)
-        self.signs_in = ("910101060001", tasks, auth_offset)
-        return self.client.get(f"/{realm}/pentadbiran/laporan/masuk/callback"
+        return self.callback(tasks, auth_offset, amr, realm)
+
+    def callback(self, tasks=("meja-bantuan", "totp-wajib"), auth_offset=0,
+                 amr=("pwd", "otp"), realm="pahang"):
+        self.signs_in = ("910101060001", tasks, auth_offset, amr)
+        return self.client.get(f"/{realm}/pentadbiran/callback"
                                f"?state=s{len(self.started)}&code=c")
 
 
@@ -131,19 +138,20 @@ def test_without_a_sign_in_every_page_goes_to_keycloak(site):
     for path in ("/", "/jabatan?d=X", "/csv/jabatan.csv", "/peringatan"):
         answer = site.client.get(BASE + path)
         assert answer.status_code == 303, path
-        assert "/pentadbiran/laporan/masuk/" in answer.headers["Location"]
+        assert answer.headers["Location"].startswith("/pahang/pentadbiran/login")
     answer = site.client.post(BASE + "/peringatan/semak", data={"scope": "negeri"})
     assert answer.status_code == 303
 
 
-@pytest.mark.parametrize("tasks", [(), ("ac:penyedia",), ("meja-bantuan",),
-                                   ("ac:pelulus", "totp-wajib")])
-def test_an_officer_without_the_task_or_totp_is_refused(site, tasks):
+@pytest.mark.parametrize("tasks, amr, refusal", [
+    ((), ("pwd", "otp"), "Akses Ditolak"), (("ac:penyedia",), ("pwd",), "Akses Ditolak"),
+    (("ac:pelulus", "totp-wajib"), ("pwd", "otp"), "Akses Ditolak"),
+    (("meja-bantuan", "totp-wajib"), ("pwd",), "TOTP Diperlukan")])
+def test_an_officer_without_the_task_or_totp_is_refused(site, tasks, amr, refusal):
     site.seed_people(LAYOUT)
-    back = site.sign_in(tasks)
+    back = site.sign_in(tasks, amr=amr)
     assert back.status_code == 403
-    body = text_of(back)
-    assert "Akses tidak dibenarkan" in body and "Meja Bantuan atau Pentadbir Sistem" in body
+    assert refusal in text_of(back)
     assert site.client.get(f"{BASE}/").status_code == 303  # still not signed in
 
 
@@ -174,7 +182,7 @@ def test_another_states_sign_in_does_not_open_its_report(site):
     for path in ("/", "/csv/jabatan.csv", "/jabatan?d=Jabatan+Pertanian"):
         answer = site.client.get(f"/selangor/pentadbiran/laporan{path}")
         assert answer.status_code == 303, path
-        assert "/selangor/pentadbiran/laporan/masuk/" in answer.headers["Location"]
+        assert answer.headers["Location"].startswith("/selangor/pentadbiran/login")
 
 
 def test_a_departments_pending_users_and_unknown_departments(site):
@@ -222,15 +230,16 @@ def test_reminders_need_a_fresh_login(site):
     site.sign_in(auth_offset=-600)
     assert site.client.get(f"{BASE}/").status_code == 200
     form = site.client.get(f"{BASE}/peringatan")
-    assert form.status_code == 303 and "/masuk/semula" in form.headers["Location"]
-    dry = site.client.post(f"{BASE}/peringatan/semak", data={"scope": "negeri"})
-    assert dry.status_code == 303 and "/masuk/semula" in dry.headers["Location"]
+    assert form.status_code == 303
+    assert form.headers["Location"].startswith("/pahang/pentadbiran/reauth")
+    dry = site.client.post(f"{BASE}/peringatan/semak",
+                           data={"scope": "negeri", "next": f"{BASE}/peringatan"})
+    assert dry.status_code == 303 and "/pentadbiran/reauth" in dry.headers["Location"]
+    assert site.mail.sent == []
     again = site.client.get(form.headers["Location"])
-    assert site.started[-1] == {"prompt": "login", "max_age": report_guard.FRESH_SECONDS}
+    assert site.started[-1] == {"prompt": "login", "max_age": guard.FRESH_LOGIN_SECONDS}
     assert again.status_code == 302
-    site.signs_in = ("910101060001", ("meja-bantuan", "totp-wajib"), 0)
-    back = site.client.get(f"/pahang/pentadbiran/laporan/masuk/callback"
-                           f"?state=s{len(site.started)}&code=c")
+    back = site.callback()
     assert back.status_code == 303 and back.headers["Location"] == f"{BASE}/peringatan"
     assert site.client.get(f"{BASE}/peringatan").status_code == 200
 
@@ -304,7 +313,6 @@ def test_every_message_exists_in_both_languages():
     used = set()
     for path in pathlib.Path(templates).glob("*.html"):
         used |= set(re.findall(r"t\('(report\.[a-z_.]+)'", path.read_text("utf-8")))
-    for error in (report_guard.NotAnOfficer, report_guard.ReportLoginFailed,
-                  report_pages.DepartmentUnknown, report_pages.ReminderRunning):
+    for error in (report_pages.DepartmentUnknown, report_pages.ReminderRunning):
         used |= {error.code, error.code + ".title"}
     assert used <= set(ms), used - set(ms)

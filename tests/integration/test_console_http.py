@@ -1,0 +1,264 @@
+"""The helpdesk console (issue 13) through its HTTP interface against the real Keycloak.
+
+Officers are real users holding ``meja-bantuan`` or ``pentadbir-sistem`` (composites of
+``totp-wajib``): they enrol an authenticator app (pyotp) and sign in through Keycloak's
+forms with password and code. Codes: Keycloak accepts the previous, current and next
+period (look-around window 1) and never the same code twice, so each login uses an
+unused one of the three instead of waiting for a new period.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+
+import pytest
+
+from idp_extension.attributes import DISABLED_REASON, PERMANENT_LOCKOUT
+from idp_extension.gateway.tasks import TaskRoles
+from idp_extension.gateway.connection import bootstrap_admin
+from tests.integration.test_totp import PASSWORD, enrol, grant, person
+from tests.support.inprocess import Stack
+from tests.support.totp_login import PERIOD, jwt_claims, steady_window
+
+OTP_FORM = re.compile(r'<form[^>]*id="kc-otp-login-form"[^>]*action="([^"]+)"')
+
+
+@pytest.fixture
+def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
+    return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
+
+
+def unused_code(app, used: set[str]) -> str:
+    """A code Keycloak accepts now and that was not used yet (previous, current, next)."""
+    steady_window()
+    now = time.time()
+    for shift in (0, PERIOD, -PERIOD):
+        code = app.at(now + shift)
+        if code not in used:
+            used.add(code)
+            return code
+    raise AssertionError("three codes used within a minute")
+
+
+class Officer:
+    def __init__(self, stack: Stack, realm: str, seed: str, *tasks: str) -> None:
+        self.stack, self.realm = stack, realm
+        self.record, self.user = person(stack, realm, seed, *tasks)
+        self.app, self.used, done = enrol(stack.settings, realm, self.record.user_id)
+        self.claims = jwt_claims(done.tokens["id_token"])
+        self.browser = stack.browser()
+        self.base = f"/{realm}/pentadbiran"
+
+    def keycloak_page(self, start: str):
+        answer = self.browser.get(start)
+        while answer.status in (302, 303) and not answer.location.startswith(
+                self.stack.settings.keycloak_url):
+            answer = self.browser.get(answer.location)
+        assert answer.status in (302, 303), answer.text[:300]
+        return self.browser.get(answer.location)
+
+    def sign_in(self, start: str | None = None, *, code: bool = True):
+        """From a console page to Keycloak: password, code, back to the callback."""
+        page = self.keycloak_page(start or f"{self.base}/")
+        answer = self.browser.login_form(page, self.record.user_id, PASSWORD)
+        if code:
+            answer = self.code(answer)
+        assert answer.status == 302, answer.text[:300]
+        return self.browser.get(answer.location)
+
+    def code(self, page):
+        assert page.status == 200, page.text[:300]
+        action = OTP_FORM.search(page.body)
+        assert action, f"no OTP form: {page.text[:300]}"
+        return self.browser.post(html.unescape(action.group(1)),
+                                 {"otp": unused_code(self.app, self.used)})
+
+    def act(self, user_id: str, action: str, reason: str = "Permintaan melalui telefon",
+            confirm: bool = True, **fields):
+        card = f"{self.base}/pengguna/{user_id}"
+        data = {**fields, "reason": reason, "next": card}
+        if confirm:
+            data["confirm"] = "yes"
+        return self.browser.submit_to(card, f"{card}/{action}", data)
+
+
+def _submit_to(self, page_path: str, target: str, data: dict):
+    """Post ``data`` to ``target`` with the CSRF token of ``page_path``."""
+    return self.post(target, {**data, "csrf_token": self.csrf(page_path)})
+
+
+# Browser.submit posts to the page it read the token from; actions post elsewhere.
+from tests.support.inprocess import Browser  # noqa: E402
+
+Browser.submit_to = _submit_to
+
+
+def events(stack: Stack, action: str | None = None) -> list[dict]:
+    return [e for e in stack.events("console:action", "console:action:refused")
+            if action is None or e["details"].get("action") == action]
+
+
+def test_a_helpdesk_officer_finds_users_and_acts_with_reasons(stack):
+    realm = "pahang"
+    officer = Officer(stack, realm, "console-helpdesk", "meja-bantuan")
+    assert "otp" in officer.claims.get("amr", [])  # the portal's token shows the step too
+    back = officer.sign_in()
+    assert back.status == 303 and back.location.endswith(f"{officer.base}/")
+    home = officer.browser.get(f"{officer.base}/")
+    assert home.status == 200 and "Pentadbiran Pengguna" in home.text
+    assert officer.record.user_id in home.text and "Meja Bantuan" in home.text
+    assert "console:signed_in" in [e["event"] for e in stack.audit()]
+
+    # Find: by ID with dashes, by part of the name; the JSON API says the same.
+    target, target_user = stack.active(realm, "console-target", PASSWORD)
+    dashed = f"{target.user_id[:6]}-{target.user_id[6:8]}-{target.user_id[8:]}"
+    found = officer.browser.get(f"{officer.base}/?q={dashed}")
+    assert found.status == 200 and target.name in found.text
+    part = target.name.split()[0]
+    by_name = officer.browser.get(f"{officer.base}/api/users?q={part}")
+    assert by_name.status == 200 and target.user_id in by_name.text
+
+    # The card: status, details, tasks, TOTP; never an answer or a password.
+    card = officer.browser.get(f"{officer.base}/pengguna/{target.user_id}")
+    assert card.status == 200
+    for words in (target.name, target.email, target.department, "Aktif", "Tarikh Pendaftaran",
+                  "Log Masuk Terakhir", "Tidak aktif"):
+        assert words in card.text, words
+    assert PASSWORD not in card.text and "ispeks_security_answers" not in card.text
+
+    # Locked by three wrong passwords (as Keycloak marks it): unlock with a reason.
+    admin = stack.admin(realm)
+    admin.set_enabled(target_user.id, False, {DISABLED_REASON: [PERMANENT_LOCKOUT]})
+    locked = officer.browser.get(f"{officer.base}/pengguna/{target.user_id}")
+    assert "Dikunci" in locked.text and "kata laluan salah 3 kali" in locked.text
+    no_reason = officer.act(target.user_id, "buka-kunci", reason=" ")
+    assert no_reason.status == 400 and "Sila nyatakan sebab" in no_reason.text
+    unconfirmed = officer.act(target.user_id, "buka-kunci", confirm=False)
+    assert unconfirmed.status == 400
+    assert admin.get(target_user.id).permanently_locked
+    done = officer.act(target.user_id, "buka-kunci", reason="Pengguna lupa kata laluan")
+    assert done.status == 303
+    assert not admin.get(target_user.id).permanently_locked
+    (unlocked,) = events(stack, "unlock")
+    assert unlocked["subject"] == target.user_id and unlocked["outcome"] == "success"
+    assert unlocked["details"]["actor"] == officer.record.user_id
+    assert unlocked["details"]["reason"] == "Pengguna lupa kata laluan"
+    trail = officer.browser.get(f"{officer.base}/pengguna/{target.user_id}")
+    assert "Pengguna lupa kata laluan" in trail.text and "console:action" in trail.text
+
+    # Disable and enable.
+    assert officer.act(target.user_id, "nyahaktif").status == 303
+    assert not admin.get(target_user.id).enabled
+    assert officer.act(target.user_id, "aktifkan").status == 303
+    assert admin.get(target_user.id).enabled
+
+    # Corrections: an address outside the state's domains is refused; inside it is kept.
+    bad = officer.act(target.user_id, "betulkan", email="orang@gmail.com")
+    assert bad.status == 400 and "domain rasmi negeri" in bad.text
+    assert admin.get(target_user.id).email == target.email
+    new_email = f"betul.{target.user_id}@pahang.gov.my"
+    assert officer.act(target.user_id, "betulkan", email=new_email,
+                       department="JABATAN KEWANGAN NEGERI").status == 303
+    corrected = admin.get(target_user.id)
+    assert corrected.email == new_email and corrected.department == "JABATAN KEWANGAN NEGERI"
+
+    # Tasks: Penyedia yes; Pelulus and the system tasks only by a Pentadbir Sistem.
+    assert officer.act(target.user_id, "tugas-tambah", task="ac:penyedia").status == 303
+    refused = officer.act(target.user_id, "tugas-tambah", task="ac:pelulus")
+    assert refused.status == 403 and "Meja Bantuan tidak boleh" in refused.text
+    assert officer.act(target.user_id, "tugas-tambah", task="pentadbir-sistem").status == 403
+    roles = TaskRoles(bootstrap_admin(stack.settings, realm), realm)
+    assert roles.direct(target_user.id) == {"ac:penyedia"}
+    assert officer.act(target.user_id, "tugas-tarik", task="ac:penyedia").status == 303
+    assert roles.direct(target_user.id) == set()
+    assert [e["outcome"] for e in events(stack, "assign_task")] == ["success", "denied",
+                                                                    "denied"]
+
+    # Reset TOTP: Keycloak will ask for a new app at the next login.
+    assert officer.act(target.user_id, "tetapkan-semula-totp").status == 303
+    assert "CONFIGURE_TOTP" in bootstrap_admin(stack.settings, realm).get_user(
+        target_user.id)["requiredActions"]
+
+    # Register one new user (payroll rules), then resend their activation link.
+    fresh = stack.person(realm, "console-registered")
+    fields = {"id": fresh.user_id, "name": fresh.name, "email": "x@gmail.com",
+              "department": fresh.department, "registration_date": "2026-01-31",
+              "reason": "Pengguna Tidak Dapat Didaftarkan", "confirm": "yes",
+              "next": f"{officer.base}/daftar"}
+    outside = officer.browser.submit(f"{officer.base}/daftar", fields)
+    assert outside.status == 400 and "domain rasmi negeri" in outside.text
+    assert admin.find(fresh.user_id) is None
+    registered = officer.browser.submit(f"{officer.base}/daftar", {**fields, "email": fresh.email})
+    assert registered.status == 303, registered.text[:500]
+    assert admin.find(fresh.user_id).activation_state == "pending"
+    mark = stack.inbox.last_id
+    assert officer.act(fresh.user_id, "hantar-semula").status == 303
+    mail = stack.inbox.wait_for(to=fresh.email, after=mark, timeout=15)
+    assert fresh.user_id in mail.text or fresh.name in mail.text
+
+    # A stale login (older than 5 minutes) changes nothing: log in again first.
+    stack.clock.offset = stack.clock.offset.__class__(minutes=6)
+    stale = officer.act(target.user_id, "nyahaktif")
+    assert stale.status == 303 and "/pentadbiran/reauth" in stale.location
+    assert admin.get(target_user.id).enabled
+
+
+def test_another_states_console_shows_nothing(stack):
+    officer = Officer(stack, "pahang", "console-isolated", "meja-bantuan")
+    officer.sign_in()
+    selangor_user, _ = stack.active("selangor", "console-selangor-user", PASSWORD)
+    assert officer.browser.get("/pahang/pentadbiran/").status == 200
+
+    page = officer.browser.get(f"/selangor/pentadbiran/pengguna/{selangor_user.user_id}")
+    assert page.status == 303 and "/selangor/pentadbiran/login" in page.location
+    api = officer.browser.get(f"/selangor/pentadbiran/api/users?q={selangor_user.user_id}")
+    assert api.status == 401 and selangor_user.user_id not in api.text
+    # The Pahang sign-in cannot reach a Selangor user through Pahang's console either.
+    mine = officer.browser.get(f"/pahang/pentadbiran/pengguna/{selangor_user.user_id}")
+    assert mine.status == 404 and selangor_user.name not in mine.text
+
+
+def test_without_a_task_or_without_the_otp_step_the_console_refuses(stack):
+    realm = "melaka"
+    # No task: Keycloak signs them in (no TOTP asked), the console refuses.
+    nobody, _ = person(stack, realm, "console-no-task")
+    browser = stack.browser()
+    start = browser.get(f"/{realm}/pentadbiran/")
+    page = Officer.keycloak_page(type("O", (), {"browser": browser, "stack": stack})(),
+                                 f"/{realm}/pentadbiran/")
+    answer = browser.login_form(page, nobody.user_id, PASSWORD)
+    assert start.status == 303 and answer.status == 302
+    refused = browser.get(answer.location)
+    assert refused.status == 403 and "Meja Bantuan atau Pentadbir Sistem" in refused.text
+    assert browser.get(f"/{realm}/pentadbiran/").status == 303  # not signed in
+
+    # A session that never passed the OTP step (signed in before the task was granted):
+    # the token carries the task but amr has no "otp".
+    late, late_user = person(stack, realm, "console-late-task")
+    browser = stack.browser()
+    page = Officer.keycloak_page(type("O", (), {"browser": browser, "stack": stack})(),
+                                 f"/{realm}/settings/")
+    assert browser.login_form(page, late.user_id, PASSWORD).status == 302
+    grant(stack.settings, realm, late_user.id, "meja-bantuan")
+    sso = browser.get(f"/{realm}/pentadbiran/login")
+    back = browser.get(sso.location)  # Keycloak's SSO cookie answers at once
+    assert back.status == 302, back.text[:300]
+    no_otp = browser.get(back.location)
+    assert no_otp.status == 403 and "TOTP" in no_otp.text
+    (event,) = [e for e in stack.events("console:sign_in:refused") if e["subject"] == late.user_id]
+    assert event["details"]["reason"] == "console.totp_required"
+
+
+def test_a_system_administrator_may_grant_approver_tasks(stack):
+    realm = "selangor"
+    officer = Officer(stack, realm, "console-admin", "pentadbir-sistem")
+    officer.sign_in()
+    target, target_user = stack.active(realm, "console-approver", PASSWORD)
+    assert officer.act(target.user_id, "tugas-tambah", task="ac:pelulus").status == 303
+    roles = TaskRoles(bootstrap_admin(stack.settings, realm), realm)
+    assert roles.direct(target_user.id) == {"ac:pelulus"}
+    # Segregation of duties holds for the administrator too.
+    clash = officer.act(target.user_id, "tugas-tambah", task="ac:penyedia")
+    assert clash.status == 409 and "pengasingan tugas" in clash.text
