@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from flask import Blueprint, Flask, current_app, g, render_template, request
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from idp_extension import errors
@@ -188,7 +187,7 @@ def index() -> str:
     return render_template(
         "report/index.html", view=view, summary=summary,
         departments=list(summary.departments.items()), department_rows=departments,
-        days=days, chart=Markup(activation_chart(summary)),  # noqa: S704 - drawn by us, escaped
+        days=days, chart=activation_chart(summary),  # drawn by us, its texts escaped: |safe
         age_words=_age_words(view.age), days_left=(summary.deadline - today).days,
         label=lambda name: department_label(name, locale))
 
