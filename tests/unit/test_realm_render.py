@@ -233,7 +233,11 @@ def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state)
 def test_portal_clients_put_the_department_in_their_tokens(settings, state):
     clients = {c["clientId"]: c for c in render_realm(settings, state, TEMPLATES)["clients"]}
 
-    assert [m["name"] for m in clients.pop("ispeks-sidecar")["protocolMappers"]] == ["audience"]
+    # The console (issue 13) reads the tasks and the OTP step from the sidecar's tokens.
+    sidecar = {m["name"]: m for m in clients.pop("ispeks-sidecar")["protocolMappers"]}
+    assert list(sidecar) == ["audience", "tugas", "amr"]
+    assert sidecar["amr"]["protocolMapper"] == "oidc-amr-mapper"
+    assert sidecar["amr"]["config"]["id.token.claim"] == "true"
     assert "protocolMappers" not in clients.pop("ispeks-state-it")
     assert "protocolMappers" not in clients.pop("ispeks-tugas")
     for client in clients.values():
@@ -263,8 +267,8 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
                                        f"https://sidecar.example.test/{state}/settings/callback",
                                        f"https://sidecar.example.test/{state}/pentadbiran/callback"]
     assert sidecar["attributes"]["post.logout.redirect.uris"] == (
-        f"https://sidecar.example.test/{state}/settings/signed-out"
-        f"##https://sidecar.example.test/{state}/pentadbiran/signed-out")
+        f"https://sidecar.example.test/{state}/settings/signed-out##"
+        f"https://sidecar.example.test/{state}/pentadbiran/signed-out")
     state_it = clients.pop("ispeks-state-it")
     assert state_it["publicClient"] is False and state_it["serviceAccountsEnabled"] is True
     assert "secret" not in state_it and state_it["redirectUris"] == []
@@ -577,3 +581,17 @@ def test_the_registered_sidecar_paths_are_the_apps_own_routes():
     for path in (*render.SIDECAR_CALLBACK_PATHS, *render.SIDECAR_POST_LOGOUT_PATHS,
                  render.DEMO_PORTAL_CALLBACK_PATH, render.DEMO_PORTAL_POST_LOGOUT_PATH):
         assert f"/<realm>/{path}" in routes, path
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_otp_form_names_the_otp_reference_for_the_amr_claim(settings, state):
+    realm = render_realm(settings, state, TEMPLATES)
+    configs = {c["alias"]: c["config"] for c in realm["authenticatorConfig"]}
+    otp_forms = [e for flow in realm["authenticationFlows"]
+                 for e in flow["authenticationExecutions"]
+                 if e.get("authenticator") == "auth-otp-form"]
+    assert len(otp_forms) == 4
+    for execution in otp_forms:
+        config = configs[execution["authenticatorConfig"]]
+        # maxAge: Keycloak's default 0 drops the reference within the second.
+        assert config == {"default.reference.value": "otp", "default.reference.maxAge": "300"}

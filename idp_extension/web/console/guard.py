@@ -16,7 +16,9 @@ with ``officer_from_claims``: the ``tugas`` claim (the tasks, client roles of
 Keycloak 26 puts ``amr`` in a token only through the ``oidc-amr-mapper`` protocol mapper
 and only for executions whose config has an authentication reference
 (``default.reference.value``): the realm template gives every OTP form of the browser
-flows the reference ``otp`` and the sidecar's client the mapper. ``acr`` is not used: without
+flows the reference ``otp`` and the sidecar's client the mapper. A sign-in without it (an
+SSO session that never saw the OTP form, or the login that enrolled the app) is sent once
+to ``/reauth`` (``prompt=login``), then refused. ``acr`` is not used: without
 an ACR-to-LoA mapping Keycloak's ``acr`` says only "1" (this login asked for
 credentials) or "0" (an SSO cookie), not which.
 """

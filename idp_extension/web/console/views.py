@@ -95,9 +95,13 @@ def callback() -> Response | tuple[str, int]:
     except (NotAnOfficer, TotpNotPassed) as refused:
         audit.record(AuditEvent.CONSOLE_SIGN_IN_REFUSED, subject=claims.get("preferred_username"),
                      outcome=Outcome.DENIED, reason=refused.code)
+        sessions.end(OFFICER_KEY)
+        if isinstance(refused, TotpNotPassed) and not pending.get("reauth"):
+            # An SSO session (or the login that enrolled the app) without the OTP form:
+            # once, log in again with prompt=login, where Keycloak asks for the code.
+            return redirect(url_for(".reauth", next=safe_next(pending.get("next"))), 303)
         # No Keycloak session of a refused sign-in is left to the sidecar's client.
         _end_keycloak_session(client, finished.tokens.refresh_token)
-        sessions.end(OFFICER_KEY)
         return render_error(refused)
     if pending.get("reauth") and officer.auth_time + AUTH_TIME_LEEWAY_SECONDS < pending["at"]:
         raise ConsoleLoginFailed("not a fresh sign-in (prompt=login ignored?)")
