@@ -73,7 +73,7 @@ def test_the_report_page_with_its_chart_at_phone_and_desktop_widths(
     try:
         page = context.new_page()
         page.goto(report)
-        assert page.locator("h1").inner_text() == "Laporan Kempen Pengaktifan"
+        assert page.locator("#report-title").inner_text() == "Laporan Kempen Pengaktifan"
         assert "Angka setakat" in page.locator("#report-as-of").inner_text()
         assert page.locator(f'tr[data-department="{dept}"] a').inner_text() == dept
         _fits(page, DESKTOP)
@@ -85,7 +85,7 @@ def test_the_report_page_with_its_chart_at_phone_and_desktop_widths(
         screenshot(page, "report-360")
 
         page.locator(f'tr[data-department="{dept}"] a').click()
-        assert "Pengguna belum aktif" in page.locator("h1").inner_text()
+        assert "Pengguna belum aktif" in page.locator("#pending-title").inner_text()
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         screenshot(page, "pending-360")
     finally:
