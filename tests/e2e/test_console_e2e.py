@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import re
 
-from idp_extension.attributes import DISABLED_REASON, PERMANENT_LOCKOUT
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import UserDirectory
 from tests.e2e.test_totp_e2e import _account, tenants  # noqa: F401 (the module fixture)
 from tests.support.browser_login import sign_in
+from tests.support.lockout import wait_until_locked
+from tests.support.oidc_login import login
 from tests.integration.test_console_http import unused_code
 from tests.support.totp_login import authenticator, next_unused_code
 
@@ -24,8 +25,10 @@ def test_helpdesk_officer_enrols_totp_finds_a_locked_user_and_unlocks_them(
                                          "meja-bantuan")
     user, password = _account(settings, tenants, state, "e2e-console-locked")
     directory = UserDirectory(bootstrap_admin(settings), state)
-    # Locked as Keycloak locks after three wrong passwords.
-    directory.set_enabled(user.id, False, {DISABLED_REASON: [PERMANENT_LOCKOUT]})
+    # Locked by Keycloak after three wrong passwords.
+    for _ in range(3):
+        login(settings.keycloak_url, state, user.user_id, "Salah-Kata-Laluan1")
+    wait_until_locked(directory, user.id)
 
     page = new_page()
     page.goto(f"{sidecar.url}/{state}/pentadbiran/")
@@ -44,7 +47,11 @@ def test_helpdesk_officer_enrols_totp_finds_a_locked_user_and_unlocks_them(
     page.wait_for_selector("#kc-form-login, #console-officer")
     if page.locator("#kc-form-login").count():
         screenshot(page, "login-again-with-code")
-        sign_in(page, officer.user_id, officer_password)
+        if page.locator("#username").count():
+            sign_in(page, officer.user_id, officer_password)
+        else:  # prompt=login inside the session: Keycloak knows who, asks the password
+            page.fill("#password", officer_password)
+            page.click("#kc-login")
         page.wait_for_selector("#kc-otp-login-form")
         page.fill("#otp", unused_code(app, used))
         page.click("#kc-login")

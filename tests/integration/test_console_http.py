@@ -15,11 +15,12 @@ import time
 
 import pytest
 
-from idp_extension.attributes import DISABLED_REASON, PERMANENT_LOCKOUT
 from idp_extension.gateway.tasks import TaskRoles
 from idp_extension.gateway.connection import bootstrap_admin
 from tests.integration.test_totp import PASSWORD, enrol, grant, person
 from tests.support.inprocess import Stack
+from tests.support.lockout import wait_until_locked
+from tests.support.oidc_login import login
 from tests.support.totp_login import PERIOD, jwt_claims, steady_window
 
 OTP_FORM = re.compile(r'<form[^>]*id="kc-otp-login-form"[^>]*action="([^"]+)"')
@@ -134,7 +135,9 @@ def test_a_helpdesk_officer_finds_users_and_acts_with_reasons(stack):
 
     # Locked by three wrong passwords (as Keycloak marks it): unlock with a reason.
     admin = stack.admin(realm)
-    admin.set_enabled(target_user.id, False, {DISABLED_REASON: [PERMANENT_LOCKOUT]})
+    for _ in range(3):  # Keycloak alone writes disabledReason: lock as strangers would
+        login(stack.settings.keycloak_url, realm, target.user_id, "Salah-Kata-Laluan1")
+    wait_until_locked(admin, target_user.id)
     locked = officer.browser.get(f"{officer.base}/pengguna/{target.user_id}")
     assert "Dikunci" in locked.text and "kata laluan salah 3 kali" in locked.text
     no_reason = officer.act(target.user_id, "buka-kunci", reason=" ")
@@ -145,7 +148,10 @@ def test_a_helpdesk_officer_finds_users_and_acts_with_reasons(stack):
     done = officer.act(target.user_id, "buka-kunci", reason="Pengguna lupa kata laluan")
     assert done.status == 303
     assert not admin.get(target_user.id).permanently_locked
-    (unlocked,) = events(stack, "unlock")
+    refusals, (unlocked,) = (
+        [e["details"]["refusal"] for e in events(stack, "unlock") if e["outcome"] == "denied"],
+        [e for e in events(stack, "unlock") if e["outcome"] == "success"])
+    assert refusals == ["console.reason_required", "console.not_confirmed"]
     assert unlocked["subject"] == target.user_id and unlocked["outcome"] == "success"
     assert unlocked["details"]["actor"] == officer.record.user_id
     assert unlocked["details"]["reason"] == "Pengguna lupa kata laluan"

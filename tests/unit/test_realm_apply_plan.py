@@ -259,7 +259,11 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
          "config": {"alias": "ispeks-totp-wajib",
                     "config": {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "false"}}},
         {"parent": "ispeks-browser-forms-totp-wajib", "provider": "auth-otp-form",
-         "requirement": "REQUIRED"},
+         "requirement": "REQUIRED",
+         # The console (issue 13) reads the OTP step from amr: the reference "otp".
+         "config": {"alias": "ispeks-browser-forms-totp-wajib-amr",
+                    "config": {"default.reference.value": "otp",
+                               "default.reference.maxAge": "300"}}},
         {"parent": "ispeks-browser-forms", "subflow": "ispeks-browser-forms-totp-pilihan",
          "description": "TOTP a user without a privileged task turned on",
          "requirement": "CONDITIONAL"},
@@ -270,7 +274,10 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
         {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "conditional-user-configured",
          "requirement": "REQUIRED"},
         {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "auth-otp-form",
-         "requirement": "REQUIRED"},
+         "requirement": "REQUIRED",
+         "config": {"alias": "ispeks-browser-forms-totp-pilihan-amr",
+                    "config": {"default.reference.value": "otp",
+                               "default.reference.maxAge": "300"}}},
     ]}
     assert plan.operations[3].payload == {"browserFlow": "ispeks-browser-portal"}
 
@@ -521,7 +528,9 @@ def test_rebuilt_flow_brings_its_authenticator_configs(desired):
                   if "config" in s]
     assert configured == [("ispeks-username-password-form", "ispeks-login-limits-portal"),
                           ("conditional-user-role", "ispeks-totp-wajib-portal"),
+                          ("auth-otp-form", "ispeks-browser-portal-forms-totp-wajib-amr"),
                           ("conditional-user-role", "ispeks-bukan-totp-wajib-portal"),
+                          ("auth-otp-form", "ispeks-browser-portal-forms-totp-pilihan-amr"),
                           ("conditional-user-attribute", "ispeks-pending-user"),
                           ("deny-access-authenticator", "ispeks-deny-pending")]
     assert _kinds(plan) == [A.CREATE_FLOW, A.REBUILD_FLOW]

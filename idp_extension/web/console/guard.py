@@ -34,7 +34,9 @@ from flask import g, jsonify, redirect, request, url_for
 from idp_extension import errors
 from idp_extension.tasks import HELPDESK, SYSTEM_ADMIN, tasks_in_claims
 from idp_extension.web import sessions
+from idp_extension.gateway.oidc import OidcClient
 from idp_extension.web.services import current_services
+from idp_extension.web.tenant import current_context
 
 OFFICER_KEY = "console.officer"
 PENDING_KEY = "console.login"
@@ -137,6 +139,12 @@ def _now() -> float:
     return current_services().clock.now().timestamp()
 
 
+def oidc_client() -> OidcClient:
+    """The realm's sidecar client (confidential, PKCE), with the console's callback."""
+    here = current_context()
+    return here.services.oidc.sidecar(here.realm, here.url("tenant.console.callback"), clock=_now)
+
+
 def signed_in_officer(issuer: str) -> Officer | None:
     """The console's sign-in for ``issuer`` (this realm), or None."""
     record = sessions.current(OFFICER_KEY)
@@ -176,8 +184,6 @@ def officer_required(fresh: bool = False, *, api: bool = False) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            from idp_extension.web.console.views import oidc_client
-
             officer = signed_in_officer(oidc_client().issuer)
             here = request.script_root + request.full_path.rstrip("?") \
                 if request.method == "GET" else \

@@ -66,6 +66,13 @@ def page_context(**values: Any) -> dict[str, Any]:
             "notice": session.pop(NOTICE_KEY, None), **values}
 
 
+@bp.get("/")
+@officer_required()
+def index() -> str:
+    """The console's home: find a user."""
+    return search_page()
+
+
 def search_page() -> str:
     query = request.args.get("q", "")
     results = flow.search(console_context(), query) if query.strip() else None

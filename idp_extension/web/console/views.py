@@ -26,8 +26,8 @@ from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.oidc import OidcClient, OidcError
 from idp_extension.web import sessions
-from idp_extension.web.console import guard
-from idp_extension.web.console.guard import (
+from idp_extension.web.console.guard import (  # noqa: F401 (oidc_client: the pages' door)
+    _now, oidc_client,
     FRESH_LOGIN_SECONDS, OFFICER_KEY, PENDING_KEY, SIGNED_IN_SECONDS, ConsoleLoginFailed,
     NotAnOfficer, TotpNotPassed, officer_from_claims, safe_next, signed_in_officer,
 )
@@ -35,7 +35,6 @@ from idp_extension.web.error_pages import render_error
 from idp_extension.web.language import add_messages
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import rate_limit
-from idp_extension.web.services import current_services
 from idp_extension.web.signin import OidcSignIn
 from idp_extension.web.tenant import current_context
 
@@ -53,14 +52,6 @@ def _add_messages(state: Any) -> None:
     add_messages(state.app, load_page_messages("console"))
 
 
-def _now() -> float:
-    return current_services().clock.now().timestamp()
-
-
-def oidc_client() -> OidcClient:
-    """The realm's sidecar client (confidential, PKCE), with the console's callback."""
-    here = current_context()
-    return here.services.oidc.sidecar(here.realm, here.url("tenant.console.callback"), clock=_now)
 
 
 def _door(client: OidcClient | None = None) -> OidcSignIn:
@@ -147,13 +138,3 @@ def logout() -> Response:
 @bp.get("/signed-out")
 def signed_out() -> str:
     return render_template("console/signed_out.html")
-
-
-@bp.get("/")
-@guard.officer_required()
-def index() -> str:
-    """The console's home: find a user."""
-    from idp_extension.web.console import pages
-
-    return pages.search_page()
-
