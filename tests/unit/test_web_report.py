@@ -71,7 +71,9 @@ class Site(worlds.Site):
         super().__init__("pahang", clock=ManualClock(START))
         self.started: list[dict] = []
         self.signs_in = None
-        monkeypatch.setattr(console_views, "oidc_client", lambda: FakeClient(self))
+        # The console's door: its guard and its views each name the realm's client.
+        for module in (guard, console_views):
+            monkeypatch.setattr(module, "oidc_client", lambda: FakeClient(self))
         campaign = load_campaign(self.settings.realm_templates_dir, "pahang")
         self.store = MemoryReportStore(self.clock.monotonic)
         self.report = ActivationReport(
