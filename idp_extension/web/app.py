@@ -18,7 +18,7 @@ from idp_extension.settings import (
 )
 from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import (
-    activation, first_login, health, portal, recovery, root, settings, site_key,
+    activation, first_login, health, portal, recovery, report_pages, root, settings, site_key,
 )
 from idp_extension.web.console import bp as console_bp
 from idp_extension.web.error_pages import init_error_handlers
@@ -39,6 +39,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 REALM_BLUEPRINTS: tuple[Blueprint, ...] = (
     activation.bp, first_login.bp, portal.bp, site_key.bp, recovery.bp, settings.bp,
     console_bp,
+    report_pages.bp,  # the campaign report, /<realm>/pentadbiran/laporan/ (console's guard)
 )
 
 
