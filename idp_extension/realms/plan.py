@@ -235,8 +235,14 @@ def _diff_client(client_id: str, want: Mapping, have: Mapping,
     return changes
 
 
-def _mapper_fields(mapper: Mapping) -> dict:
-    return {k: mapper.get(k) for k in ("protocol", "protocolMapper", "config")}
+def _mapper_fields(mapper: Mapping, config_keys: Iterable[str] | None = None) -> dict:
+    """What is compared of a mapper; ``config_keys``: only these of its config (the
+    template's: Keycloak fills in defaults of its own, e.g. for token introspection)."""
+    config = mapper.get("config") or {}
+    if config_keys is not None:
+        config = {k: config.get(k) for k in config_keys}
+    return {"protocol": mapper.get("protocol"), "protocolMapper": mapper.get("protocolMapper"),
+            "config": config}
 
 
 def _diff_mappers(client_id: str, want: Iterable[Mapping], have: Iterable[Mapping]
@@ -251,9 +257,10 @@ def _diff_mappers(client_id: str, want: Iterable[Mapping], have: Iterable[Mappin
         if existing is None:
             changes.append(Change(f"clients.{client_id}.protocolMappers.{name}", "add"))
             payload["create"].append(dict(mapper))
-        elif _mapper_fields(existing) != _mapper_fields(mapper):
+        elif _mapper_fields(existing, mapper.get("config") or {}) != _mapper_fields(mapper):
             changes.append(Change(f"clients.{client_id}.protocolMappers.{name}", "update",
-                                  _mapper_fields(existing), _mapper_fields(mapper)))
+                                  _mapper_fields(existing, mapper.get("config") or {}),
+                                  _mapper_fields(mapper)))
             payload["update"].append({**mapper, "id": existing["id"]})
     return changes, payload
 
