@@ -10,12 +10,11 @@ by the next start.
 from __future__ import annotations
 
 import secrets
-import signal
-import threading
 from pathlib import Path
 
 import click
 
+from idp_extension.commands._running import run_until_stopped
 from idp_extension.demo_seed import seed_realm
 from idp_extension.gateway.tasks import TaskRoles
 from idp_extension.gateway.connection import bootstrap_admin
@@ -112,13 +111,7 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
 
         if exit_when_ready:
             return
-        click.echo("\nRunning. Press Ctrl-C to stop.")
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+        run_until_stopped("\nRunning. Press Ctrl-C to stop.")
     finally:
         click.echo("Stopping...")
         for part in reversed(stack):

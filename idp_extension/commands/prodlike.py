@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 import click
 
+from idp_extension.commands._running import run_until_stopped
 from idp_extension.keycloak_server import free_port
 from idp_extension.mail.inbox import MailInbox
 from idp_extension.prodlike.topology import Topology
@@ -62,13 +62,7 @@ def up(settings: Settings, state_dir: Path | None, exit_when_ready: bool) -> Non
                    "ispeks-idp users list --state pahang --pending")
         if exit_when_ready:
             return
-        click.echo("\nRunning. Ctrl-C or `ispeks-idp prod-like down` stops it.")
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+        run_until_stopped("\nRunning. Ctrl-C or `ispeks-idp prod-like down` stops it.")
     finally:
         click.echo("Stopping...")
         topology.down()

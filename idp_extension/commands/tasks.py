@@ -152,17 +152,16 @@ def import_file(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
         ctx.exit(EXIT_ROWS_SKIPPED)
 
 
-def _level_argument(command):
-    return click.argument("level", required=False)(command)
+def _grant_arguments(command):
+    """--state USER_ID MODULE [LEVEL] and --actor, the arguments of assign and revoke."""
+    command = actor_option(click.pass_obj(command))
+    for name, required in (("level", False), ("module", True), ("user_id", True)):
+        command = click.argument(name, required=required)(command)
+    return click.option("--state", required=True, help="The state's realm, e.g. pahang.")(command)
 
 
 @click.command("assign")
-@click.option("--state", required=True, help="The state's realm, e.g. pahang.")
-@click.argument("user_id")
-@click.argument("module")
-@_level_argument
-@actor_option
-@click.pass_obj
+@_grant_arguments
 def assign(settings: Settings, state: str, user_id: str, module: str, level: str | None,
            actor: str | None) -> None:
     """Grant a task: MODULE LEVEL (ac pelulus), or pentadbir-sistem / meja-bantuan.
@@ -205,12 +204,7 @@ def assign(settings: Settings, state: str, user_id: str, module: str, level: str
 
 
 @click.command("revoke")
-@click.option("--state", required=True, help="The state's realm, e.g. pahang.")
-@click.argument("user_id")
-@click.argument("module")
-@_level_argument
-@actor_option
-@click.pass_obj
+@_grant_arguments
 def revoke(settings: Settings, state: str, user_id: str, module: str, level: str | None,
            actor: str | None) -> None:
     """Take a task away: MODULE LEVEL, or pentadbir-sistem / meja-bantuan."""

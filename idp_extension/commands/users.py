@@ -216,10 +216,14 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
         ctx.exit(EXIT_ROWS_SKIPPED)
 
 
+def _locale_option(help_text: str):
+    return click.option("--locale", type=click.Choice(["ms", "en"]), default="ms",
+                        show_default=True, help=help_text)
+
+
 @users.command("resend-activation")
 @click.option("--state", required=True, help="An activation-link state, e.g. pahang.")
-@click.option("--locale", type=click.Choice(["ms", "en"]), default="ms", show_default=True,
-              help="Language of the email.")
+@_locale_option("Language of the email.")
 @click.argument("user_id")
 @actor_option
 @click.pass_obj
@@ -330,8 +334,7 @@ def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> N
 
 @users.command("reset-otp")
 @click.option("--state", required=True, help="The state's realm, e.g. melaka.")
-@click.option("--locale", type=click.Choice(["ms", "en"]), default="ms", show_default=True,
-              help="Language of the email to the user.")
+@_locale_option("Language of the email to the user.")
 @click.argument("user_id")
 @actor_option
 @click.pass_obj

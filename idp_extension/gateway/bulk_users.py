@@ -53,9 +53,9 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import requests
 from keycloak import KeycloakAdmin
-from keycloak.exceptions import KeycloakError
 
-from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.errors import GatewayError
+from idp_extension.gateway.raw import raw_response
 from idp_extension.gateway.users import ACTIVATION_STATE, PENDING
 from idp_extension.importing.plan import (
     DEPARTMENT, EMAIL, NAME, REGISTRATION_DATE, ExistingUser, UserUpdate, payroll_attributes,
@@ -74,7 +74,6 @@ LIST_PAGE = 5000
 # this many users per file row: listing costs ~1/5 of a lookup per user, but it is
 # wasted on the rows that exist (they are read again), so list only small realms.
 LIST_WHEN_REALM_PER_ROW = 1
-UNAVAILABLE = frozenset({502, 503, 504})
 # Keycloak 26's default password hashing outside FIPS (KEYCLOAK-NOTES.md): what a
 # credential made by Keycloak itself carries in credentialData.
 ARGON2_CREDENTIAL_DATA = {
@@ -197,21 +196,9 @@ class BulkUsers:
               **params: Any) -> requests.Response:
         """Send one request; network trouble and 502-504 become KeycloakUnavailable."""
         call = getattr(self._connection, f"raw_{method}")
-        try:
-            if data is None:
-                response = call(path, **params)
-            else:
-                response = call(path, data=json.dumps(data), **params)
-        except KeycloakError as exc:
-            # raw_* wrap requests' errors; a failed token refresh lands here too.
-            if exc.response_code is None or exc.response_code in UNAVAILABLE:
-                raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
-            raise GatewayError(f"{action}: Keycloak said {exc.response_code}") from exc
-        except requests.RequestException as exc:
-            raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
-        if response.status_code in UNAVAILABLE:
-            raise KeycloakUnavailable(f"{action}: Keycloak unavailable ({response.status_code})")
-        return response
+        if data is None:
+            return raw_response(action, lambda: call(path, **params))
+        return raw_response(action, lambda: call(path, data=json.dumps(data), **params))
 
     def _expect(self, response: requests.Response, action: str) -> requests.Response:
         if response.status_code >= 300:

@@ -19,17 +19,15 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-import requests
 from keycloak import KeycloakAdmin
-from keycloak.exceptions import KeycloakError
 
-from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.errors import GatewayError
+from idp_extension.gateway.raw import raw_response
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser
 
 DEFAULT_PAGE = 500
 # The slices of a scan: IDs by their first two characters.
 PREFIXES = tuple(f"{i:02d}" for i in range(100))
-UNAVAILABLE = frozenset({502, 503, 504})
 
 
 class UserScan:
@@ -42,16 +40,7 @@ class UserScan:
         self._users = f"admin/realms/{realm}/users"
 
     def _get(self, path: str, action: str, **params: Any) -> Any:
-        try:
-            response = self._connection.raw_get(path, **params)
-        except KeycloakError as exc:
-            if exc.response_code is None or exc.response_code in UNAVAILABLE:
-                raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
-            raise GatewayError(f"{action}: Keycloak said {exc.response_code}") from exc
-        except requests.RequestException as exc:
-            raise KeycloakUnavailable(f"{action}: Keycloak unreachable ({exc})") from exc
-        if response.status_code in UNAVAILABLE:
-            raise KeycloakUnavailable(f"{action}: Keycloak unavailable ({response.status_code})")
+        response = raw_response(action, lambda: self._connection.raw_get(path, **params))
         if response.status_code >= 300:
             raise GatewayError(f"{action}: Keycloak said {response.status_code}")
         return json.loads(response.content)

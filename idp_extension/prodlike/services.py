@@ -110,6 +110,20 @@ def postgres_bin(name: str) -> str:
     return found[-1]
 
 
+class _OneProcess:
+    """Stopping and killing a service that runs as one ``Process`` (``self.process``)."""
+
+    process: Process | None
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+
+
 @dataclass
 class PostgresCluster:
     """A private PostgreSQL cluster on loopback (Debian's server binaries, own data dir).
@@ -284,7 +298,7 @@ class ProductionBuild:
 
 
 @dataclass
-class KeycloakNode:
+class KeycloakNode(_OneProcess):
     """One clustered Keycloak node (``kc.sh start --optimized``) on loopback."""
 
     name: str
@@ -348,14 +362,6 @@ class KeycloakNode:
                            self.log_path.read_text(errors="replace"))
         return int(views[-1]) if views else 0
 
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
-
 
 def free_cluster_port() -> int:
     """A port for JGroups: it also opens port + 50000 (failure detection), so stay low."""
@@ -370,7 +376,7 @@ def free_cluster_port() -> int:
 
 
 @dataclass
-class RedisServer:
+class RedisServer(_OneProcess):
     port: int
     data_dir: Path
     conf: Path = DEPLOY_DIR / "redis" / "redis.conf"
@@ -392,10 +398,6 @@ class RedisServer:
                    self.process.log_path)
         return self
 
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -407,7 +409,7 @@ SIDECAR_PREFIX = "/idp"
 
 
 @dataclass
-class SidecarInstance:
+class SidecarInstance(_OneProcess):
     """One sidecar under gunicorn with ``deploy/gunicorn.conf.py``, mounted at /idp."""
 
     name: str
@@ -435,14 +437,6 @@ class SidecarInstance:
                                         timeout=2).status_code == 200,
                    timeout, f"sidecar {self.name}", self.process.process, self.log_path)
         return self
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
 
 
 # -- nginx ---------------------------------------------------------------------------------
