@@ -16,12 +16,13 @@ Run: ``python -m bench.login_rate [--users 100] [--clients 8] [--seconds 30]``
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import threading
 import time
 
 from bench.prodlike import ProcessCpu, SourceAddressAdapter, load_note, running_topology
-from tests.deploy.support import Production
+from tests.deploy.support import CALLBACK, Production
 
 STATE = "pahang"
 
@@ -30,6 +31,7 @@ def _rate(production: Production, people: list, clients: int, seconds: float,
           cpu: ProcessCpu) -> dict:
     stop = time.perf_counter() + seconds
     results: list[tuple[bool, float]] = []
+    failures: collections.Counter = collections.Counter()
     lock = threading.Lock()
 
     def person(n: int) -> None:
@@ -44,6 +46,8 @@ def _rate(production: Production, people: list, clients: int, seconds: float,
             outcome = production.login(STATE, record.user_id, session=session)
             with lock:
                 results.append((outcome.ok, time.perf_counter() - began))
+                if not outcome.ok:
+                    failures[f"{outcome.status} {outcome.detail}".strip()] += 1
 
     threads = [threading.Thread(target=person, args=(n,)) for n in range(clients)]
     cpu_before, began = cpu.seconds(), time.perf_counter()
@@ -55,7 +59,8 @@ def _rate(production: Production, people: list, clients: int, seconds: float,
     ok = [took for good, took in results if good]
     return {"logins": len(ok), "failed": len(results) - len(ok), "per_s": len(ok) / wall,
             "p50": statistics.median(ok) if ok else float("nan"),
-            "cpu_ms": 1000 * (cpu.seconds() - cpu_before) / max(1, len(ok))}
+            "cpu_ms": 1000 * (cpu.seconds() - cpu_before) / max(1, len(ok)),
+            "why_failed": dict(failures)}
 
 
 def measure(topology, users: int, clients: int, seconds: float, note: str = "") -> str:
@@ -75,6 +80,9 @@ def measure(topology, users: int, clients: int, seconds: float, note: str = "") 
     for name, r in (("2", two), ("1 (node 1 stopped)", one)):
         lines.append(f"{name:<20} {r['per_s']:>9.1f} {r['p50']:>7.2f} {r['failed']:>7} "
                      f"{r['cpu_ms']:>22.1f}")
+    for name, r in (("2", two), ("1", one)):
+        if r["why_failed"]:  # status and step of the failed logins, to tell a bench fault
+            lines.append(f"failed with {name} node(s): {r['why_failed']}")
     return "\n".join(lines)
 
 
@@ -85,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
     note = load_note()
-    with running_topology(say=lambda line: None) as topology:
+    with running_topology(say=lambda line: None, extra_redirect_uris=(CALLBACK,)) as topology:
         table = measure(topology, args.users, args.clients, args.seconds, note)
     print("\n" + table)
 
