@@ -98,3 +98,24 @@ def test_the_mail_reads_as_recorded(recorded, key):
 
 if __name__ == "__main__":
     GOLDEN.write_text(json.dumps(render_all(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+
+
+def test_html_escapes_the_sentence_and_its_values_but_not_markup_built_in_the_template():
+    from markupsafe import Markup
+
+    from idp_extension.mail.render import sentences
+
+    t = sentences("en", html=True)
+    assert t("mail.dear", name="<b>Ali</b>") == "Dear &lt;b&gt;Ali&lt;/b&gt;,"
+    assert "&ldquo;click here&rdquo;" in t("mail.activation.expired",
+                                          click_here=Markup("&ldquo;click here&rdquo;"))
+    assert sentences("en", html=False)("mail.dear", name="<b>Ali</b>") == "Dear <b>Ali</b>,"
+
+
+def test_an_unknown_key_or_a_missing_value_fails():
+    from idp_extension.mail.render import sentences
+
+    with pytest.raises(KeyError):
+        sentences("ms", html=False)("mail.no_such_sentence")
+    with pytest.raises(KeyError):
+        sentences("ms", html=True)("mail.dear")
