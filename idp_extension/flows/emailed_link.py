@@ -3,11 +3,11 @@
 Both email a signed, single-use, 30-minute link to the registered address, answer a
 request alike for every valid ID after the same minimum time (the sending itself runs
 in ``ctx.work``: a slow or failed send neither delays nor changes the answer), and open
-the link the web layer serves at ``link_endpoint`` (``<public url>/<realm>/<page>/link/<token>``,
-built by the context's ``urls``, never by hand). Each flow subclasses
-``EmailedLinkContext`` with its own ``purpose`` (which salts its links, so one flow's link
-never opens the other) and endpoints; ``request_link`` does the rest, given who is
-eligible and what the email says.
+the link the web layer serves at ``link_endpoint`` (``<public url>/<realm>/<page>/link/
+<token>``, built by the context's ``urls`` from that route, never by hand). Each flow
+subclasses ``EmailedLinkContext`` with its own ``purpose`` (which salts its links, so one
+flow's link never opens the other) and endpoints; ``request_link`` does the rest, given
+who is eligible and what the email says.
 """
 
 from __future__ import annotations
