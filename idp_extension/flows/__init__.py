@@ -9,5 +9,5 @@ link errors, ID rules), ``emailed_link`` (link requests and sending), ``identifi
 (security questions), ``password_rules``, ``tokens`` (signed links), ``notifications``
 ("was this you?" emails), ``phrase_decoys``, ``texts`` (the sentences, from
 ``data/messages/<locale>.json``) and ``ports`` (directory, mail, clock, claims,
-background work). ``tests/unit/test_package_shape.py`` keeps it so.
+background work, page URLs). ``tests/unit/test_package_shape.py`` keeps it so.
 """

@@ -92,7 +92,8 @@ class ActivationContext(EmailedLinkContext):
     """Activation's context: links to ``/<realm>/activation`` (Langkah 2 asks again)."""
 
     purpose: ClassVar[str] = PURPOSE
-    page: ClassVar[str] = "activation"
+    link_endpoint: ClassVar[str] = "tenant.activation.follow_link"
+    request_endpoint: ClassVar[str] = "tenant.activation.request_form"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from idp_extension.audit import AuditLog, RealmAudit, for_realm
 from idp_extension.errors import BadRequest, IspeksError
 from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.password_rules import RuleFailure
-from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirectoryPort
+from idp_extension.flows.ports import Clock, MailSender, PageUrls, SystemClock, UserDirectoryPort
 from idp_extension.mail.guard import for_tenant
 from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.tenants import Tenant
@@ -48,6 +48,8 @@ class TenantFlowContext:
     audit: AuditLog | RealmAudit  # bound to the tenant's realm on construction
     clock: Clock = field(default_factory=SystemClock)
     answer_hasher: PasswordHasher = DEFAULT_HASHER
+    # The sidecar's pages for this tenant (links in emails): the web layer's own routes.
+    urls: PageUrls | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "audit", for_realm(self.audit, self.tenant.realm))

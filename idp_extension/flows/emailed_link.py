@@ -3,11 +3,11 @@
 Both email a signed, single-use, 30-minute link to the registered address, answer a
 request alike for every valid ID after the same minimum time (the sending itself runs
 in ``ctx.work``: a slow or failed send neither delays nor changes the answer), and open
-the link at
-``<public url>/<realm>/<page>/link/<token>``. Each flow subclasses ``EmailedLinkContext``
-with its own ``purpose`` (which salts its links, so one flow's link never opens the
-other) and ``page``; ``request_link`` does the rest, given who is eligible and what the
-email says.
+the link the web layer serves at ``link_endpoint`` (``<public url>/<realm>/<page>/link/
+<token>``, built by the context's ``urls`` from that route, never by hand). Each flow
+subclasses ``EmailedLinkContext`` with its own ``purpose`` (which salts its links, so one
+flow's link never opens the other) and endpoints; ``request_link`` does the rest, given
+who is eligible and what the email says.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from idp_extension.attributes import nonce_attribute
 from idp_extension.audit import AuditEvent, Outcome, RealmAudit
 from idp_extension.errors import InternalError
 from idp_extension.flows.common import LinkRequested, TenantFlowContext, parse_mykad
-from idp_extension.flows.ports import BackgroundWork, Clock, InlineWork, OneTimeClaims
+from idp_extension.flows.ports import (
+    BackgroundWork, Clock, InlineWork, OneTimeClaims, public_pages,
+)
 from idp_extension.flows.tokens import IssuedLink, LinkSigner
 from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import DirectoryUser
@@ -45,11 +47,11 @@ class EmailedLinkContext(TenantFlowContext):
     """An emailed-link flow's context (tenant, directory, mailer, audit: the base's)."""
 
     purpose: ClassVar[str]
-    page: ClassVar[str]
+    # The web layer's endpoints of the emailed link and of the page asking for one.
+    link_endpoint: ClassVar[str]
+    request_endpoint: ClassVar[str]
 
     secret_key: str
-    # The sidecar's public base URL (settings.sidecar_public_url): links in emails.
-    public_url: str
     # One per app (claims_from_uri(settings.ratelimit_storage_uri)), never per request.
     claims: OneTimeClaims
     min_request_seconds: float = DEFAULT_MIN_REQUEST_SECONDS
@@ -59,9 +61,19 @@ class EmailedLinkContext(TenantFlowContext):
     @classmethod
     def from_settings(cls: type[Context], settings: Settings, tenant: Tenant,
                       **services: Any) -> Context:
-        """Build a context from the app's settings plus its services (directory, ...)."""
-        return cls(tenant=tenant, secret_key=settings.secret_key,
-                   public_url=settings.sidecar_public_url, **services)
+        """Build a context from the app's settings plus its services (directory, ...).
+
+        Without ``urls`` (the CLI, reminders) the links are built from the mailed pages'
+        routes on ``settings.sidecar_public_url``.
+        """
+        urls = services.pop("urls", None) or public_pages(settings.sidecar_public_url,
+                                                          tenant.realm)
+        return cls(tenant=tenant, secret_key=settings.secret_key, urls=urls, **services)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.urls is None:
+            raise TypeError(f"{type(self).__name__} needs urls: its emails carry links")
 
     @property
     def nonce_attribute(self) -> str:
@@ -77,11 +89,11 @@ class EmailedLinkContext(TenantFlowContext):
 
     def link_url(self, token: str) -> str:
         """The link in the email; the token is in the path, never the query string."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/{self.page}/link/{token}"
+        return self.urls.url(self.link_endpoint, token=token)
 
     def request_url(self) -> str:
         """The page where a new link is asked for."""
-        return f"{self.public_url.rstrip('/')}/{self.realm}/{self.page}"
+        return self.urls.url(self.request_endpoint)
 
 
 # The sending a lookup leaves to do (its result is not waited for), or None.

@@ -1,4 +1,4 @@
-"""The ports flows depend on: the user directory, a clock and one-time claims.
+"""The ports flows depend on: the user directory, a clock, one-time claims and page URLs.
 
 Mail (``idp_extension.mail.MailSender``) and audit (``idp_extension.audit.AuditLog``)
 protocols live with their implementations and are re-exported here, so a flow imports
@@ -14,6 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from werkzeug.routing import Map, MapAdapter, Rule
 
 from idp_extension.audit import AuditEvent, AuditLog
 from idp_extension.errors import ServiceUnavailable
@@ -27,8 +30,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AuditEvent", "AuditLog", "BackgroundWork", "ClaimsUnavailable", "Clock", "InlineWork",
     "MailSender", "ManualClock", "MemoryClaims", "OneTimeClaims", "OutgoingMail",
-    "RedisClaims", "SystemClock", "ThreadedWork",
-    "UserDirectoryPort", "claims_from_uri",
+    "PageUrls", "RedisClaims", "RouteUrls", "SystemClock", "ThreadedWork",
+    "UserDirectoryPort", "claims_from_uri", "public_pages",
 ]
 
 
@@ -304,3 +307,53 @@ class ThreadedWork:
     def run(self, task: Callable[[], object], within: float) -> None:
         future = self._executor().submit(_guarded(task))
         wait([future], timeout=max(0.0, within))
+
+
+# -- page URLs -------------------------------------------------------------------------
+
+
+class PageUrls(Protocol):
+    """Absolute URLs of the sidecar's pages for one tenant (links in emails).
+
+    ``endpoint`` is the web layer's endpoint name (``tenant.activation.follow_link``);
+    the realm is filled in. The web layer builds them from its own routes
+    (``web/tenant.TenantContext.urls``), callable from any thread.
+    """
+
+    def url(self, endpoint: str, **values: Any) -> str: ...
+
+
+class RouteUrls:
+    """``PageUrls`` from a werkzeug URL map bound to the configured public URL.
+
+    The public URL's path is the prefix the proxy serves the sidecar under ("/idp");
+    its scheme and host are used as configured, never a request's Host.
+    """
+
+    def __init__(self, routes: Map, public_url: str, realm: str) -> None:
+        public = urlsplit(public_url)
+        self.realm = realm
+        self.adapter: MapAdapter = routes.bind(
+            public.netloc, script_name=public.path.rstrip("/") or "/", url_scheme=public.scheme)
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        if any("realm" in rule.arguments for rule in self.adapter.map.iter_rules(endpoint)):
+            values = {"realm": self.realm, **values}
+        return self.adapter.build(endpoint, values, force_external=True)
+
+
+# The pages emails link to, as the web layer routes them (web/tenant.py nests each flow's
+# blueprint under "/<realm>"). For callers without the web app (the CLI, reminders run
+# by state IT); tests/unit/test_page_urls.py checks these are the app's own rules.
+MAILED_PAGES = Map([
+    Rule("/<realm>/activation", endpoint="tenant.activation.request_form"),
+    Rule("/<realm>/activation/link/<token>", endpoint="tenant.activation.follow_link"),
+    Rule("/<realm>/recovery", endpoint="tenant.recovery.request_form"),
+    Rule("/<realm>/recovery/link/<token>", endpoint="tenant.recovery.follow_link"),
+    Rule("/<realm>/first-login/continue", endpoint="tenant.first_login.continue_login"),
+])
+
+
+def public_pages(public_url: str, realm: str) -> RouteUrls:
+    """The mailed pages of ``realm`` on ``public_url`` (``settings.sidecar_public_url``)."""
+    return RouteUrls(MAILED_PAGES, public_url, realm)

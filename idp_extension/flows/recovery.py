@@ -161,7 +161,8 @@ class RecoveryContext(EmailedLinkContext):
     """Recovery's context: links to ``/<realm>/recovery`` ("Lupa Kata Laluan")."""
 
     purpose: ClassVar[str] = PURPOSE
-    page: ClassVar[str] = "recovery"
+    link_endpoint: ClassVar[str] = "tenant.recovery.follow_link"
+    request_endpoint: ClassVar[str] = "tenant.recovery.request_form"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""The sentences behind every flow's codes and field errors, in Malay and English.
+"""The sentences behind every flow's codes and field errors, and the mails', in Malay and English.
 
 They live in ``flows/data/messages/<locale>.json`` (one flat catalogue per locale, the
 same form as the web pages' ``web/messages``); ``<code>`` is the sentence and
-``<code>.title`` the heading. The web layer merges ``MESSAGES`` into its catalogue.
+``<code>.title`` the heading. ``mail.*`` keys are the emails' sentences
+(``mail/render.py``). The web layer merges ``MESSAGES`` into its catalogue.
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
 """Render emails by name (DESIGN.md convention 10).
 
-Layout: ``templates/<name>/<locale>/{subject.txt,body.txt,body.html}``. HTML bodies
-usually extend the shared ``_layout/<locale>/base.html`` (passed in as ``layout``).
-Text renders without escaping, HTML with autoescape; both with StrictUndefined so a
-missing value fails the test that renders it instead of sending "Dear ,".
+One mail is two templates, ``templates/<name>.txt`` and ``templates/<name>.html`` (which
+extends the shared ``_layout/frame.html``), for every locale: their sentences come from
+the flows' message catalogue (``flows/data/messages/<locale>.json``, keys ``mail.*``)
+through ``t(key, **values)``, which fills ``{name}`` placeholders. In HTML both the
+sentence and the values are escaped (a value built as markup in the template, such as a
+quoted link label, stays markup); text is not escaped. The text template sets
+``subject``. Everything renders with StrictUndefined, and an unknown key or a missing
+placeholder fails, so a missing value fails the test that renders it instead of
+sending "Dear ,".
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import jinja2
+from markupsafe import Markup, escape
 
+from idp_extension.flows.texts import MESSAGES
 from idp_extension.i18n import DEFAULT_LOCALE, normalize_locale
 from idp_extension.mail.message import OutgoingMail
 
@@ -28,13 +35,33 @@ class RenderedEmail(NamedTuple):
     html: str
 
 
+def columns(rows: Iterable[tuple[str, Any]]) -> str:
+    """``label : value`` lines for a text mail, the colons aligned."""
+    rows = [(str(label), value) for label, value in rows]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label.ljust(width)} : {value}" for label, value in rows)
+
+
 @lru_cache(maxsize=8)
 def _environments(templates_dir: Path) -> tuple[jinja2.Environment, jinja2.Environment]:
     loader = jinja2.FileSystemLoader(str(templates_dir))
     common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return jinja2.Environment(autoescape=False, **common), jinja2.Environment(
-        autoescape=True, **common
-    )
+    text_env = jinja2.Environment(autoescape=False, **common)
+    text_env.globals["columns"] = columns
+    return text_env, jinja2.Environment(autoescape=True, **common)
+
+
+def sentences(locale: str, *, html: bool) -> Callable[..., str]:
+    """``t(key, **values)``: the catalogue's sentence ``key`` in ``locale``, filled in."""
+    catalogue = MESSAGES[locale]
+
+    def t(key: str, **values: Any) -> str:
+        sentence = catalogue[key]
+        if html:
+            return escape(sentence).format(**values)  # Markup.format escapes the values
+        return sentence.format(**values)
+
+    return t
 
 
 def render_email(
@@ -45,14 +72,15 @@ def render_email(
         raise ValueError(f"bad email template name: {name!r}")
     locale = normalize_locale(locale) or DEFAULT_LOCALE
     text_env, html_env = _environments(Path(templates_dir))
-    values = {**context, "locale": locale, "layout": f"_layout/{locale}/base.html"}
-    prefix = f"{name}/{locale}"
-    subject = text_env.get_template(f"{prefix}/subject.txt").render(values)
+    text = text_env.get_template(f"{name}.txt").make_module(
+        {**context, "locale": locale, "t": sentences(locale, html=False)})
+    html = html_env.get_template(f"{name}.html").render(
+        {**context, "locale": locale, "t": sentences(locale, html=True)})
     return RenderedEmail(
         # A subject is one header line: fold whatever the template produced into one.
-        subject=" ".join(subject.split()),
-        text=text_env.get_template(f"{prefix}/body.txt").render(values),
-        html=html_env.get_template(f"{prefix}/body.html").render(values),
+        subject=" ".join(str(text.subject).split()),
+        text=str(text),
+        html=html,
     )
 
 

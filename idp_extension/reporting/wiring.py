@@ -12,8 +12,8 @@ from typing import Any, Callable, Mapping
 
 from idp_extension.audit import AuditLog
 from idp_extension.flows.ports import (
-    BackgroundWork, Clock, InlineWork, MailSender, MemoryClaims, OneTimeClaims, SystemClock,
-    claims_from_uri,
+    BackgroundWork, Clock, InlineWork, MailSender, MemoryClaims, OneTimeClaims, PageUrls,
+    SystemClock, claims_from_uri, public_pages,
 )
 from idp_extension.gateway.user_scan import UserScan
 from idp_extension.gateway.users import UserDirectory
@@ -57,12 +57,16 @@ def reminder_context(settings: Settings, realm: str, admin: Any, *, mailer: Mail
                      audit: AuditLog, who: Mapping[str, str],
                      claims: OneTimeClaims | None = None, clock: Clock | None = None,
                      locale: str = "ms",
-                     service_names: Mapping[str, str] | None = None) -> ReminderContext:
+                     service_names: Mapping[str, str] | None = None,
+                     urls: PageUrls | None = None) -> ReminderContext:
     """A reminder run's context for ``realm``, reminding by the state's onboarding style.
 
     The flows' contexts get inline work and no answer floor (state IT is not a stranger
     probing IDs); their one-time claims are the shared state's, like the sidecar's.
+    ``urls`` builds the links in the emails: the web layer passes its own routes; the CLI
+    gets the mailed pages' routes on ``settings.sidecar_public_url``.
     """
+    urls = urls or public_pages(settings.sidecar_public_url, realm)
     tenant = load_tenant(settings.realm_templates_dir, realm)
     campaign = load_campaign(settings.realm_templates_dir, realm)
     directory = UserDirectory(admin, realm)
@@ -76,19 +80,18 @@ def reminder_context(settings: Settings, realm: str, admin: Any, *, mailer: Mail
 
         def activation(log: AuditLog):
             return ActivationContext.from_settings(
-                settings, tenant, directory=directory, mailer=mailer, audit=log,
+                settings, tenant, directory=directory, mailer=mailer, audit=log, urls=urls,
                 claims=flow_claims, clock=clock, min_request_seconds=0.0, work=InlineWork())
 
         send = activation_link_sender(activation, audit, who, locale)
     else:
         from idp_extension.flows.first_login import DEFAULT_SERVICE_NAMES, FirstLoginContext
 
-        base = f"{settings.sidecar_public_url.rstrip('/')}/{realm}/first-login"
-
         def first_login(log: AuditLog):
             return FirstLoginContext(
-                tenant=tenant, directory=directory, mailer=mailer, audit=log,
-                claims=flow_claims, continue_url=f"{base}/continue", clock=clock,
+                tenant=tenant, directory=directory, mailer=mailer, audit=log, urls=urls,
+                claims=flow_claims, clock=clock,
+                continue_url=urls.url("tenant.first_login.continue_login"),
                 min_request_seconds=0.0, work=InlineWork(),
                 service_names=dict(service_names or DEFAULT_SERVICE_NAMES))
 

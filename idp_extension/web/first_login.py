@@ -18,7 +18,8 @@
     GET  /first-login/done       "Pendaftaran telah berjaya" → Log Masuk (the portal)
 
 Only states that onboard with a temporary password have these pages (404 elsewhere).
-The views are thin: ``flows.first_login`` decides. The Flask session (a signed cookie)
+The views are thin: ``flows.first_login`` decides. Each takes the request's
+``TenantContext`` once (the tenant, settings, services and URLs) and hands it on. The Flask session (a signed cookie)
 holds the pending login until the callback, then the sign-in: sub, user ID, auth_time,
 realm and the request's issue id, never a token or a password. The sign-in starts a new
 session and is revoked server-side once used (``web.sessions``). Keycloak's session from
@@ -51,9 +52,8 @@ from idp_extension.web import sessions, site_key
 from idp_extension.web.language import add_messages, catalog, current_locale
 from idp_extension.web.page_messages import load_page_messages
 from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
-from idp_extension.web.services import current_settings
 from idp_extension.web.signin import OidcSignIn
-from idp_extension.web.tenant import current_context, current_tenant
+from idp_extension.web.tenant import TenantContext, current_context
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _register_messages(state) -> None:
 @bp.before_request
 def only_temporary_password_states() -> None:
     """Serve only states whose manual has "Login Kali Pertama" / "Pendaftaran"."""
-    if current_tenant().onboarding is not Onboarding.TEMPORARY_PASSWORD:
+    if current_context().tenant.onboarding is not Onboarding.TEMPORARY_PASSWORD:
         raise errors.NotFound("this state onboards by activation link")
 
 
@@ -112,7 +112,7 @@ def only_temporary_password_states() -> None:
 def flow_problem(error: FlowProblem) -> tuple[str, int]:
     """Say what went wrong and offer the one next step that helps."""
     return render_template("first_login/problem.html", error=error,
-                           login_url=portal_url()), error.http_status
+                           login_url=portal_url(current_context())), error.http_status
 
 
 @bp.app_context_processor
@@ -127,12 +127,11 @@ def service_name(locale: str | None = None) -> str:
     """What this state calls the service ("Login Kali Pertama", Melaka "Pendaftaran")."""
     locale = locale or current_locale()
     messages = catalog()
-    own = f"first_login.name.{current_tenant().realm}"
+    own = f"first_login.name.{current_context().realm}"
     return messages.text(own if messages.has(own, locale) else "first_login.name", locale)
 
 
-def _context() -> FirstLoginContext:
-    here = current_context()
+def _context(here: TenantContext) -> FirstLoginContext:
     return FirstLoginContext(
         tenant=here.tenant, claims=here.services.claims, work=here.services.work,
         continue_url=here.url(".continue_login"), **here.flow_services(),
@@ -142,9 +141,8 @@ def _context() -> FirstLoginContext:
     )
 
 
-def _oidc_client() -> OidcClient:
+def _oidc_client(here: TenantContext) -> OidcClient:
     """The sidecar's own confidential client of this realm (bound to the plain login flow)."""
-    here = current_context()
     return here.services.oidc.sidecar(here.realm, here.url(".callback"))
 
 
@@ -154,22 +152,23 @@ def _sign_in(client: OidcClient) -> OidcSignIn:
     return OidcSignIn(PENDING_KEY, client, FirstLoginFailed, now=time.time)
 
 
-def portal_url() -> str:
+def portal_url(here: TenantContext) -> str:
     """Where "Log Masuk" leads once the account is active: Portal iSPEKS of this state."""
-    if current_settings().demo_portal:
+    if here.settings.demo_portal:
         return url_for("tenant.portal.start")
-    return current_tenant().portal_root or url_for("tenant.landing")
+    return here.tenant.portal_root or url_for("tenant.landing")
 
 
 def _id_key() -> str:
-    return flow.id_rate_limit_key(current_settings().secret_key, current_tenant().realm,
+    here = current_context()
+    return flow.id_rate_limit_key(here.settings.secret_key, here.realm,
                                   request.form.get("user_id", ""))
 
 
-def _signed_in() -> dict[str, Any]:
+def _signed_in(here: TenantContext) -> dict[str, Any]:
     """The current realm's sign-in from the callback, or raise SessionMissing."""
     user = sessions.current(USER_KEY)
-    if (user is None or user.get("realm") != current_tenant().realm
+    if (user is None or user.get("realm") != here.realm
             or time.time() - user.get("at", 0) > SIGNED_IN_SECONDS):
         raise SessionMissing("no current first-login sign-in")
     return user
@@ -185,21 +184,21 @@ def _form_values() -> dict[str, str]:
 # -- ID and email --------------------------------------------------------------------------
 
 
-def _request_page(status: int = 200, *, values: Mapping[str, str] | None = None,
+def _request_page(here: TenantContext, status: int = 200, *,
+                  values: Mapping[str, str] | None = None,
                   field_errors: Mapping[str, str] | None = None,
                   refused: bool = False) -> tuple[str, int]:
-    tenant = current_tenant()
     return render_template(
         "first_login/request.html", values=values or {}, field_errors=field_errors or {},
-        refused=refused, exit_url=portal_url(),
-        domains=", ".join(f"@{d}" for d in tenant.email_domains),
+        refused=refused, exit_url=portal_url(here),
+        domains=", ".join(f"@{d}" for d in here.tenant.email_domains),
     ), status
 
 
 @bp.get("")
 def form() -> tuple[str, int]:
     """Show the ID and email form."""
-    return _request_page()
+    return _request_page(current_context())
 
 
 @bp.post("")
@@ -207,22 +206,23 @@ def form() -> tuple[str, int]:
 @limit_per_id(REQUESTS_PER_ID, _id_key)
 def request_password() -> Response | tuple[str, int]:
     """Send a temporary password if ID and email match; the same 303 whatever the ID."""
+    here = current_context()
     values = {"user_id": request.form.get("user_id", "")[:64],
               "email": request.form.get("email", "")[:flow.MAX_EMAIL_LENGTH]}
     try:
-        flow.request_temporary_password(_context(), values["user_id"], values["email"],
+        flow.request_temporary_password(_context(here), values["user_id"], values["email"],
                                         current_locale())
     except (InvalidLoginIdError, InvalidEmailError) as exc:
-        return _request_page(400, values=values, field_errors=exc.field_errors)
+        return _request_page(here, 400, values=values, field_errors=exc.field_errors)
     except RegistrationRefused:
-        return _request_page(400, values=values, refused=True)
+        return _request_page(here, 400, values=values, refused=True)
     return redirect(url_for(".sent"), code=303)
 
 
 @bp.get("/sent")
 def sent() -> str:
     """Tell the user to read their email and log in with the temporary password."""
-    minutes = current_tenant().temporary_password_minutes
+    minutes = current_context().tenant.temporary_password_minutes
     return render_template("first_login/sent.html", hours=flow.lifetime_hours(minutes))
 
 
@@ -235,14 +235,15 @@ def continue_login() -> Response:
     """Send the browser to Keycloak's login page, always asking for a password."""
     sessions.end(USER_KEY)
     # prompt=login: someone else's SSO session on a shared computer must not be reused.
-    return _sign_in(_oidc_client()).begin(prompt="login")
+    return _sign_in(_oidc_client(current_context())).begin(prompt="login")
 
 
 @bp.get("/callback")
 @rate_limit(LOGINS_PER_ADDRESS, methods=("GET",))
 def callback() -> Response:
     """Finish the login; end Keycloak's session; keep who signed in; go to the form."""
-    client = _oidc_client()
+    here = current_context()
+    client = _oidc_client(here)
     finished = _sign_in(client).finish()
     tokens, pending, claims = finished.tokens, finished.pending, finished.claims
     auth_time = claims.get("auth_time")
@@ -256,9 +257,10 @@ def callback() -> Response:
             client.end_session(tokens.refresh_token)
         except OidcError as exc:
             raise errors.ServiceUnavailable(f"could not end Keycloak's session: {exc.code}") from None
-    signed = flow.signed_in(_context(), str(claims["sub"]), str(claims.get("preferred_username")))
+    signed = flow.signed_in(_context(here), str(claims["sub"]),
+                            str(claims.get("preferred_username")))
     sessions.start(USER_KEY, {
-        "realm": current_tenant().realm, "sub": signed.user_uuid, "user_id": signed.user_id,
+        "realm": here.realm, "sub": signed.user_uuid, "user_id": signed.user_id,
         "auth_time": int(auth_time), "issue": signed.issue, "at": int(time.time()),
     }, SIGNED_IN_SECONDS)
     return redirect(url_for(".register"), code=303)
@@ -267,7 +269,8 @@ def callback() -> Response:
 # -- "Maklumat Pendaftaran Baru" -------------------------------------------------------------
 
 
-def _register_page(registration_flow: flow.FirstLoginFlow, status: int = 200, *,
+def _register_page(here: TenantContext, registration_flow: flow.FirstLoginFlow,
+                   status: int = 200, *,
                    values: Mapping[str, str] | None = None,
                    field_errors: Mapping[str, str] | None = None,
                    error_keys: list[str] | None = None) -> tuple[str, int]:
@@ -275,7 +278,7 @@ def _register_page(registration_flow: flow.FirstLoginFlow, status: int = 200, *,
     return render_template(
         "first_login/register.html", flow=registration_flow, values=values or {},
         field_errors=field_errors or {}, error_keys=error_keys or [],
-        questions=current_tenant().security_questions, gallery=GALLERY,
+        questions=here.tenant.security_questions, gallery=GALLERY,
         slots=range(1, QUESTION_SLOTS + 1), rules=password_rules.rules_as_data(),
         checklist=[r for r in password_rules.RULES if r.checklist],
         max_password=password_rules.MAX_LENGTH, max_answer=answers.MAX_ANSWER_LENGTH,
@@ -287,16 +290,18 @@ def _register_page(registration_flow: flow.FirstLoginFlow, status: int = 200, *,
 @bp.get("/register")
 def register() -> tuple[str, int]:
     """Show the completion form to the user who signed in with the temporary password."""
-    user = _signed_in()
-    return _register_page(flow.current_flow(_context(), user["sub"], user["issue"]))
+    here = current_context()
+    user = _signed_in(here)
+    return _register_page(here, flow.current_flow(_context(here), user["sub"], user["issue"]))
 
 
 @bp.post("/register")
 @rate_limit(SAVES_PER_ADDRESS)
 def save() -> Response | tuple[str, int]:
     """"Aktif": save everything in one write, or show the form again with what is wrong."""
-    user = _signed_in()
-    ctx = _context()
+    here = current_context()
+    user = _signed_in(here)
+    ctx = _context(here)
     values = _form_values()
     registration = Registration(
         password=request.form.get("password", ""), confirm=request.form.get("confirm", ""),
@@ -308,31 +313,32 @@ def save() -> Response | tuple[str, int]:
         done = flow.complete(ctx, user["sub"], user["issue"], registration)
     except RegistrationInvalid as exc:
         keys = list(dict.fromkeys(exc.field_errors.values()))
-        return _register_page(flow.current_flow(ctx, user["sub"], user["issue"]), 400,
+        return _register_page(here, flow.current_flow(ctx, user["sub"], user["issue"]), 400,
                               values=values, field_errors=exc.field_errors, error_keys=keys)
     except PasswordRejectedByPolicy as exc:
-        return _register_page(flow.current_flow(ctx, user["sub"], user["issue"]), 400,
+        return _register_page(here, flow.current_flow(ctx, user["sub"], user["issue"]), 400,
                               values=values, field_errors={"password": exc.reason_key},
                               error_keys=[exc.reason_key])
-    _forget_site_key(done.flow.user_id)
+    _forget_site_key(here, done.flow.user_id)
     sessions.end(USER_KEY)
-    session[DONE_KEY] = {"realm": current_tenant().realm, "user_id": done.flow.user_id,
+    session[DONE_KEY] = {"realm": here.realm, "user_id": done.flow.user_id,
                          "name": done.flow.name, "at": int(time.time())}
     return redirect(url_for(".done_page"), code=303)
 
 
-def _forget_site_key(user_id: str) -> None:
+def _forget_site_key(here: TenantContext, user_id: str) -> None:
     """Drop the login page's cached answer for this ID: it was a pending account's decoy."""
     cache = current_app.extensions.get(site_key.CACHE_KEY)
     if cache is not None:
-        cache.forget(current_tenant().realm, user_id)
+        cache.forget(here.realm, user_id)
 
 
 @bp.get("/done")
 def done_page() -> str:
     """"Pendaftaran telah berjaya": log in again, with the new password, at the portal."""
+    here = current_context()
     done = session.get(DONE_KEY)
-    if (not isinstance(done, dict) or done.get("realm") != current_tenant().realm
+    if (not isinstance(done, dict) or done.get("realm") != here.realm
             or time.time() - done.get("at", 0) > DONE_SECONDS):
         done = None
-    return render_template("first_login/done.html", done=done, login_url=portal_url())
+    return render_template("first_login/done.html", done=done, login_url=portal_url(here))

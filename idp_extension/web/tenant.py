@@ -4,7 +4,8 @@ Flows' blueprints are registered as children of this one and inherit the resolut
 their views read ``current_tenant()`` and never take a ``realm`` argument, and
 ``url_for`` fills ``realm`` in from the current request. ``current_context()`` is the
 tenant with what already knows its realm: the directory, the audit log and absolute
-URLs on the configured public URL (``ISPEKS_SIDECAR_PUBLIC_URL``).
+URLs on the configured public URL (``ISPEKS_SIDECAR_PUBLIC_URL``), built from the app's
+own routes; the flows get the same builder (``urls``) for the links in their emails.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, NamedTuple
-from urllib.parse import urlsplit
 
-from flask import Blueprint, g, render_template, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
 
 from idp_extension.audit import RealmAudit, for_realm
 from idp_extension.errors import UnknownRealm
-from idp_extension.flows.ports import UserDirectoryPort
+from idp_extension.flows.ports import RouteUrls, UserDirectoryPort
 from idp_extension.settings import Settings
 from idp_extension.tenants import Onboarding, Tenant
 from idp_extension.web.services import Services, current_services, current_settings, current_tenants
@@ -56,20 +56,27 @@ class TenantContext:
     def audit(self) -> RealmAudit:
         return for_realm(self.services.audit, self.realm)
 
-    def url(self, endpoint: str, **values: Any) -> str:
-        """``url_for(endpoint, ...)`` as an absolute URL on the configured public URL.
+    @cached_property
+    def urls(self) -> RouteUrls:
+        """The app's routes bound to the configured public URL (its "/idp" prefix too).
 
         Never the request's Host: links in emails and OIDC callbacks must name the
-        sidecar as configured (the app refuses other Hosts anyway).
+        sidecar as configured (the app refuses other Hosts anyway). Usable outside the
+        request, so a flow's background sending builds its links with it.
         """
-        public = urlsplit(self.settings.sidecar_public_url)
-        return f"{public.scheme}://{public.netloc}{url_for(endpoint, **values)}"
+        return RouteUrls(current_app.url_map, self.settings.sidecar_public_url, self.realm)
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        """Like ``url_for(endpoint, ...)``, as an absolute URL from ``urls``."""
+        if endpoint.startswith("."):
+            endpoint = f"{request.blueprint}{endpoint}"
+        return self.urls.url(endpoint, **values)
 
     def flow_services(self) -> dict[str, Any]:
-        """What every flow context takes from the services (directory, mail, audit, ...)."""
+        """What every flow context takes from the services (directory, mail, audit, URLs)."""
         services = self.services
         return {"directory": self.directory, "mailer": services.mail, "audit": self.audit,
-                "clock": services.clock}
+                "clock": services.clock, "urls": self.urls}
 
 
 def current_context() -> TenantContext:

@@ -24,6 +24,7 @@ from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import Settings, load_settings
 from idp_extension.tenants import Tenant, load_tenant, load_tenants
 from idp_extension.web import Services, create_app
+from idp_extension.flows.ports import public_pages
 from tests.support.constants import ANSWERS, FAST_HASHER, OLD_PASSWORD, PUBLIC_URL, SECRET
 from tests.support.memory_users import InMemoryUserDirectory
 
@@ -93,7 +94,8 @@ class World:
     def link_context(self, context_class, **changes):
         """An emailed-link flow's context (activation, recovery) over these services."""
         base = context_class(
-            tenant=self.tenant, secret_key=SECRET, public_url=PUBLIC_URL,
+            tenant=self.tenant, secret_key=SECRET,
+            urls=public_pages(PUBLIC_URL, self.tenant.realm),
             directory=self.directory, mailer=self.mail, audit=self.audit, claims=self.claims,
             clock=self.clock, answer_hasher=FAST_HASHER,
         )

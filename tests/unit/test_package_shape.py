@@ -214,3 +214,28 @@ def test_every_field_error_key_has_a_sentence():
 def test_the_sentences_name_the_limits_the_code_applies(key, number):
     for locale in SUPPORTED_LOCALES:
         assert re.findall(r"\d+", MESSAGES[locale][key]) == [str(number)], (key, locale)
+
+
+MAIL_TEMPLATES = PACKAGE_DIR / "mail" / "templates"
+
+
+def _mail_keys() -> set[str]:
+    """Every catalogue key the mail templates ask for; a key built from ``change``
+    (``"mail.security_change." ~ change ~ ".title"``) once per security change."""
+    from idp_extension.flows.notifications import CHANGES
+
+    keys: set[str] = set()
+    for template in MAIL_TEMPLATES.rglob("*.*"):
+        source = template.read_text("utf-8")
+        keys |= set(re.findall(r'"(mail\.[\w.]+)"', source)) - {"mail.security_change."}
+        for part in re.findall(r'"mail\.security_change\." ~ change ~ "\.(\w+)"', source):
+            keys |= {f"mail.security_change.{change}.{part}" for change in CHANGES}
+    return keys
+
+
+def test_every_mail_sentence_exists_in_malay_and_english_and_is_used():
+    used = _mail_keys()
+    assert len(used) > 50
+    for locale in SUPPORTED_LOCALES:
+        assert used - MESSAGES[locale].keys() == set(), locale
+        assert {k for k in MESSAGES[locale] if k.startswith("mail.")} == used, locale

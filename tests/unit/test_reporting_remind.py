@@ -24,6 +24,7 @@ from idp_extension.reporting.remind import (
 )
 from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
+from idp_extension.flows.ports import public_pages
 
 SECRET = "k" * 40
 WHO = {"actor": "Pegawai Ujian", "client": "ispeks-state-it"}
@@ -50,7 +51,8 @@ class World:
         flow_claims = MemoryClaims(self.clock.monotonic)
         if self.tenant.onboarding.value == "activation-link":
             send = activation_link_sender(lambda log: ActivationContext(
-                tenant=self.tenant, secret_key=SECRET, public_url="https://idp.example",
+                tenant=self.tenant, secret_key=SECRET,
+                urls=public_pages("https://idp.example", self.tenant.realm),
                 directory=self.directory, mailer=self.mail, audit=log, claims=flow_claims,
                 clock=self.clock, min_request_seconds=0.0, work=InlineWork()),
                 self.audit, WHO)

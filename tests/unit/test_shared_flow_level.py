@@ -22,6 +22,7 @@ from idp_extension.mail.sender import MemoryMailSender
 from idp_extension.realms.profile import attribute_names
 from idp_extension.settings import Settings
 from idp_extension.tenants import load_tenant
+from idp_extension.flows.ports import public_pages
 
 SECRET = "unit-test-secret-key-0123456789abcdef"
 
@@ -42,7 +43,8 @@ def test_a_realm_audit_names_its_realm_on_every_event():
 def test_a_flow_context_binds_its_audit_log_and_mailer_to_the_tenant():
     tenant = load_tenant(Settings().realm_templates_dir, "pahang")
     log = MemoryAuditLog()
-    ctx = ActivationContext(tenant=tenant, secret_key=SECRET, public_url="https://x.test",
+    ctx = ActivationContext(tenant=tenant, secret_key=SECRET,
+                            urls=public_pages("https://x.test", "pahang"),
                             directory=InMemoryUserDirectory("pahang"), mailer=MemoryMailSender(),
                             audit=log, claims=MemoryClaims())
     assert isinstance(ctx.audit, RealmAudit) and ctx.audit.log is log
@@ -95,7 +97,8 @@ class _World:
 
     def ctx(self) -> ActivationContext:
         return ActivationContext(
-            tenant=self.tenant, secret_key=SECRET, public_url="https://sidecar.example.test",
+            tenant=self.tenant, secret_key=SECRET,
+            urls=public_pages("https://sidecar.example.test", self.tenant.realm),
             directory=self.directory, mailer=self.mail, audit=self.audit,
             claims=MemoryClaims(), clock=ManualClock(), min_request_seconds=0.0,
             answer_hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))

@@ -26,6 +26,7 @@ from idp_extension.web import report_pages
 from idp_extension.web.console import guard, views as console_views
 from idp_extension.web.report_pages import ReportWiring, set_wiring
 from idp_extension.web.tenant import current_tenant
+from idp_extension.flows.ports import public_pages
 from tests.support import worlds
 from tests.support.worlds import text_of
 
@@ -90,7 +91,8 @@ class Site(worlds.Site):
 
     def reminders(self, realm, who, locale) -> ReminderContext:
         send = activation_link_sender(lambda log: ActivationContext(
-            tenant=self.tenant, secret_key=SECRET, public_url="https://idp.example",
+            tenant=self.tenant, secret_key=SECRET,
+            urls=public_pages("https://idp.example", self.tenant.realm),
             directory=self.directory, mailer=self.mail, audit=log, claims=self.claims,
             clock=self.clock, min_request_seconds=0.0, work=InlineWork()), self.audit, who)
         return ReminderContext(

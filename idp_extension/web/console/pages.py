@@ -43,12 +43,13 @@ def console_context() -> flow.ConsoleContext:
     settings, services = current_settings(), current_services()
     officer = current_officer()
     directory = here.directory
+    urls = here.urls  # bound now: the links of a mail sent later come from the app's routes
 
     def send(user):
         who = {"actor": officer.user_id, "client": flow.CLIENT}
         reminder = reminder_context(settings, here.realm, directory.admin, mailer=services.mail,
                                     audit=services.audit, who=who, clock=services.clock,
-                                    locale=current_locale())
+                                    locale=current_locale(), urls=urls)
         return reminder.send(user)
 
     return flow.ConsoleContext(
