@@ -78,11 +78,8 @@ class ActivationStep(enum.StrEnum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class QuestionsRequired(IspeksError):
+class QuestionsRequired(IspeksError, code="activation.questions_required", status=409):
     """The password step was posted before the security questions were stored."""
-
-    code = "activation.questions_required"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------

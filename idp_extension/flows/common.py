@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from argon2 import PasswordHasher
 
@@ -61,35 +61,27 @@ class TenantFlowContext:
 # -- form errors -----------------------------------------------------------------------
 
 
-class ValidationFailed(BadRequest):
+class ValidationFailed(BadRequest, code="error.validation_failed"):
     """One or more form fields are wrong; ``field_errors`` maps field -> message key."""
-
-    code: ClassVar[str] = "error.validation_failed"
 
     def __init__(self, field_errors: Mapping[str, str], detail: str | None = None) -> None:
         super().__init__(detail or f"invalid fields: {sorted(field_errors)}")
         self.field_errors = dict(field_errors)
 
 
-class InvalidUserIdError(ValidationFailed):
+class InvalidUserIdError(ValidationFailed, code="activation.invalid_id"):
     """The ID is not a valid 12-digit MyKad number."""
-
-    code = "activation.invalid_id"
 
     def __init__(self) -> None:
         super().__init__({"user_id": self.code}, "malformed user ID")
 
 
-class QuestionsInvalid(ValidationFailed):
+class QuestionsInvalid(ValidationFailed, code="activation.questions_invalid"):
     """The three questions and answers do not meet the rules."""
 
-    code = "activation.questions_invalid"
 
-
-class PasswordRulesFailed(ValidationFailed):
+class PasswordRulesFailed(ValidationFailed, code="password.rules_not_met"):
     """The password breaks our rules (checked before Keycloak sees it)."""
-
-    code = "password.rules_not_met"
 
     def __init__(self, failures: Sequence[RuleFailure]) -> None:
         self.failures = tuple(failures)
@@ -100,21 +92,16 @@ class PasswordRulesFailed(ValidationFailed):
         super().__init__(fields, f"password rules broken: {[f.rule for f in self.failures]}")
 
 
-class PasswordRejectedByPolicy(ValidationFailed):
+class PasswordRejectedByPolicy(ValidationFailed, code="password.rejected_by_policy"):
     """Keycloak's password policy refused the password; ``reason_key`` says why."""
-
-    code = "password.rejected_by_policy"
 
     def __init__(self, reason_key: str) -> None:
         self.reason_key = reason_key
         super().__init__({"password": reason_key}, f"Keycloak policy: {reason_key}")
 
 
-class AccountDisabled(IspeksError):
+class AccountDisabled(IspeksError, code="activation.account_disabled", status=403):
     """The account of a genuine link has been disabled (by state IT or a lockout)."""
-
-    code = "activation.account_disabled"
-    http_status = 403
 
 
 # -- link requests ---------------------------------------------------------------------

@@ -115,10 +115,8 @@ class RecoveryStep(enum.StrEnum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class WrongAnswers(ValidationFailed):
+class WrongAnswers(ValidationFailed, code="recovery.wrong_answers"):
     """At least one answer is wrong (or missing); ``attempts_left`` before the lock."""
-
-    code = "recovery.wrong_answers"
 
     def __init__(self, attempts_left: int, field_errors: Mapping[str, str] | None = None) -> None:
         self.attempts_left = attempts_left
@@ -126,32 +124,20 @@ class WrongAnswers(ValidationFailed):
         self.params = {"attempts": attempts_left}
 
 
-class RecoveryLocked(IspeksError):
+class RecoveryLocked(IspeksError, code="recovery.locked", status=403):
     """Too many wrong answers: recovery is refused and the account waits for an administrator."""
 
-    code = "recovery.locked"
-    http_status = 403
 
-
-class AccountBlocked(IspeksError):
+class AccountBlocked(IspeksError, code="recovery.account_blocked", status=403):
     """The account is disabled or locked for a reason recovery does not lift."""
 
-    code = "recovery.account_blocked"
-    http_status = 403
 
-
-class AnswersRequired(IspeksError):
+class AnswersRequired(IspeksError, code="recovery.answers_required", status=409):
     """The password step was reached without the proof of the answers."""
 
-    code = "recovery.answers_required"
-    http_status = 409
 
-
-class AnswerCheckBusy(IspeksError):
+class AnswerCheckBusy(IspeksError, code="recovery.busy", status=409):
     """Another submission of answers for this account is being checked right now."""
-
-    code = "recovery.busy"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------

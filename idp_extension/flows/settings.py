@@ -78,38 +78,24 @@ class Change(enum.StrEnum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class ReauthenticationRequired(IspeksError):
+class ReauthenticationRequired(IspeksError, code="settings.reauthenticate", status=401):
     """The sign-in is older than 5 minutes: log in again before changing anything."""
 
-    code = "settings.reauthenticate"
-    http_status = 401
 
-
-class NotActivated(IspeksError):
+class NotActivated(IspeksError, code="settings.not_activated", status=403):
     """A pending (not yet activated) account signed in: settings are for active accounts."""
 
-    code = "settings.not_activated"
-    http_status = 403
 
-
-class AccountUnavailable(IspeksError):
+class AccountUnavailable(IspeksError, code="settings.account_unavailable", status=403):
     """The signed-in account is gone, disabled or locked since the sign-in."""
 
-    code = "settings.account_unavailable"
-    http_status = 403
 
-
-class SiteKeyInvalid(ValidationFailed):
+class SiteKeyInvalid(ValidationFailed, code="settings.site_key_invalid"):
     """The secret phrase or the image is not acceptable."""
 
-    code = "settings.site_key_invalid"
 
-
-class TotpRequiredByTask(IspeksError):
+class TotpRequiredByTask(IspeksError, code="settings.totp_required_by_task", status=409):
     """TOTP cannot be turned off: a privileged task of the user requires it."""
-
-    code = "settings.totp_required_by_task"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------

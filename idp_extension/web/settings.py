@@ -85,10 +85,8 @@ PAGES = {"index": ".index", "password": ".password", "questions": ".questions",
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
 
 
-class SettingsLoginFailed(errors.BadRequest):
+class SettingsLoginFailed(errors.BadRequest, code="settings.login_failed"):
     """The callback could not be turned into a sign-in (stale, forged, refused)."""
-
-    code = "settings.login_failed"
 
 
 @bp.record_once
