@@ -13,22 +13,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from argon2 import PasswordHasher
 
-from idp_extension.audit import AuditLog, RealmAudit, for_realm
-from idp_extension.errors import BadRequest, IspeksError
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
+from idp_extension.errors import BadRequest, InternalError, IspeksError
 from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.password_rules import RuleFailure
-from idp_extension.flows.ports import Clock, MailSender, SystemClock, UserDirectoryPort
+from idp_extension.flows.ports import (
+    Clock, MailSender, OneTimeClaims, SystemClock, UserDirectoryPort,
+)
+from idp_extension.flows.tokens import LinkError, LinkPayload, LinkSigner, LinkUsedOrSuperseded
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.users import DirectoryUser
 from idp_extension.mail.guard import for_tenant
 from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.tenants import Tenant
 
+log = logging.getLogger(__name__)
+
 # Claims outlive the link a little, so that no clock skew between workers reopens one.
 CLAIM_MARGIN_SECONDS = 60
+
+# A flow's audit of a refused step: (ctx, subject or None, step, reason, **details).
+RecordFailure = Callable[..., None]
 
 
 # -- the context every flow's verbs take -------------------------------------------------
@@ -146,3 +157,56 @@ def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
     except InvalidUserId:
         subject = (raw_id or "").strip()[:64]
     return keyed_id(secret_key, f"{realm}:", "activation", realm, subject)
+
+
+# -- the steps of an emailed link (activation, recovery) -------------------------------
+
+
+def read_link(ctx: TenantFlowContext, signer: LinkSigner, token: str, *, step: str,
+              failed: RecordFailure) -> LinkPayload:
+    """The payload of a genuine, unexpired link of this realm; a LinkError (audited by
+    ``failed``) otherwise."""
+    try:
+        return signer.read(token, ctx.realm)
+    except LinkError as exc:
+        failed(ctx, None, step, exc.suffix)
+        raise
+
+
+def link_user(ctx: TenantFlowContext, payload: LinkPayload, purpose: str, *, step: str,
+              failed: RecordFailure) -> DirectoryUser:
+    """The link's user as Keycloak has it now; LinkUsedOrSuperseded if it was deleted since
+    the link was sent (KeycloakUnavailable passes: a retry works)."""
+    try:
+        return ctx.directory.get(payload.sub)
+    except KeycloakUnavailable:
+        raise
+    except GatewayError as exc:
+        log.info("%s link for a user Keycloak does not return: %s", purpose, exc)
+        failed(ctx, None, step, "user_gone")
+        raise LinkUsedOrSuperseded(purpose, "user not found") from None
+
+
+def claim_submission(ctx: TenantFlowContext, claims: OneTimeClaims, payload: LinkPayload,
+                     purpose: str, subject: str, *, failed: RecordFailure) -> tuple[str, int]:
+    """One submission per link at a time, across workers: claim the link until it expires.
+
+    Returns the claim (released by the caller when the submission fails, so that a retry
+    gets in) and its lifetime in seconds. A second concurrent submission changes
+    nothing: LinkUsedOrSuperseded, audited as ``concurrent_submission``.
+    """
+    ttl = payload.seconds_left(ctx.clock.now()) + CLAIM_MARGIN_SECONDS
+    claim = f"{purpose}:{ctx.realm}:{payload.nonce_digest}"
+    if not claims.claim(claim, ttl):
+        failed(ctx, subject, "password", "concurrent_submission")
+        raise LinkUsedOrSuperseded(purpose, "another submission of this link is in progress")
+    return claim, ttl
+
+
+def lift_lockout(ctx: TenantFlowContext, user: DirectoryUser, *, step: str, reason: str) -> None:
+    """Lift Keycloak's permanent lockout of ``user`` (audited); InternalError if it stays."""
+    unlocked = ctx.directory.unlock(user.id)
+    if not unlocked.enabled:
+        raise InternalError("the permanent lockout was not lifted")
+    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
+                     outcome=Outcome.SUCCESS, step=step, reason=reason)

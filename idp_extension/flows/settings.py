@@ -149,14 +149,7 @@ class Account:
 
 def signed_in(ctx: SettingsContext, sign_in: SignIn) -> Account:
     """Accept a fresh Keycloak sign-in for the settings; refuse pending and unusable accounts."""
-    try:
-        user = ctx.directory.get(sign_in.sub)
-    except KeycloakUnavailable:
-        raise
-    except GatewayError:
-        raise AccountUnavailable("signed-in user not found") from None
-    if user.user_id != sign_in.user_id.lower():
-        raise AccountUnavailable("token username does not match the account")
+    user = _signed_in_user(ctx, sign_in)
     if user.activation_state != ACTIVE:
         ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, subject=user.user_id,
                          outcome=Outcome.DENIED, reason="not_activated")
@@ -345,16 +338,25 @@ def _changed(ctx: SettingsContext, user: DirectoryUser, change: Change, locale: 
 
 def _user(ctx: SettingsContext, sign_in: SignIn) -> DirectoryUser:
     """The signed-in account as Keycloak has it now, if it may still use the settings."""
+    user = _signed_in_user(ctx, sign_in)
+    if not user.enabled:
+        raise AccountUnavailable("account disabled since the sign-in")
+    if user.activation_state != ACTIVE:
+        raise NotActivated("account not active")
+    return user
+
+
+def _signed_in_user(ctx: SettingsContext, sign_in: SignIn) -> DirectoryUser:
+    """The signed-in account as Keycloak has it now; AccountUnavailable if it is gone or
+    its username is no longer the token's (KeycloakUnavailable passes: a retry works)."""
     try:
         user = ctx.directory.get(sign_in.sub)
     except KeycloakUnavailable:
         raise
     except GatewayError:
-        raise AccountUnavailable("signed-in user no longer exists") from None
-    if user.user_id != sign_in.user_id.lower() or not user.enabled:
-        raise AccountUnavailable("account disabled or replaced since the sign-in")
-    if user.activation_state != ACTIVE:
-        raise NotActivated("account not active")
+        raise AccountUnavailable("signed-in user not found") from None
+    if user.user_id != sign_in.user_id.lower():
+        raise AccountUnavailable("token username does not match the account")
     return user
 
 
