@@ -360,13 +360,21 @@ def _task(ctx: ConsoleContext, raw: str) -> str:
         raise InvalidDetails(str(exc), [str(exc)]) from None
 
 
-def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
-                confirmed: bool) -> str:
+def _begin_task_change(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
+                       confirmed: bool, verb: str) -> tuple[DirectoryUser, str, str, Any]:
+    """The user, the reason, the task's role and the role store, once the officer may
+    ``verb`` (grant, revoke) that task."""
     user, why = _begin(ctx, user_id, reason, confirmed)
     role = _task(ctx, raw_task)
     if not may_change_task(ctx.actor, role):
-        raise GrantNotAllowed(f"{ctx.actor.user_id} may not grant {role}")
-    roles = ctx.task_roles()
+        raise GrantNotAllowed(f"{ctx.actor.user_id} may not {verb} {role}")
+    return user, why, role, ctx.task_roles()
+
+
+def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
+                confirmed: bool) -> str:
+    user, why, role, roles = _begin_task_change(ctx, user_id, raw_task, reason, confirmed,
+                                                "grant")
     held = roles.direct(user.id)
     if role in held:
         raise NothingToDo(f"{user.user_id} already holds {role}")
@@ -383,11 +391,8 @@ def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
 
 def revoke_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
                 confirmed: bool) -> str:
-    user, why = _begin(ctx, user_id, reason, confirmed)
-    role = _task(ctx, raw_task)
-    if not may_change_task(ctx.actor, role):
-        raise GrantNotAllowed(f"{ctx.actor.user_id} may not revoke {role}")
-    roles = ctx.task_roles()
+    user, why, role, roles = _begin_task_change(ctx, user_id, raw_task, reason, confirmed,
+                                                "revoke")
     if role not in roles.direct(user.id):
         raise NothingToDo(f"{user.user_id} does not hold {role}")
     roles.revoke(user.id, [role])
