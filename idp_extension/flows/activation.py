@@ -31,7 +31,6 @@ Keycloak. The web layer keeps the token in a signed HttpOnly cookie after the fi
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Sequence
@@ -46,7 +45,7 @@ from idp_extension.flows.answers import (
 from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
     CLAIM_MARGIN_SECONDS, AccountDisabled, InvalidUserIdError, LinkRequested,
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
-    claim_submission, id_rate_limit_key, lift_lockout, link_user, read_link,
+    LinkFlow, LinkStep, claim_submission, id_rate_limit_key, lift_lockout, link_user, read_link,
 )
 from idp_extension.flows.emailed_link import EmailedLinkContext, SendOutcome
 from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
@@ -64,11 +63,7 @@ NONCE_ATTRIBUTE = NONCE_ACTIVATION
 EVENT_LINK_OPENED = AuditEvent.ACTIVATION_LINK_OPENED
 
 
-class ActivationStep(enum.StrEnum):
-    LINK_SENT = "link_sent"
-    QUESTIONS = "questions"
-    PASSWORD = "password"
-    COMPLETED = "completed"
+ActivationStep = LinkStep
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -89,13 +84,9 @@ class ActivationContext(EmailedLinkContext):
 
 
 @dataclass(frozen=True)
-class ActivationFlow:
+class ActivationFlow(LinkFlow):
     """Where one user is in the activation, as the account page shows it."""
 
-    realm: str
-    user_uuid: str
-    user_id: str
-    name: str
     email: str  # unmasked: the page is behind the emailed link, it is theirs
     registration_date: datetime | None
     step: ActivationStep

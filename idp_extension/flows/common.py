@@ -11,6 +11,7 @@ request gets, ID normalisation and the per-ID rate-limit key), in ``emailed_link
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import logging
@@ -160,6 +161,26 @@ def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
 
 
 # -- the steps of an emailed link (activation, recovery) -------------------------------
+
+
+class LinkStep(enum.StrEnum):
+    """Where a user is in an emailed-link flow: the link was sent, then the security
+    questions (set in activation, answered in recovery), then the password."""
+
+    LINK_SENT = "link_sent"
+    QUESTIONS = "questions"
+    PASSWORD = "password"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class LinkFlow:
+    """Whom an emailed link is for; each flow's record adds where they are in it."""
+
+    realm: str
+    user_uuid: str
+    user_id: str
+    name: str
 
 
 def read_link(ctx: TenantFlowContext, signer: LinkSigner, token: str, *, step: str,

@@ -61,7 +61,6 @@ questions, the proof of the answers) and re-verifies both against Keycloak.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import logging
@@ -80,8 +79,8 @@ from idp_extension.flows.answers import (
 )
 from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
     CLAIM_MARGIN_SECONDS, InvalidUserIdError, LinkRequested,
-    PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed, claim_submission,
-    lift_lockout, link_user, read_link,
+    LinkFlow, LinkStep, PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed,
+    claim_submission, lift_lockout, link_user, read_link,
 )
 from idp_extension.flows.emailed_link import EmailedLinkContext
 from idp_extension.flows.notifications import notify
@@ -106,11 +105,7 @@ QUESTIONS_ASKED = 2
 ANSWER_CLAIM_SECONDS = 30
 
 
-class RecoveryStep(enum.StrEnum):
-    LINK_SENT = "link_sent"
-    QUESTIONS = "questions"
-    PASSWORD = "password"
-    COMPLETED = "completed"
+RecoveryStep = LinkStep
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -152,13 +147,9 @@ class RecoveryContext(EmailedLinkContext):
 
 
 @dataclass(frozen=True)
-class RecoveryFlow:
+class RecoveryFlow(LinkFlow):
     """Where one user is in the recovery, as the pages show it."""
 
-    realm: str
-    user_uuid: str
-    user_id: str
-    name: str
     step: RecoveryStep
     # The two questions asked for this link, in the order the user stored them.
     question_ids: tuple[str, ...]
