@@ -171,8 +171,8 @@ def add_link_pages(bp: Blueprint, *, pages: str, flow_context: Callable[[], Cont
         return response
 
     for view in (request_form, request_submit, follow_link):
-        # Named as if written in the flow's module: the rate limiter tells views apart by
-        # module and name, so each flow keeps counters of its own.
+        # Named as if written in the flow's module, as before: Flask-Limiter files a view's
+        # limits under its module and name (the counters themselves are per endpoint).
         view.__module__, view.__qualname__ = bp.import_name, view.__name__
     bp.add_url_rule("", view_func=request_form, methods=["GET"])
     bp.add_url_rule("", view_func=request_submit, methods=["POST"])
