@@ -250,30 +250,21 @@ class MemoryAuditLog(_EntryLog):
         return None
 
 
-class CountedAuditLog:
-    """Count each event in ``ispeks_flow_events_total`` (metrics.py), then pass it on.
+class CountedAuditLog(_EntryLog):
+    """Write each event with the inner log, then count it in ``ispeks_flow_events_total``
+    (metrics.py).
 
     Audit events are the flows' outcomes (activation completed or failed, recovery,
     first login, ...): counting them here keeps the metric and the trail in step.
     """
 
-    def __init__(self, inner: AuditLog) -> None:
+    def __init__(self, inner: _EntryLog) -> None:
         self.inner = inner
 
-    def record(
-        self,
-        event: AuditEvent | str,
-        *,
-        realm: str,
-        subject: str | None = None,
-        outcome: Outcome | str = Outcome.SUCCESS,
-        **details: Any,
-    ) -> None:
-        """Write the event with the inner log, then count it."""
-        self.inner.record(event, realm=realm, subject=subject, outcome=outcome, **details)
+    def _write(self, entry: dict[str, Any]) -> None:
+        self.inner._write(entry)
         FLOW_EVENTS.labels(
-            realm=realm, event=AuditEvent(event).value, outcome=Outcome(outcome).value
-        ).inc()
+            realm=entry["realm"], event=entry["event"], outcome=entry["outcome"]).inc()
 
 
 class RealmAudit:

@@ -2,8 +2,10 @@
 
 Each class carries a ``code`` that is also the message key the web layer looks up
 (``error.not_found`` → the sentence, ``error.not_found.title`` → the heading) and the
-HTTP status it answers with. ``detail`` is for logs only: users see the message of the
-code, never the detail, so it may name internals but must never hold secrets.
+HTTP status it answers with. A subclass declares them in its header and inherits what
+it leaves out: ``class NotFound(IspeksError, code="error.not_found", status=404)``.
+``detail`` is for logs only: users see the message of the code, never the detail, so it
+may name internals but must never hold secrets.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ class IspeksError(Exception):
     # language cannot be trusted yet (e.g. a mistyped state in the URL).
     bilingual: ClassVar[bool] = False
 
+    def __init_subclass__(cls, *, status: int | None = None, **attributes: Any) -> None:
+        """Set the class attributes named in the header: ``status`` is ``http_status``,
+        any other keyword (``code``, ``bilingual``, a subclass's own) must exist already."""
+        super().__init_subclass__()
+        if status is not None:
+            cls.http_status = status
+        for name, value in attributes.items():
+            if not hasattr(cls, name):
+                raise TypeError(f"{cls.__name__} has no class attribute {name!r} to set")
+            setattr(cls, name, value)
+
     def __init__(self, detail: str | None = None, **params: Any) -> None:
         super().__init__(detail or self.code)
         self.detail = detail
@@ -31,59 +44,36 @@ class InternalError(IspeksError):
     """Something unexpected failed; the user sees a generic page."""
 
 
-class BadRequest(IspeksError):
+class BadRequest(IspeksError, code="error.bad_request", status=400):
     """The request is malformed or incomplete."""
 
-    code = "error.bad_request"
-    http_status = 400
 
-
-class CsrfFailed(BadRequest):
+class CsrfFailed(BadRequest, code="error.csrf_failed"):
     """A form was posted without a valid CSRF token (expired page or forged post)."""
 
-    code = "error.csrf_failed"
 
-
-class NotFound(IspeksError):
+class NotFound(IspeksError, code="error.not_found", status=404):
     """The page does not exist."""
 
-    code = "error.not_found"
-    http_status = 404
 
-
-class UnknownRealm(NotFound):
+class UnknownRealm(NotFound, code="error.unknown_realm", bilingual=True):
     """The URL names a state that is not configured."""
 
-    code = "error.unknown_realm"
-    bilingual = True
 
-
-class MethodNotAllowed(IspeksError):
+class MethodNotAllowed(IspeksError, code="error.method_not_allowed", status=405):
     """The page exists but not for this HTTP method."""
 
-    code = "error.method_not_allowed"
-    http_status = 405
 
-
-class RequestTooLarge(IspeksError):
+class RequestTooLarge(IspeksError, code="error.request_too_large", status=413):
     """The request body is larger than any form of ours needs."""
 
-    code = "error.request_too_large"
-    http_status = 413
 
-
-class RateLimited(IspeksError):
+class RateLimited(IspeksError, code="error.rate_limited", status=429):
     """Too many attempts from this client in a short time."""
 
-    code = "error.rate_limited"
-    http_status = 429
 
-
-class ServiceUnavailable(IspeksError):
+# Users meet it mid-flow (a Keycloak node lost, a restart): said in both languages
+# whatever the page's language, with an offer to try again.
+class ServiceUnavailable(IspeksError, code="error.service_unavailable", status=503,
+                         bilingual=True):
     """A service we depend on (Keycloak, SMTP) cannot be reached; retry later."""
-
-    code = "error.service_unavailable"
-    http_status = 503
-    # Users meet it mid-flow (a Keycloak node lost, a restart): say it in both
-    # languages whatever the page's language, and offer to try again.
-    bilingual = True

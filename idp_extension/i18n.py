@@ -21,6 +21,17 @@ DEFAULT_LOCALE = "ms"
 log = logging.getLogger(__name__)
 
 
+class Bilingual:
+    """A record named in Malay (``ms``) and English (``en``); ``text(locale)`` picks one,
+    Malay unless the locale is English."""
+
+    ms: str
+    en: str
+
+    def text(self, locale: str) -> str:
+        return self.en if locale == "en" else self.ms
+
+
 def normalize_locale(value: str | None) -> str | None:
     """Return the supported locale ``value`` names ("en-GB" → "en"), or None."""
     if not value:

@@ -88,12 +88,19 @@ def find_java_home(explicit: str = "") -> Path:
     raise KeycloakServerError(f"no JDK {MINIMUM_JAVA}+ found (looked in {jvm_root} and PATH)")
 
 
+# Keycloak's readiness check, on its management interface.
+HEALTH_READY = "/health/ready"
+
+
+def management_url(port: int, path: str) -> str:
+    """An endpoint (``HEALTH_READY``, ``/metrics``) of a Keycloak's management interface
+    listening on loopback ``port``."""
+    return f"http://127.0.0.1:{port}{path}"
+
+
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _rename_into_place(partial: Path, final: Path) -> None:
@@ -292,7 +299,7 @@ class KeycloakServer:
 
     @property
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.management_port}/health/ready"
+        return management_url(self.management_port, HEALTH_READY)
 
     def command(self, kc_home: Path) -> list[str]:
         db_file = self.data_dir / "h2" / "keycloakdb"

@@ -15,6 +15,12 @@ import requests
 from idp_extension.settings import Settings
 
 
+def environment_without_settings(*also: str) -> dict[str, str]:
+    """This process's environment without our settings (``ISPEKS_*``) and ``also``: what a
+    child process starts from, so that it gets only the settings it is given."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ISPEKS_") and k not in also}
+
+
 @dataclass
 class SidecarProcess:
     settings: Settings
@@ -35,8 +41,7 @@ class SidecarProcess:
     def start(self, timeout: float = 30.0) -> "SidecarProcess":
         """Start gunicorn with the settings passed as ISPEKS_* variables; wait for /healthz."""
         # Only these settings: none of ours (or systemd's credentials) from the parent.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("ISPEKS_") and k != "CREDENTIALS_DIRECTORY"}
+        env = environment_without_settings("CREDENTIALS_DIRECTORY")
         env.update(self.settings.as_environment())
         # In-memory rate-limit and one-time-claim counters are per process: use one
         # worker unless a shared store (Redis) is configured.

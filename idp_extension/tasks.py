@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from idp_extension.i18n import Bilingual
+
 CLIENT_ID = "ispeks-tugas"
 CLAIM = "tugas"
 TOTP_MARKER = "totp-wajib"
@@ -58,15 +60,13 @@ class UnknownTask(ValueError):
 
 
 @dataclass(frozen=True)
-class Module:
-    """One iSPEKS module whose tasks can be granted (``ac``: Permohonan Tuntutan ...)."""
+class Module(Bilingual):
+    """One iSPEKS module whose tasks can be granted (``ac``: Permohonan Tuntutan ...);
+    ``text(locale)`` is its name."""
 
     code: str
     ms: str
     en: str
-
-    def name(self, locale: str) -> str:
-        return self.en if locale == "en" else self.ms
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class Catalogue:
             return SYSTEM_TASKS[role][1 if en else 0]
         module = self.module(task.module)
         level = LEVEL_NAMES[task.level][1 if en else 0]
-        full = f" ({module.name(locale)})" if module else ""
+        full = f" ({module.text(locale)})" if module else ""
         return f"{task.module.upper()} {level}{full}"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from idp_extension.addresses import address_domain
+from idp_extension.i18n import Bilingual
 
 DEFAULTS_FILE = "defaults.toml"
 VALUES_DIR = "values"
@@ -33,13 +34,10 @@ class Onboarding(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class SecurityQuestion:
+class SecurityQuestion(Bilingual):
     id: str
     ms: str
     en: str
-
-    def text(self, locale: str) -> str:
-        return self.en if locale == "en" else self.ms
 
 
 @dataclass(frozen=True)

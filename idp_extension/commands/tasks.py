@@ -19,9 +19,10 @@ from pathlib import Path
 
 import click
 
-from idp_extension.audit import AuditEvent, Outcome, audit_log_from_settings
+from idp_extension.audit import AuditEvent, Outcome
 from idp_extension.commands.users import (
-    EXIT_ROWS_SKIPPED, _find, _sha256, _state_it, _tenant, _user_id, _who, actor_option,
+    _find, _state_audit, _state_it, _tenant, _user_id, csv_import_options, run_csv_import,
+    state_option, user_options,
 )
 from idp_extension.gateway.errors import GatewayError
 from idp_extension.gateway.tasks import TaskRoles
@@ -75,7 +76,7 @@ def tasks() -> None:
 
 
 @tasks.command("show")
-@click.option("--state", required=True, help="The state's realm, e.g. pahang.")
+@state_option("pahang")
 @click.argument("user_id")
 @click.pass_obj
 def show(settings: Settings, state: str, user_id: str) -> None:
@@ -97,12 +98,7 @@ def show(settings: Settings, state: str, user_id: str) -> None:
 
 
 @tasks.command("import")
-@click.option("--state", required=True, help="The state's realm, e.g. selangor.")
-@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-@click.argument("csv_file", metavar="FILE.csv",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@actor_option
-@click.pass_context
+@csv_import_options("selangor")
 def import_file(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
                 actor: str | None) -> None:
     """Grant tasks from a CSV file (UTF-8; header id,module,level).
@@ -126,38 +122,23 @@ def import_file(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
         parsed = read_task_file(csv_file, catalogue)
     except TaskFileError as exc:
         raise click.ClickException(str(exc)) from None
-    who = _who(actor)
-    log = audit_log_from_settings(settings)
+    audit = _state_audit(settings, state, actor)
 
     def granted(user_id: str, roles: tuple[str, ...]) -> None:
-        log.record(AuditEvent.TASK_ASSIGNED, realm=state, subject=user_id, **who,
-                   tasks=list(roles), source=csv_file.name)
+        audit.record(AuditEvent.TASK_ASSIGNED, subject=user_id, tasks=list(roles),
+                     source=csv_file.name)
 
     store = TaskRoles(_state_it(settings, state), state)
-    try:
-        summary = import_tasks(parsed, store, catalogue, dry_run=dry_run,
-                               progress=TerminalProgress(), granted=granted)
-    except GatewayError as exc:
-        raise click.ClickException(
-            f"{exc}\nTasks granted so far stay; running the same file again continues."
-        ) from None
-    for problem in summary.problems():
-        click.echo(problem, err=True)
-    rate = summary.granted / summary.seconds if summary.seconds else 0.0
-    click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({rate:.0f} assignments/s)")
-    if not dry_run:
-        log.record(AuditEvent.TASKS_IMPORTED, realm=state, **who, file=csv_file.name,
-                   file_sha256=_sha256(csv_file), **summary.audit_details())
-    if not summary.complete:
-        ctx.exit(EXIT_ROWS_SKIPPED)
+    run_csv_import(
+        ctx, lambda: import_tasks(parsed, store, catalogue, dry_run=dry_run,
+                                  progress=TerminalProgress(), granted=granted),
+        dry_run=dry_run, csv_file=csv_file, audit=audit, event=AuditEvent.TASKS_IMPORTED,
+        written="Tasks granted", counted=lambda summary: summary.granted, unit="assignments/s")
 
 
-def _grant_arguments(command):
-    """--state USER_ID MODULE [LEVEL] and --actor, the arguments of assign and revoke."""
-    command = actor_option(click.pass_obj(command))
-    for name, required in (("level", False), ("module", True), ("user_id", True)):
-        command = click.argument(name, required=required)(command)
-    return click.option("--state", required=True, help="The state's realm, e.g. pahang.")(command)
+# --state USER_ID MODULE [LEVEL] and --actor, the arguments of assign and revoke.
+_grant_arguments = user_options(
+    "pahang", arguments=(click.argument("module"), click.argument("level", required=False)))
 
 
 @click.command("assign")
@@ -172,8 +153,7 @@ def assign(settings: Settings, state: str, user_id: str, module: str, level: str
     catalogue = _catalogue(settings, state)
     task = _task(catalogue, module, level)
     user_id = _user_id(user_id)
-    log = audit_log_from_settings(settings)
-    who = _who(actor)
+    audit = _state_audit(settings, state, actor)
     try:
         roles, user = _setup(settings, state, user_id)
         held = roles.direct(user.id)
@@ -191,11 +171,11 @@ def assign(settings: Settings, state: str, user_id: str, module: str, level: str
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     if found:
-        log.record(AuditEvent.TASK_REFUSED, realm=state, subject=user_id,
-                   outcome=Outcome.DENIED, **who, task=task.role,
-                   reason="segregation_of_duties", conflict_module=found[0].module)
+        audit.record(AuditEvent.TASK_REFUSED, subject=user_id, outcome=Outcome.DENIED,
+                     task=task.role, reason="segregation_of_duties",
+                     conflict_module=found[0].module)
         raise click.ClickException(found[0].message(user_id))
-    log.record(AuditEvent.TASK_ASSIGNED, realm=state, subject=user_id, **who, tasks=[task.role])
+    audit.record(AuditEvent.TASK_ASSIGNED, subject=user_id, tasks=[task.role])
     click.echo(f"Diberi / Granted: {task.role} - {catalogue.describe(task.role, 'ms')} / "
                f"{catalogue.describe(task.role, 'en')} -> {user_id} in {state}.")
     if task.requires_totp:
@@ -220,8 +200,8 @@ def revoke(settings: Settings, state: str, user_id: str, module: str, level: str
         roles.revoke(user.id, [task.role])
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    audit_log_from_settings(settings).record(
-        AuditEvent.TASK_REVOKED, realm=state, subject=user_id, **_who(actor), tasks=[task.role])
+    _state_audit(settings, state, actor).record(
+        AuditEvent.TASK_REVOKED, subject=user_id, tasks=[task.role])
     click.echo(f"Ditarik balik / Revoked: {task.role} from {user_id} in {state}.")
 
 

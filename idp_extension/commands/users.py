@@ -6,7 +6,7 @@ import getpass
 from datetime import datetime, timezone
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -71,6 +71,39 @@ def actor_option(command):
     )(command)
 
 
+def state_option(example: str, help_text: str | None = None):
+    """``--state S`` (required): the realm the command acts in."""
+    return click.option("--state", required=True,
+                        help=help_text or f"The state's realm, e.g. {example}.")
+
+
+def _stacked(*decorators):
+    """One decorator for ``decorators`` written one a line, top to bottom."""
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
+
+
+def user_options(example: str, *options, arguments=(), state_help: str | None = None):
+    """What a command on one user takes: --state, ``options``, USER_ID, ``arguments``,
+    --actor; the command gets the settings first."""
+    return _stacked(state_option(example, state_help), *options, click.argument("user_id"),
+                    *arguments, actor_option, click.pass_obj)
+
+
+def csv_import_options(example: str):
+    """What a CSV import takes: --state, --dry-run, FILE.csv, --actor; the command gets
+    the click context first."""
+    return _stacked(
+        state_option(example),
+        click.option("--dry-run", is_flag=True, help="Show what would change; write nothing."),
+        click.argument("csv_file", metavar="FILE.csv",
+                       type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        actor_option, click.pass_context)
+
+
 def _user_id(raw: str) -> str:
     """Return a MyKad number as its 12 digits; any other ID (a company's) as typed."""
     try:
@@ -105,11 +138,34 @@ class _CliAudit:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def run_csv_import(ctx: click.Context, run: Callable[[], Any], *, dry_run: bool, csv_file: Path,
+                   audit: RealmAudit, event: AuditEvent, written: str,
+                   counted: Callable[[Any], int], unit: str) -> None:
+    """Run an import of ``csv_file``, list its problems, say how fast it went, audit
+    ``event`` unless ``dry_run``, and exit with EXIT_ROWS_SKIPPED if rows were left out.
+
+    ``written`` names what stays after a failure half-way ("Rows written"); the speed is
+    ``counted(summary)`` per second, in ``unit``.
+    """
+    try:
+        summary = run()
+    except GatewayError as exc:
+        raise click.ClickException(
+            f"{exc}\n{written} so far stay; running the same file again continues."
+        ) from None
+    for problem in summary.problems():
+        click.echo(problem, err=True)
+    per_second = counted(summary) / summary.seconds if summary.seconds else 0.0
+    click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({per_second:.0f} {unit})")
+    if not dry_run:
+        audit.record(event, file=csv_file.name, file_sha256=_sha256(csv_file),
+                     **summary.audit_details())
+    if not summary.complete:
+        ctx.exit(EXIT_ROWS_SKIPPED)
 
 
 @click.group()
@@ -118,10 +174,7 @@ def users() -> None:
 
 
 @users.command("unlock")
-@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
-@click.argument("user_id")
-@actor_option
-@click.pass_obj
+@user_options("melaka")
 def unlock(settings: Settings, state: str, user_id: str, actor: str | None) -> None:
     """Lift a lockout: three wrong passwords, or three wrong security answers in
     password recovery (Pentadbir Sistem's act)."""
@@ -137,7 +190,7 @@ def unlock(settings: Settings, state: str, user_id: str, actor: str | None) -> N
 
 
 @users.command("list")
-@click.option("--state", required=True, help="The state's realm, e.g. pahang.")
+@state_option("pahang")
 @click.option("--pending", "which", flag_value="pending", help="Not yet activated.")
 @click.option("--active", "which", flag_value="active", help="Activated.")
 @click.option("--locked", "which", flag_value="locked",
@@ -161,12 +214,7 @@ def list_users(settings: Settings, state: str, which: str | None) -> None:
 
 
 @users.command("import")
-@click.option("--state", required=True, help="The state's realm, e.g. kelantan.")
-@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-@click.argument("csv_file", metavar="FILE.csv",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@actor_option
-@click.pass_context
+@csv_import_options("kelantan")
 def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
                  actor: str | None) -> None:
     """Create and update users from a payroll export (CSV, UTF-8).
@@ -197,23 +245,11 @@ def import_users(ctx: click.Context, state: str, dry_run: bool, csv_file: Path,
         raise click.ClickException(str(exc)) from None
     # partialImport needs manage-realm, which state IT does not hold: one POST per user.
     store = BulkUsers(_state_it(settings, state), state, partial_import=False)
-    try:
-        summary = import_payroll(parsed, store, dry_run=dry_run, progress=TerminalProgress())
-    except GatewayError as exc:
-        raise click.ClickException(
-            f"{exc}\nRows written so far stay; running the same file again continues."
-        ) from None
-    for problem in summary.problems():
-        click.echo(problem, err=True)
-    rate = summary.rows / summary.seconds if summary.seconds else 0.0
-    click.echo(f"{summary.line()} in {summary.seconds:.1f} s ({rate:.0f} rows/s)")
-    if not dry_run:
-        _state_audit(settings, state, actor).record(
-            AuditEvent.USERS_IMPORTED, file=csv_file.name, file_sha256=_sha256(csv_file),
-            **summary.audit_details(),
-        )
-    if not summary.complete:
-        ctx.exit(EXIT_ROWS_SKIPPED)
+    run_csv_import(
+        ctx, lambda: import_payroll(parsed, store, dry_run=dry_run, progress=TerminalProgress()),
+        dry_run=dry_run, csv_file=csv_file, audit=_state_audit(settings, state, actor),
+        event=AuditEvent.USERS_IMPORTED, written="Rows written",
+        counted=lambda summary: summary.rows, unit="rows/s")
 
 
 def _locale_option(help_text: str):
@@ -222,11 +258,8 @@ def _locale_option(help_text: str):
 
 
 @users.command("resend-activation")
-@click.option("--state", required=True, help="An activation-link state, e.g. pahang.")
-@_locale_option("Language of the email.")
-@click.argument("user_id")
-@actor_option
-@click.pass_obj
+@user_options("pahang", _locale_option("Language of the email."),
+              state_help="An activation-link state, e.g. pahang.")
 def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
                       actor: str | None) -> None:
     """Email a new activation link to a pre-registered user.
@@ -285,11 +318,7 @@ def resend_activation(settings: Settings, state: str, locale: str, user_id: str,
 
 
 @users.command("disable")
-@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
-@click.option("--reason", default="", help="Why (kept in the audit log).")
-@click.argument("user_id")
-@actor_option
-@click.pass_obj
+@user_options("melaka", click.option("--reason", default="", help="Why (kept in the audit log)."))
 def disable(settings: Settings, state: str, reason: str, user_id: str,
             actor: str | None) -> None:
     """Disable an account and end its sessions; "users enable" undoes it."""
@@ -310,10 +339,7 @@ def disable(settings: Settings, state: str, reason: str, user_id: str,
 
 
 @users.command("enable")
-@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
-@click.argument("user_id")
-@actor_option
-@click.pass_obj
+@user_options("melaka")
 def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> None:
     """Enable an account disabled with "users disable" (lockouts: "users unlock")."""
     directory = _directory(settings, state)
@@ -333,11 +359,7 @@ def enable(settings: Settings, state: str, user_id: str, actor: str | None) -> N
 
 
 @users.command("reset-otp")
-@click.option("--state", required=True, help="The state's realm, e.g. melaka.")
-@_locale_option("Language of the email to the user.")
-@click.argument("user_id")
-@actor_option
-@click.pass_obj
+@user_options("melaka", _locale_option("Language of the email to the user."))
 def reset_otp(settings: Settings, state: str, locale: str, user_id: str,
               actor: str | None) -> None:
     """Remove a user's TOTP authenticator apps (a lost or changed phone).

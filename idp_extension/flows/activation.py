@@ -31,8 +31,6 @@ Keycloak. The web layer keeps the token in a signed HttpOnly cookie after the fi
 
 from __future__ import annotations
 
-import enum
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Sequence
@@ -47,7 +45,7 @@ from idp_extension.flows.answers import (
 from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
     CLAIM_MARGIN_SECONDS, AccountDisabled, InvalidUserIdError, LinkRequested,
     PasswordRejectedByPolicy, PasswordRulesFailed, QuestionsInvalid, ValidationFailed,
-    id_rate_limit_key,
+    LinkFlow, LinkStep, claim_submission, id_rate_limit_key, lift_lockout, link_user, read_link,
 )
 from idp_extension.flows.emailed_link import EmailedLinkContext, SendOutcome
 from idp_extension.flows.texts import MESSAGES  # noqa: F401  (the web layer merges it)
@@ -55,34 +53,24 @@ from idp_extension.flows.password_rules import POLICY_HISTORY, check_password, k
 from idp_extension.flows.tokens import (
     IssuedLink, LinkError, LinkPayload, LinkUsedOrSuperseded, check_current,
 )
-from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
 from idp_extension.gateway.users import (
     ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, DirectoryUser, PasswordRejected,
 )
 from idp_extension.i18n import format_email_date, format_page_date, parse_date  # noqa: F401
-
-log = logging.getLogger(__name__)
 
 PURPOSE = "activation"
 NONCE_ATTRIBUTE = NONCE_ACTIVATION
 EVENT_LINK_OPENED = AuditEvent.ACTIVATION_LINK_OPENED
 
 
-class ActivationStep(enum.StrEnum):
-    LINK_SENT = "link_sent"
-    QUESTIONS = "questions"
-    PASSWORD = "password"
-    COMPLETED = "completed"
+ActivationStep = LinkStep
 
 
 # -- errors ----------------------------------------------------------------------------
 
 
-class QuestionsRequired(IspeksError):
+class QuestionsRequired(IspeksError, code="activation.questions_required", status=409):
     """The password step was posted before the security questions were stored."""
-
-    code = "activation.questions_required"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------
@@ -97,13 +85,9 @@ class ActivationContext(EmailedLinkContext):
 
 
 @dataclass(frozen=True)
-class ActivationFlow:
+class ActivationFlow(LinkFlow):
     """Where one user is in the activation, as the account page shows it."""
 
-    realm: str
-    user_uuid: str
-    user_id: str
-    name: str
     email: str  # unmasked: the page is behind the emailed link, it is theirs
     registration_date: datetime | None
     step: ActivationStep
@@ -223,13 +207,9 @@ def complete(
     if failures:
         raise PasswordRulesFailed(failures)
 
-    # One submission per link at a time, across workers (claims live in Redis in
-    # production). A second concurrent submission changes nothing.
-    ttl = payload.seconds_left(ctx.clock.now()) + CLAIM_MARGIN_SECONDS
-    claim = f"{PURPOSE}:{ctx.realm}:{payload.nonce_digest}"
-    if not ctx.claims.claim(claim, ttl):
-        _record_failure(ctx, user.user_id, "password", "concurrent_submission")
-        raise LinkUsedOrSuperseded(PURPOSE, "another submission of this link is in progress")
+    # Claims live in Redis in production.
+    claim, ttl = claim_submission(ctx, ctx.claims, payload, PURPOSE, user.user_id,
+                                  failed=_record_failure)
     try:
         already_set = _set_password(ctx, user, payload, password, ttl)
         if user.permanently_locked:
@@ -237,7 +217,7 @@ def complete(
             # mailbox. Lifted after the password (a refused password changes nothing)
             # and before the account turns active (a failure here leaves the link
             # usable, and the retry finds the account unlocked).
-            _unlock(ctx, user)
+            lift_lockout(ctx, user, step="activation", reason="activation_link")
         # The last write: one PUT that marks the account active and drops the
         # nonce together. If it fails, the claim is released below, the password is
         # already the new one and the link still verifies, so the user's retry with the
@@ -256,14 +236,6 @@ def complete(
     ctx.audit.record(AuditEvent.ACTIVATION_COMPLETED, subject=user.user_id,
                      outcome=Outcome.SUCCESS, step="completed", earlier_attempt_applied=already_set)
     return ActivationCompleted(_flow(user, payload, ActivationStep.COMPLETED))
-
-
-def _unlock(ctx: ActivationContext, user: DirectoryUser) -> None:
-    unlocked = ctx.directory.unlock(user.id)
-    if not unlocked.enabled:
-        raise InternalError("the permanent lockout was not lifted")
-    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
-                     outcome=Outcome.SUCCESS, step="activation", reason="activation_link")
 
 
 def _set_password(
@@ -302,20 +274,8 @@ def _set_password(
 
 def _verify(ctx: ActivationContext, token: str, *, step: str) -> tuple[LinkPayload, DirectoryUser]:
     """Return the payload and user of a token that is valid right now, or raise."""
-    try:
-        payload = ctx.signer().read(token, ctx.realm)
-    except LinkError as exc:
-        _record_failure(ctx, None, step, exc.suffix)
-        raise
-    try:
-        user = ctx.directory.get(payload.sub)
-    except KeycloakUnavailable:
-        raise
-    except GatewayError as exc:
-        # The user was deleted since the link was sent.
-        log.info("activation link for a user Keycloak does not return: %s", exc)
-        _record_failure(ctx, None, step, "user_gone")
-        raise LinkUsedOrSuperseded(PURPOSE, "user not found") from None
+    payload = read_link(ctx, ctx.signer(), token, step=step, failed=_record_failure)
+    user = link_user(ctx, payload, PURPOSE, step=step, failed=_record_failure)
     try:
         check_current(payload, user.first(NONCE_ATTRIBUTE))
         if user.activation_state != PENDING:

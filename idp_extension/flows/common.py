@@ -11,24 +11,36 @@ request gets, ID normalisation and the per-ID rate-limit key), in ``emailed_link
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from argon2 import PasswordHasher
 
-from idp_extension.audit import AuditLog, RealmAudit, for_realm
-from idp_extension.errors import BadRequest, IspeksError
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
+from idp_extension.errors import BadRequest, InternalError, IspeksError
 from idp_extension.flows.answers import DEFAULT_HASHER
 from idp_extension.flows.password_rules import RuleFailure
-from idp_extension.flows.ports import Clock, MailSender, PageUrls, SystemClock, UserDirectoryPort
+from idp_extension.flows.ports import (
+    Clock, MailSender, OneTimeClaims, PageUrls, SystemClock, UserDirectoryPort,
+)
+from idp_extension.flows.tokens import LinkError, LinkPayload, LinkSigner, LinkUsedOrSuperseded
+from idp_extension.gateway.errors import GatewayError, KeycloakUnavailable
+from idp_extension.gateway.users import DirectoryUser
 from idp_extension.mail.guard import for_tenant
 from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.tenants import Tenant
 
+log = logging.getLogger(__name__)
+
 # Claims outlive the link a little, so that no clock skew between workers reopens one.
 CLAIM_MARGIN_SECONDS = 60
+
+# A flow's audit of a refused step: (ctx, subject or None, step, reason, **details).
+RecordFailure = Callable[..., None]
 
 
 # -- the context every flow's verbs take -------------------------------------------------
@@ -63,35 +75,27 @@ class TenantFlowContext:
 # -- form errors -----------------------------------------------------------------------
 
 
-class ValidationFailed(BadRequest):
+class ValidationFailed(BadRequest, code="error.validation_failed"):
     """One or more form fields are wrong; ``field_errors`` maps field -> message key."""
-
-    code: ClassVar[str] = "error.validation_failed"
 
     def __init__(self, field_errors: Mapping[str, str], detail: str | None = None) -> None:
         super().__init__(detail or f"invalid fields: {sorted(field_errors)}")
         self.field_errors = dict(field_errors)
 
 
-class InvalidUserIdError(ValidationFailed):
+class InvalidUserIdError(ValidationFailed, code="activation.invalid_id"):
     """The ID is not a valid 12-digit MyKad number."""
-
-    code = "activation.invalid_id"
 
     def __init__(self) -> None:
         super().__init__({"user_id": self.code}, "malformed user ID")
 
 
-class QuestionsInvalid(ValidationFailed):
+class QuestionsInvalid(ValidationFailed, code="activation.questions_invalid"):
     """The three questions and answers do not meet the rules."""
 
-    code = "activation.questions_invalid"
 
-
-class PasswordRulesFailed(ValidationFailed):
+class PasswordRulesFailed(ValidationFailed, code="password.rules_not_met"):
     """The password breaks our rules (checked before Keycloak sees it)."""
-
-    code = "password.rules_not_met"
 
     def __init__(self, failures: Sequence[RuleFailure]) -> None:
         self.failures = tuple(failures)
@@ -102,21 +106,16 @@ class PasswordRulesFailed(ValidationFailed):
         super().__init__(fields, f"password rules broken: {[f.rule for f in self.failures]}")
 
 
-class PasswordRejectedByPolicy(ValidationFailed):
+class PasswordRejectedByPolicy(ValidationFailed, code="password.rejected_by_policy"):
     """Keycloak's password policy refused the password; ``reason_key`` says why."""
-
-    code = "password.rejected_by_policy"
 
     def __init__(self, reason_key: str) -> None:
         self.reason_key = reason_key
         super().__init__({"password": reason_key}, f"Keycloak policy: {reason_key}")
 
 
-class AccountDisabled(IspeksError):
+class AccountDisabled(IspeksError, code="activation.account_disabled", status=403):
     """The account of a genuine link has been disabled (by state IT or a lockout)."""
-
-    code = "activation.account_disabled"
-    http_status = 403
 
 
 # -- link requests ---------------------------------------------------------------------
@@ -161,3 +160,76 @@ def id_rate_limit_key(secret_key: str, realm: str, raw_id: str) -> str:
     except InvalidUserId:
         subject = (raw_id or "").strip()[:64]
     return keyed_id(secret_key, f"{realm}:", "activation", realm, subject)
+
+
+# -- the steps of an emailed link (activation, recovery) -------------------------------
+
+
+class LinkStep(enum.StrEnum):
+    """Where a user is in an emailed-link flow: the link was sent, then the security
+    questions (set in activation, answered in recovery), then the password."""
+
+    LINK_SENT = "link_sent"
+    QUESTIONS = "questions"
+    PASSWORD = "password"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class LinkFlow:
+    """Whom an emailed link is for; each flow's record adds where they are in it."""
+
+    realm: str
+    user_uuid: str
+    user_id: str
+    name: str
+
+
+def read_link(ctx: TenantFlowContext, signer: LinkSigner, token: str, *, step: str,
+              failed: RecordFailure) -> LinkPayload:
+    """The payload of a genuine, unexpired link of this realm; a LinkError (audited by
+    ``failed``) otherwise."""
+    try:
+        return signer.read(token, ctx.realm)
+    except LinkError as exc:
+        failed(ctx, None, step, exc.suffix)
+        raise
+
+
+def link_user(ctx: TenantFlowContext, payload: LinkPayload, purpose: str, *, step: str,
+              failed: RecordFailure) -> DirectoryUser:
+    """The link's user as Keycloak has it now; LinkUsedOrSuperseded if it was deleted since
+    the link was sent (KeycloakUnavailable passes: a retry works)."""
+    try:
+        return ctx.directory.get(payload.sub)
+    except KeycloakUnavailable:
+        raise
+    except GatewayError as exc:
+        log.info("%s link for a user Keycloak does not return: %s", purpose, exc)
+        failed(ctx, None, step, "user_gone")
+        raise LinkUsedOrSuperseded(purpose, "user not found") from None
+
+
+def claim_submission(ctx: TenantFlowContext, claims: OneTimeClaims, payload: LinkPayload,
+                     purpose: str, subject: str, *, failed: RecordFailure) -> tuple[str, int]:
+    """One submission per link at a time, across workers: claim the link until it expires.
+
+    Returns the claim (released by the caller when the submission fails, so that a retry
+    gets in) and its lifetime in seconds. A second concurrent submission changes
+    nothing: LinkUsedOrSuperseded, audited as ``concurrent_submission``.
+    """
+    ttl = payload.seconds_left(ctx.clock.now()) + CLAIM_MARGIN_SECONDS
+    claim = f"{purpose}:{ctx.realm}:{payload.nonce_digest}"
+    if not claims.claim(claim, ttl):
+        failed(ctx, subject, "password", "concurrent_submission")
+        raise LinkUsedOrSuperseded(purpose, "another submission of this link is in progress")
+    return claim, ttl
+
+
+def lift_lockout(ctx: TenantFlowContext, user: DirectoryUser, *, step: str, reason: str) -> None:
+    """Lift Keycloak's permanent lockout of ``user`` (audited); InternalError if it stays."""
+    unlocked = ctx.directory.unlock(user.id)
+    if not unlocked.enabled:
+        raise InternalError("the permanent lockout was not lifted")
+    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
+                     outcome=Outcome.SUCCESS, step=step, reason=reason)

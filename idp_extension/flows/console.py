@@ -35,63 +35,52 @@ TRAIL_LENGTH = 50
 CLIENT = "ispeks-sidecar"
 
 
-class ConsoleRefused(IspeksError):
+class ConsoleRefused(IspeksError, code="console.refused", status=400):
     """An action the console refuses; ``code`` is a message key, ``details`` say more."""
-
-    code = "console.refused"
-    http_status = 400
 
     def __init__(self, message: str, details: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.details = list(details)
 
 
-class ReasonRequired(ConsoleRefused):
-    code = "console.reason_required"
+class ReasonRequired(ConsoleRefused, code="console.reason_required"):
+    """The action needs a reason (it goes to the audit log) and none was given."""
 
 
-class NotConfirmed(ConsoleRefused):
-    code = "console.not_confirmed"
+class NotConfirmed(ConsoleRefused, code="console.not_confirmed"):
+    """The officer did not tick the confirmation the action asks for."""
 
 
-class UserNotFound(ConsoleRefused):
-    code = "console.user_not_found"
-    http_status = 404
+class UserNotFound(ConsoleRefused, code="console.user_not_found", status=404):
+    """No user of this state has that ID."""
 
 
-class InvalidDetails(ConsoleRefused):
-    code = "console.invalid_details"
+class InvalidDetails(ConsoleRefused, code="console.invalid_details"):
+    """The name, email or payroll fields are not valid; ``details`` says which."""
 
 
-class EmailOutsideDomains(ConsoleRefused):
-    code = "console.email_outside_domains"
+class EmailOutsideDomains(ConsoleRefused, code="console.email_outside_domains"):
+    """The email is not in one of the state's mail domains."""
 
 
-class AlreadyRegistered(ConsoleRefused):
-    code = "console.already_registered"
-    http_status = 409
+class AlreadyRegistered(ConsoleRefused, code="console.already_registered", status=409):
+    """A user with that ID exists already in the state."""
 
 
-class GrantNotAllowed(ConsoleRefused):
+class GrantNotAllowed(ConsoleRefused, code="console.grant_not_allowed", status=403):
     """Meja Bantuan may not grant or revoke Pelulus or Pentadbir tasks."""
 
-    code = "console.grant_not_allowed"
-    http_status = 403
+
+class SegregationOfDuties(ConsoleRefused, code="console.segregation", status=409):
+    """The task would give one user two tasks that must stay apart."""
 
 
-class SegregationOfDuties(ConsoleRefused):
-    code = "console.segregation"
-    http_status = 409
+class NothingToDo(ConsoleRefused, code="console.nothing_to_do", status=409):
+    """Nothing would change: the user is so already, holds the task, or the same details."""
 
 
-class NothingToDo(ConsoleRefused):
-    code = "console.nothing_to_do"
-    http_status = 409
-
-
-class NotSent(ConsoleRefused):
-    code = "console.not_sent"
-    http_status = 409
+class NotSent(ConsoleRefused, code="console.not_sent", status=409):
+    """The activation link or temporary password was not sent; ``details`` says why."""
 
 
 @dataclass(frozen=True)
@@ -371,13 +360,21 @@ def _task(ctx: ConsoleContext, raw: str) -> str:
         raise InvalidDetails(str(exc), [str(exc)]) from None
 
 
-def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
-                confirmed: bool) -> str:
+def _begin_task_change(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
+                       confirmed: bool, verb: str) -> tuple[DirectoryUser, str, str, Any]:
+    """The user, the reason, the task's role and the role store, once the officer may
+    ``verb`` (grant, revoke) that task."""
     user, why = _begin(ctx, user_id, reason, confirmed)
     role = _task(ctx, raw_task)
     if not may_change_task(ctx.actor, role):
-        raise GrantNotAllowed(f"{ctx.actor.user_id} may not grant {role}")
-    roles = ctx.task_roles()
+        raise GrantNotAllowed(f"{ctx.actor.user_id} may not {verb} {role}")
+    return user, why, role, ctx.task_roles()
+
+
+def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
+                confirmed: bool) -> str:
+    user, why, role, roles = _begin_task_change(ctx, user_id, raw_task, reason, confirmed,
+                                                "grant")
     held = roles.direct(user.id)
     if role in held:
         raise NothingToDo(f"{user.user_id} already holds {role}")
@@ -394,11 +391,8 @@ def assign_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
 
 def revoke_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
                 confirmed: bool) -> str:
-    user, why = _begin(ctx, user_id, reason, confirmed)
-    role = _task(ctx, raw_task)
-    if not may_change_task(ctx.actor, role):
-        raise GrantNotAllowed(f"{ctx.actor.user_id} may not revoke {role}")
-    roles = ctx.task_roles()
+    user, why, role, roles = _begin_task_change(ctx, user_id, raw_task, reason, confirmed,
+                                                "revoke")
     if role not in roles.direct(user.id):
         raise NothingToDo(f"{user.user_id} does not hold {role}")
     roles.revoke(user.id, [role])
@@ -406,5 +400,3 @@ def revoke_task(ctx: ConsoleContext, user_id: str, raw_task: str, reason: str,
     ctx.audit.record(AuditEvent.TASK_REVOKED, subject=user.user_id, task=role,
                      actor=ctx.actor.user_id, client=CLIENT)
     return role
-
-

@@ -140,17 +140,12 @@ class FirstLoginStep(enum.StrEnum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class RegistrationRefused(IspeksError):
+class RegistrationRefused(IspeksError, code="first_login.refused", status=400):
     """ID and email do not name a pending account of this state (the manual's one message)."""
 
-    code = "first_login.refused"
-    http_status = 400
 
-
-class RegistrationInvalid(ValidationFailed):
+class RegistrationInvalid(ValidationFailed, code="first_login.invalid"):
     """The "Maklumat Pendaftaran Baru" form has errors; ``password_failures`` for the checklist."""
-
-    code = "first_login.invalid"
 
     def __init__(self, field_errors: Mapping[str, str],
                  password_failures: Sequence[RuleFailure] = ()) -> None:
@@ -158,39 +153,27 @@ class RegistrationInvalid(ValidationFailed):
         super().__init__(field_errors)
 
 
-class FlowProblem(IspeksError):
+class FlowProblem(IspeksError, status=409):
     """The completion page cannot be shown or saved; the page says what to do next."""
 
-    http_status = 409
     # What the page offers: request a new temporary password, or log in.
     next_action: ClassVar[str] = "request"
 
 
-class TemporaryPasswordExpired(FlowProblem):
+class TemporaryPasswordExpired(FlowProblem, code="first_login.expired", status=403):
     """The temporary password is past its expiry (or none was issued)."""
 
-    code = "first_login.expired"
-    http_status = 403
 
-
-class Superseded(FlowProblem):
+class Superseded(FlowProblem, code="first_login.superseded"):
     """A newer temporary password was requested since this sign-in."""
 
-    code = "first_login.superseded"
 
-
-class AlreadyActivated(FlowProblem):
+class AlreadyActivated(FlowProblem, code="first_login.already_active", next_action="login"):
     """The account is active already: log in with the password chosen then."""
 
-    code = "first_login.already_active"
-    next_action = "login"
 
-
-class SubmissionInProgress(FlowProblem):
+class SubmissionInProgress(FlowProblem, code="first_login.in_progress", next_action="register"):
     """Another "Aktif" of the same sign-in is being saved right now."""
-
-    code = "first_login.in_progress"
-    next_action = "register"
 
 
 # -- records ---------------------------------------------------------------------------

@@ -21,19 +21,15 @@ SSM_OLD_NUMBER = re.compile(r"^(\d{1,7})-?([A-Z])$")
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
 
-class InvalidLoginIdError(ValidationFailed):
+class InvalidLoginIdError(ValidationFailed, code="first_login.invalid_id"):
     """The ID is neither a MyKad number nor a company registration number."""
-
-    code = "first_login.invalid_id"
 
     def __init__(self) -> None:
         super().__init__({"user_id": self.code}, "malformed user ID")
 
 
-class InvalidEmailError(ValidationFailed):
+class InvalidEmailError(ValidationFailed, code="first_login.invalid_email"):
     """The email is empty or not shaped like an address."""
-
-    code = "first_login.invalid_email"
 
     def __init__(self) -> None:
         super().__init__({"email": self.code}, "malformed email")

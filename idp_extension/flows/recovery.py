@@ -61,7 +61,6 @@ questions, the proof of the answers) and re-verifies both against Keycloak.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import logging
@@ -72,7 +71,7 @@ from typing import Any, ClassVar, Mapping, NoReturn
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp_extension.audit import AuditEvent, Outcome
-from idp_extension.errors import InternalError, IspeksError
+from idp_extension.errors import IspeksError
 from idp_extension.attributes import NONCE_RECOVERY
 from idp_extension.flows import emailed_link
 from idp_extension.flows.answers import (
@@ -80,7 +79,8 @@ from idp_extension.flows.answers import (
 )
 from idp_extension.flows.common import (  # noqa: F401  (names the web layer and tests use)
     CLAIM_MARGIN_SECONDS, InvalidUserIdError, LinkRequested,
-    PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed,
+    LinkFlow, LinkStep, PasswordRejectedByPolicy, PasswordRulesFailed, ValidationFailed,
+    claim_submission, lift_lockout, link_user, read_link,
 )
 from idp_extension.flows.emailed_link import EmailedLinkContext
 from idp_extension.flows.notifications import notify
@@ -105,20 +105,14 @@ QUESTIONS_ASKED = 2
 ANSWER_CLAIM_SECONDS = 30
 
 
-class RecoveryStep(enum.StrEnum):
-    LINK_SENT = "link_sent"
-    QUESTIONS = "questions"
-    PASSWORD = "password"
-    COMPLETED = "completed"
+RecoveryStep = LinkStep
 
 
 # -- errors ----------------------------------------------------------------------------
 
 
-class WrongAnswers(ValidationFailed):
+class WrongAnswers(ValidationFailed, code="recovery.wrong_answers"):
     """At least one answer is wrong (or missing); ``attempts_left`` before the lock."""
-
-    code = "recovery.wrong_answers"
 
     def __init__(self, attempts_left: int, field_errors: Mapping[str, str] | None = None) -> None:
         self.attempts_left = attempts_left
@@ -126,32 +120,20 @@ class WrongAnswers(ValidationFailed):
         self.params = {"attempts": attempts_left}
 
 
-class RecoveryLocked(IspeksError):
+class RecoveryLocked(IspeksError, code="recovery.locked", status=403):
     """Too many wrong answers: recovery is refused and the account waits for an administrator."""
 
-    code = "recovery.locked"
-    http_status = 403
 
-
-class AccountBlocked(IspeksError):
+class AccountBlocked(IspeksError, code="recovery.account_blocked", status=403):
     """The account is disabled or locked for a reason recovery does not lift."""
 
-    code = "recovery.account_blocked"
-    http_status = 403
 
-
-class AnswersRequired(IspeksError):
+class AnswersRequired(IspeksError, code="recovery.answers_required", status=409):
     """The password step was reached without the proof of the answers."""
 
-    code = "recovery.answers_required"
-    http_status = 409
 
-
-class AnswerCheckBusy(IspeksError):
+class AnswerCheckBusy(IspeksError, code="recovery.busy", status=409):
     """Another submission of answers for this account is being checked right now."""
-
-    code = "recovery.busy"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------
@@ -166,13 +148,9 @@ class RecoveryContext(EmailedLinkContext):
 
 
 @dataclass(frozen=True)
-class RecoveryFlow:
+class RecoveryFlow(LinkFlow):
     """Where one user is in the recovery, as the pages show it."""
 
-    realm: str
-    user_uuid: str
-    user_id: str
-    name: str
     step: RecoveryStep
     # The two questions asked for this link, in the order the user stored them.
     question_ids: tuple[str, ...]
@@ -276,7 +254,7 @@ def answer_questions(ctx: RecoveryContext, token: str, answers: Mapping[str, str
     submission: the account is disabled and the link void), AnswerCheckBusy, a
     LinkError, AccountBlocked or KeycloakUnavailable.
     """
-    payload = _read(ctx, token, step="questions")
+    payload = read_link(ctx, ctx.signer(), token, step="questions", failed=_record_failure)
     claim = f"{PURPOSE}:{ctx.realm}:{payload.sub}:answers"
     if not ctx.claims.claim(claim, ANSWER_CLAIM_SECONDS):
         raise AnswerCheckBusy("another answer check of this account is in progress")
@@ -347,17 +325,14 @@ def complete(
     if failures:
         raise PasswordRulesFailed(failures)
 
-    # One submission per link at a time, across workers.
-    ttl = payload.seconds_left(ctx.clock.now()) + CLAIM_MARGIN_SECONDS
-    claim = f"{PURPOSE}:{ctx.realm}:{payload.nonce_digest}"
-    if not ctx.claims.claim(claim, ttl):
-        _record_failure(ctx, user.user_id, "password", "concurrent_submission")
-        raise LinkUsedOrSuperseded(PURPOSE, "another submission of this link is in progress")
+    claim, _ = claim_submission(ctx, ctx.claims, payload, PURPOSE, user.user_id,
+                                failed=_record_failure)
     unlocked = False
     try:
         if user.permanently_locked:
             # Only reachable where the state allows it (_verify refuses otherwise).
-            unlocked = _unlock(ctx, user)
+            lift_lockout(ctx, user, step="recovery", reason="recovery_may_unlock")
+            unlocked = True
         try:
             ctx.directory.set_password_and_attributes(
                 user.id, password, {NONCE_ATTRIBUTE: None, RECOVERY_FAILURES: None})
@@ -378,15 +353,6 @@ def complete(
                              unlocked, sessions_ended)
 
 
-def _unlock(ctx: RecoveryContext, user: DirectoryUser) -> bool:
-    unlocked = ctx.directory.unlock(user.id)
-    if not unlocked.enabled:
-        raise InternalError("the permanent lockout was not lifted")
-    ctx.audit.record(AuditEvent.ACCOUNT_UNLOCKED, subject=user.user_id,
-                     outcome=Outcome.SUCCESS, step="recovery", reason="recovery_may_unlock")
-    return True
-
-
 def _end_sessions(ctx: RecoveryContext, user: DirectoryUser) -> bool:
     """End every Keycloak session of the user; False (and an audit event) if that failed."""
     try:
@@ -402,24 +368,9 @@ def _end_sessions(ctx: RecoveryContext, user: DirectoryUser) -> bool:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _read(ctx: RecoveryContext, token: str, *, step: str) -> LinkPayload:
-    try:
-        return ctx.signer().read(token, ctx.realm)
-    except LinkError as exc:
-        _record_failure(ctx, None, step, exc.suffix)
-        raise
-
-
 def _current_user(ctx: RecoveryContext, payload: LinkPayload, *, step: str) -> DirectoryUser:
     """The link's user, if the link is still the current one and recovery may go on."""
-    try:
-        user = ctx.directory.get(payload.sub)
-    except KeycloakUnavailable:
-        raise
-    except GatewayError as exc:
-        log.info("recovery link for a user Keycloak does not return: %s", exc)
-        _record_failure(ctx, None, step, "user_gone")
-        raise LinkUsedOrSuperseded(PURPOSE, "user not found") from None
+    user = link_user(ctx, payload, PURPOSE, step=step, failed=_record_failure)
     if user.locked_by_recovery:
         # Said before "link used" (the lock voided the link): the holder of a genuine
         # link learns why, and whom to call.
@@ -442,7 +393,7 @@ def _current_user(ctx: RecoveryContext, payload: LinkPayload, *, step: str) -> D
 
 def _verify(ctx: RecoveryContext, token: str, *, step: str) -> tuple[LinkPayload, DirectoryUser]:
     """Return the payload and user of a token that is valid right now, or raise."""
-    payload = _read(ctx, token, step=step)
+    payload = read_link(ctx, ctx.signer(), token, step=step, failed=_record_failure)
     return payload, _current_user(ctx, payload, step=step)
 
 

@@ -78,38 +78,24 @@ class Change(enum.StrEnum):
 # -- errors ----------------------------------------------------------------------------
 
 
-class ReauthenticationRequired(IspeksError):
+class ReauthenticationRequired(IspeksError, code="settings.reauthenticate", status=401):
     """The sign-in is older than 5 minutes: log in again before changing anything."""
 
-    code = "settings.reauthenticate"
-    http_status = 401
 
-
-class NotActivated(IspeksError):
+class NotActivated(IspeksError, code="settings.not_activated", status=403):
     """A pending (not yet activated) account signed in: settings are for active accounts."""
 
-    code = "settings.not_activated"
-    http_status = 403
 
-
-class AccountUnavailable(IspeksError):
+class AccountUnavailable(IspeksError, code="settings.account_unavailable", status=403):
     """The signed-in account is gone, disabled or locked since the sign-in."""
 
-    code = "settings.account_unavailable"
-    http_status = 403
 
-
-class SiteKeyInvalid(ValidationFailed):
+class SiteKeyInvalid(ValidationFailed, code="settings.site_key_invalid"):
     """The secret phrase or the image is not acceptable."""
 
-    code = "settings.site_key_invalid"
 
-
-class TotpRequiredByTask(IspeksError):
+class TotpRequiredByTask(IspeksError, code="settings.totp_required_by_task", status=409):
     """TOTP cannot be turned off: a privileged task of the user requires it."""
-
-    code = "settings.totp_required_by_task"
-    http_status = 409
 
 
 # -- records ---------------------------------------------------------------------------
@@ -163,14 +149,7 @@ class Account:
 
 def signed_in(ctx: SettingsContext, sign_in: SignIn) -> Account:
     """Accept a fresh Keycloak sign-in for the settings; refuse pending and unusable accounts."""
-    try:
-        user = ctx.directory.get(sign_in.sub)
-    except KeycloakUnavailable:
-        raise
-    except GatewayError:
-        raise AccountUnavailable("signed-in user not found") from None
-    if user.user_id != sign_in.user_id.lower():
-        raise AccountUnavailable("token username does not match the account")
+    user = _signed_in_user(ctx, sign_in)
     if user.activation_state != ACTIVE:
         ctx.audit.record(AuditEvent.SETTINGS_SIGNED_IN, subject=user.user_id,
                          outcome=Outcome.DENIED, reason="not_activated")
@@ -359,16 +338,25 @@ def _changed(ctx: SettingsContext, user: DirectoryUser, change: Change, locale: 
 
 def _user(ctx: SettingsContext, sign_in: SignIn) -> DirectoryUser:
     """The signed-in account as Keycloak has it now, if it may still use the settings."""
+    user = _signed_in_user(ctx, sign_in)
+    if not user.enabled:
+        raise AccountUnavailable("account disabled since the sign-in")
+    if user.activation_state != ACTIVE:
+        raise NotActivated("account not active")
+    return user
+
+
+def _signed_in_user(ctx: SettingsContext, sign_in: SignIn) -> DirectoryUser:
+    """The signed-in account as Keycloak has it now; AccountUnavailable if it is gone or
+    its username is no longer the token's (KeycloakUnavailable passes: a retry works)."""
     try:
         user = ctx.directory.get(sign_in.sub)
     except KeycloakUnavailable:
         raise
     except GatewayError:
-        raise AccountUnavailable("signed-in user no longer exists") from None
-    if user.user_id != sign_in.user_id.lower() or not user.enabled:
-        raise AccountUnavailable("account disabled or replaced since the sign-in")
-    if user.activation_state != ACTIVE:
-        raise NotActivated("account not active")
+        raise AccountUnavailable("signed-in user not found") from None
+    if user.user_id != sign_in.user_id.lower():
+        raise AccountUnavailable("token username does not match the account")
     return user
 
 

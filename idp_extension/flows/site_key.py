@@ -54,10 +54,8 @@ DEFAULT_MIN_SECONDS = 0.25
 DEFAULT_CACHE_SECONDS = 0.0
 DEFAULT_CACHE_SIZE = 10_000
 
-class InvalidSiteKeyId(BadRequest):
+class InvalidSiteKeyId(BadRequest, code="site_key.invalid_id"):
     """The ID is empty or longer than any user ID (a format check, the same for everyone)."""
-
-    code = "site_key.invalid_id"
 
 
 class Source(enum.Enum):

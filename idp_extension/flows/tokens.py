@@ -33,11 +33,10 @@ def nonce_digest(nonce: str) -> str:
     return hashlib.sha256(nonce.encode("ascii")).hexdigest()
 
 
-class LinkError(IspeksError):
+class LinkError(IspeksError, status=400):
     """A link that cannot be used; the page offers to request a new one."""
 
     suffix: ClassVar[str] = "link_invalid"
-    http_status: ClassVar[int] = 400
 
     def __init__(self, purpose: str, detail: str | None = None) -> None:
         # The code names the flow ("activation.link_expired") so that each flow's page
@@ -47,36 +46,24 @@ class LinkError(IspeksError):
         super().__init__(detail)
 
 
-class LinkMissing(LinkError):
+class LinkMissing(LinkError, suffix="link_missing"):
     """A flow's page was opened without following its emailed link first (no cookie)."""
 
-    suffix = "link_missing"
 
-
-class LinkTampered(LinkError):
+class LinkTampered(LinkError, suffix="link_tampered"):
     """The signature, the purpose or the payload does not check out."""
 
-    suffix = "link_tampered"
 
-
-class LinkWrongRealm(LinkError):
+class LinkWrongRealm(LinkError, suffix="link_wrong_realm"):
     """A genuine link of another state's realm."""
 
-    suffix = "link_wrong_realm"
 
-
-class LinkExpired(LinkError):
+class LinkExpired(LinkError, suffix="link_expired", status=410):
     """A genuine link older than its lifetime."""
 
-    suffix = "link_expired"
-    http_status = 410
 
-
-class LinkUsedOrSuperseded(LinkError):
+class LinkUsedOrSuperseded(LinkError, suffix="link_used", status=410):
     """A genuine, unexpired link whose nonce is no longer the user's current one."""
-
-    suffix = "link_used"
-    http_status = 410
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from idp_extension.payroll import PayrollRecord
 # Wrong answers to the security questions in recovery (flows/recovery.py). At the limit
 # the sidecar disables the account; only an administrator's unlock lifts that.
 RECOVERY_FAILURE_LIMIT = 3
-# Issue 12 contract (TASKS-CONTRACT.md): tasks are client roles of this client; whoever
-# effectively holds its marker role must use TOTP (Keycloak's OTP credential).
-TASKS_CLIENT = "ispeks-tugas"
+# Issue 12 contract (TASKS-CONTRACT.md): whoever effectively holds this marker role of
+# the tasks client must use TOTP (Keycloak's OTP credential).
 TOTP_REQUIRED_ROLE = "totp-wajib"
 OTP_CREDENTIAL = "otp"
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
@@ -332,24 +331,6 @@ class UserDirectory:
                 rep["requiredActions"] = actions + [CONFIGURE_TOTP]
                 self._admin.update_user(uuid, _writable(rep))
         return removed
-
-    @_translate_errors
-    def totp_required(self, uuid: str) -> bool:
-        """True if the user effectively holds ispeks-tugas/totp-wajib (a privileged task).
-
-        Needs ``view-clients`` as well as ``view-users`` (Keycloak filters client roles
-        the caller may not view out of role mappings): true for the master bootstrap
-        account, never for the realms' own service accounts, so the sidecar reads the
-        marker from its sign-in's ID token instead (claim ``tugas``). The tasks client's id
-        comes from the user's role mappings; its composite listing expands every task
-        the user holds directly (``*:pelulus`` contains ``totp-wajib``).
-        """
-        mappings = self._admin.get_all_roles_of_user(uuid) or {}
-        tasks = (mappings.get("clientMappings") or {}).get(TASKS_CLIENT)
-        if not tasks or not tasks.get("id"):
-            return False
-        effective = self._admin.get_composite_client_roles_of_user(uuid, tasks["id"])
-        return any(role.get("name") == TOTP_REQUIRED_ROLE for role in effective or [])
 
 
 def locked_users(search: Callable[[str, str], list[DirectoryUser]]) -> list[DirectoryUser]:

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Generic, Iterable, TypeVar
 
 from idp_extension.addresses import is_single_addr_spec
 from idp_extension.payroll import InvalidUserId, PayrollRecord, normalise_mykad
@@ -82,16 +82,23 @@ class Rejection:
         return terminal_safe(f"line {self.line}{shown}: {'; '.join(self.reasons)}")
 
 
-@dataclass(frozen=True)
-class ParsedFile:
-    """Every data row of the file, either valid or rejected."""
+Row = TypeVar("Row")
 
-    rows: tuple[PayrollRow, ...]
+
+@dataclass(frozen=True)
+class ParsedRows(Generic[Row]):
+    """Every data row of a file (payroll, tasks), either valid or rejected."""
+
+    rows: tuple[Row, ...]
     rejections: tuple[Rejection, ...]
 
     @property
     def total(self) -> int:
         return len(self.rows) + len(self.rejections)
+
+
+class ParsedFile(ParsedRows[PayrollRow]):
+    """A payroll file's rows."""
 
 
 def _max_length(name: str) -> int:

@@ -83,8 +83,37 @@ class RowFailure:
         return f"line {self.line} ({self.user_id}): not written: {self.reason}"
 
 
+class SummaryLine:
+    """What an import's summary (users, tasks) says the same way: whether it is complete,
+    and its one line. A summary names what it wrote in ``_written``."""
+
+    realm: str
+    unchanged: int
+    rejected: tuple[Rejection, ...]
+    failed: tuple[Any, ...]
+    dry_run: bool
+
+    def _written(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    @property
+    def complete(self) -> bool:
+        """True when every row of the file is now in Keycloak as written."""
+        return not self.rejected and not self.failed
+
+    def line(self) -> str:
+        """Return e.g. ``kelantan: created 2, updated 1, unchanged 4, rejected 5``."""
+        would = "would be " if self.dry_run else ""
+        written = ", ".join(f"{would}{what} {count}" for what, count in self._written())
+        text = (f"{self.realm}: {written}, unchanged {self.unchanged}, "
+                f"rejected {len(self.rejected)}")
+        if self.failed:
+            text += f", failed {len(self.failed)}"
+        return text + (" (dry run: nothing written)" if self.dry_run else "")
+
+
 @dataclass(frozen=True)
-class ImportSummary:
+class ImportSummary(SummaryLine):
     """What one import did (or, in a dry run, would do)."""
 
     realm: str
@@ -98,10 +127,8 @@ class ImportSummary:
     seconds: float = 0.0
     changed_fields: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def complete(self) -> bool:
-        """True when every row of the file is now in Keycloak as written."""
-        return not self.rejected and not self.failed
+    def _written(self) -> list[tuple[str, int]]:
+        return [("created", self.created), ("updated", self.updated)]
 
     def problems(self) -> list[str]:
         """One line per rejected or failed row, in file order, safe to print."""
@@ -109,15 +136,6 @@ class ImportSummary:
         items += [(f.line, f.message()) for f in self.failed]
         # Keycloak's refusals may quote the row back: escaped like the file's own text.
         return [terminal_safe(text) for _, text in sorted(items)]
-
-    def line(self) -> str:
-        """Return e.g. ``kelantan: created 2, updated 1, unchanged 4, rejected 5``."""
-        would = "would be " if self.dry_run else ""
-        text = (f"{self.realm}: {would}created {self.created}, {would}updated {self.updated}, "
-                f"unchanged {self.unchanged}, rejected {len(self.rejected)}")
-        if self.failed:
-            text += f", failed {len(self.failed)}"
-        return text + (" (dry run: nothing written)" if self.dry_run else "")
 
     def audit_details(self) -> dict[str, Any]:
         """Counts only: an audit line never lists people."""

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
-from idp_extension.importing.payroll_csv import Rejection
-from idp_extension.importing.run import NoProgress, Progress
+from idp_extension.importing.payroll_csv import ParsedRows, Rejection
+from idp_extension.importing.run import NoProgress, Progress, SummaryLine
 from idp_extension.payroll import InvalidUserId, normalise_mykad
 from idp_extension.tasks import EXCLUSIVE_LEVELS, Catalogue, Task, UnknownTask, conflicts
 
@@ -51,14 +51,8 @@ class TaskRow:
     task: Task
 
 
-@dataclass(frozen=True)
-class ParsedTasks:
-    rows: tuple[TaskRow, ...]
-    rejections: tuple[Rejection, ...]
-
-    @property
-    def total(self) -> int:
-        return len(self.rows) + len(self.rejections)
+class ParsedTasks(ParsedRows[TaskRow]):
+    """A task file's rows."""
 
 
 def read_task_rows(lines: Iterable[str], catalogue: Catalogue) -> ParsedTasks:
@@ -161,7 +155,7 @@ def plan_tasks(rows: Iterable[TaskRow], held: Mapping[str, set[str] | None],
 
 
 @dataclass(frozen=True)
-class TaskImportSummary:
+class TaskImportSummary(SummaryLine):
     realm: str
     rows: int
     granted: int
@@ -172,21 +166,12 @@ class TaskImportSummary:
     seconds: float = 0.0
     users: int = 0
 
-    @property
-    def complete(self) -> bool:
-        return not self.rejected and not self.failed
+    def _written(self) -> list[tuple[str, int]]:
+        return [("granted", self.granted)]
 
     def problems(self) -> list[str]:
         return [r.message() for r in sorted((*self.rejected, *self.failed),
                                             key=lambda r: r.line)]
-
-    def line(self) -> str:
-        would = "would be " if self.dry_run else ""
-        text = (f"{self.realm}: {would}granted {self.granted}, unchanged {self.unchanged}, "
-                f"rejected {len(self.rejected)}")
-        if self.failed:
-            text += f", failed {len(self.failed)}"
-        return text + (" (dry run: nothing written)" if self.dry_run else "")
 
     def audit_details(self) -> dict:
         return {"rows": self.rows, "granted": self.granted, "unchanged": self.unchanged,

@@ -28,8 +28,11 @@ from typing import Callable, Mapping
 
 import requests
 
-from idp_extension.keycloak_server import KEYCLOAK_VERSION, find_java_home
+from idp_extension.keycloak_server import (
+    HEALTH_READY, KEYCLOAK_VERSION, find_java_home, management_url,
+)
 from idp_extension.settings import PROJECT_ROOT
+from idp_extension.sidecar_process import environment_without_settings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 
@@ -324,11 +327,11 @@ class KeycloakNode(_OneProcess):
 
     @property
     def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.management_port}/health/ready"
+        return management_url(self.management_port, HEALTH_READY)
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.management_port}/metrics"
+        return management_url(self.management_port, "/metrics")
 
     def start(self, timeout: float = 300.0) -> "KeycloakNode":
         java_home = find_java_home(self.java_home)
@@ -424,8 +427,7 @@ class SidecarInstance(_OneProcess):
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "SidecarInstance":
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("ISPEKS_") and k != "SCRIPT_NAME"}
+        env = environment_without_settings("SCRIPT_NAME")
         # The environment of deploy/systemd/sidecar.env.example, nothing more: the /idp
         # prefix comes from ISPEKS_SIDECAR_PUBLIC_URL (web/prefix.py). No SCRIPT_NAME for
         # gunicorn: it would refuse the probes on the sidecar's own address (/readyz).

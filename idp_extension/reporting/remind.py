@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from idp_extension.audit import AuditEvent, AuditLog, Outcome
+from idp_extension.audit import AuditEvent, AuditLog, Outcome, RealmAudit, for_realm
 from idp_extension.flows.ports import Clock, OneTimeClaims, SystemClock
 from idp_extension.gateway.users import REMINDED_AT, DirectoryUser
 from idp_extension.reporting.campaign import Campaign
@@ -107,11 +107,14 @@ class ReminderContext:
     send: Callable[[DirectoryUser], SendResult]
     # Writes ``ispeks_reminded_at`` (``UserDirectory.update_attributes``).
     update_attributes: Callable[[str, dict[str, list[str] | None]], Any]
-    audit: AuditLog
+    audit: AuditLog | RealmAudit  # bound to the campaign's realm on construction
     claims: OneTimeClaims
     clock: Clock = field(default_factory=SystemClock)
     # Who acts, in every audit event (``actor``, ``client``).
     who: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.audit = for_realm(self.audit, self.realm)
 
     @property
     def realm(self) -> str:
@@ -156,16 +159,16 @@ def remind(ctx: ReminderContext, department: str | None = None, *,
         if outcome == "sent":
             result.sent += 1
             _mark(ctx, user)
-            ctx.audit.record(REMINDER_SENT, realm=ctx.realm, subject=user.user_id,
+            ctx.audit.record(REMINDER_SENT, subject=user.user_id,
                              outcome=Outcome.SUCCESS, department=facts.department, **ctx.who)
         else:
             ctx.claims.release(claim)
             result.not_sent[outcome] = result.not_sent.get(outcome, 0) + 1
-            ctx.audit.record(REMINDER_NOT_SENT, realm=ctx.realm, subject=user.user_id,
+            ctx.audit.record(REMINDER_NOT_SENT, subject=user.user_id,
                              outcome=Outcome.FAILURE, reason=outcome,
                              department=facts.department, **ctx.who)
     result.seconds_paced = round(pacer.slept, 3)
-    ctx.audit.record(REMINDERS_RUN, realm=ctx.realm, outcome=Outcome.SUCCESS,
+    ctx.audit.record(REMINDERS_RUN, outcome=Outcome.SUCCESS,
                      department=department, dry_run=dry_run, considered=result.considered,
                      sent=result.sent, would_send=result.would_send,
                      already_today=result.already_today,

@@ -58,10 +58,8 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-class ReportNotReady(ServiceUnavailable):
+class ReportNotReady(ServiceUnavailable, code="report.not_ready"):
     """No summary yet and another worker is still making the first one: try again soon."""
-
-    code = "report.not_ready"
 
 
 @dataclass(frozen=True)

@@ -36,27 +36,19 @@ from idp_extension.flows.activation import (
 )
 from idp_extension.flows.tokens import LinkError, LinkTampered
 from idp_extension.tenants import Onboarding
-from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
+from idp_extension.web.emailed_link import (  # noqa: F401  (the limits: tests read them here)
+    LINKS_PER_ADDRESS, REQUESTS_PER_ADDRESS, REQUESTS_PER_ID, STEPS_PER_ADDRESS, LinkCookie,
+    add_link_pages, link_flow_context, login_url,
+)
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
-from idp_extension.web.ratelimit import PerIdLimits, limit_per_id, rate_limit
-from idp_extension.web.services import current_settings
-from idp_extension.web.tenant import current_context, current_tenant
+from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.tenant import current_tenant
 
 bp = Blueprint("activation", __name__, url_prefix="/activation")
 
 COOKIE_NAME = "ispeks_activation"
 COOKIE_SALT = "ispeks:activation-cookie"
-# Asking for a link: a person needs one or two; a department behind one NAT address on
-# launch morning needs more; a script walking through ID numbers gets stopped.
-REQUESTS_PER_ADDRESS = "10 per minute; 60 per hour"
-# Per ID, shared with recovery (one mailbox): a few from one network (what a stranger
-# who knows the ID can use up, for that network only), a larger ceiling from everywhere
-# that still keeps the mailbox from a flood.
-REQUESTS_PER_ID = PerIdLimits("link-request", per_network="3 per 15 minutes; 10 per day",
-                              overall="20 per hour; 50 per day")
-LINKS_PER_ADDRESS = "30 per minute"
-STEPS_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = answers.QUESTIONS_REQUIRED
 
 
@@ -80,24 +72,7 @@ def only_for_activation_link_states() -> None:
 
 def flow_context() -> ActivationContext:
     """The activation flow's collaborators for the current request's realm."""
-    here = current_context()
-    return ActivationContext.from_settings(here.settings, here.tenant, claims=here.services.claims,
-                                  work=here.services.work, **here.flow_services())
-
-
-def login_url() -> str:
-    """Where "Kembali Ke Log Masuk" and "Log Masuk" go: the realm's sign-in."""
-    settings = current_settings()
-    if settings.demo_portal:
-        # Signing in to the (demo) portal starts at the realm's themed login page.
-        return url_for("tenant.portal.start")
-    return f"{settings.keycloak_url.rstrip('/')}/realms/{current_tenant().realm}/account/"
-
-
-def _id_rate_limit_key() -> str:
-    return flow.id_rate_limit_key(
-        current_settings().secret_key, current_tenant().realm, request.form.get("user_id", "")
-    )
+    return link_flow_context(ActivationContext)
 
 
 # -- the token cookie -------------------------------------------------------------------
@@ -117,31 +92,11 @@ def _token() -> str:
 # -- pages ------------------------------------------------------------------------------
 
 
-@bp.get("")
-def request_form() -> str:
-    """Langkah 2-3: ask for the user ID."""
-    return render_template("activation/request.html", user_id="", field_errors={},
-                           login_url=login_url())
-
-
-@bp.post("")
-@rate_limit(REQUESTS_PER_ADDRESS)
-@limit_per_id(REQUESTS_PER_ID, _id_rate_limit_key)
-def request_submit() -> Response | tuple[str, int] | str:
-    """Email a link to a pending user; show the same confirmation for every valid ID."""
-    return answer_link_request(flow.request_link, flow_context(), "activation",
-                               login_url=login_url())
-
-
-@bp.get("/link/<token>")
-@rate_limit(LINKS_PER_ADDRESS, methods=("GET",))
-def follow_link(token: str) -> Response:
-    """Langkah 4-5: check the emailed link, keep its token in a cookie, show the account."""
-    ctx = flow_context()
-    opened = open_emailed_link(flow.open_link, ctx, token)
-    response = redirect(url_for(".account"), 303)
-    LINK_COOKIE.keep(response, token, opened.expires_at, ctx.clock)
-    return response
+# Langkah 2-3: the ID form and its answer; Langkah 4-5: the emailed link, then the account.
+add_link_pages(bp, pages="activation", flow_context=flow_context,
+               request_link=flow.request_link, open_link=flow.open_link, next_page=".account",
+               keep=lambda response, token, opened, ctx: LINK_COOKIE.keep(
+                   response, token, opened.expires_at, ctx.clock))
 
 
 @bp.get("/account")

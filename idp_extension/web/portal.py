@@ -40,10 +40,8 @@ SIGNED_IN_KEY = "portal.user"
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 
-class PortalLoginFailed(errors.BadRequest):
+class PortalLoginFailed(errors.BadRequest, code="portal.login_failed"):
     """The callback could not be turned into a sign-in (stale, forged or refused)."""
-
-    code = "portal.login_failed"
 
 
 @bp.before_request

@@ -19,7 +19,7 @@ request hands both back to the flow, which verifies them again against Keycloak.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from flask import (
     Blueprint, Response, make_response, redirect, render_template, request, url_for,
@@ -28,24 +28,20 @@ from flask import (
 from idp_extension import errors
 from idp_extension.flows import answers, password_rules
 from idp_extension.flows import recovery as flow
-from idp_extension.flows.common import (
-    PasswordRejectedByPolicy, PasswordRulesFailed, id_rate_limit_key,
-)
+from idp_extension.flows.common import PasswordRejectedByPolicy, PasswordRulesFailed
 from idp_extension.i18n import format_page_time
 from idp_extension.flows.ports import Clock
 from idp_extension.flows.recovery import (
     AnswersRequired, RecoveryContext, RecoveryFlow, RecoveryLocked, WrongAnswers,
 )
 from idp_extension.flows.tokens import LinkError, LinkTampered
-from idp_extension.web.activation import (
-    LINKS_PER_ADDRESS, REQUESTS_PER_ADDRESS, REQUESTS_PER_ID, STEPS_PER_ADDRESS, login_url,
+from idp_extension.web.emailed_link import (
+    STEPS_PER_ADDRESS, LinkCookie, add_link_pages, link_flow_context, login_url,
 )
-from idp_extension.web.emailed_link import LinkCookie, answer_link_request, open_emailed_link
 from idp_extension.web.language import add_messages, current_locale
 from idp_extension.web.page_messages import load_page_messages
-from idp_extension.web.ratelimit import limit_per_id, rate_limit
-from idp_extension.web.services import current_settings
-from idp_extension.web.tenant import current_context, current_tenant
+from idp_extension.web.ratelimit import rate_limit
+from idp_extension.web.tenant import current_tenant
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
 
@@ -65,15 +61,7 @@ def _add_messages(state: Any) -> None:
 
 def flow_context() -> RecoveryContext:
     """The recovery flow's collaborators for the current request's realm."""
-    here = current_context()
-    return RecoveryContext.from_settings(here.settings, here.tenant, claims=here.services.claims,
-                                  work=here.services.work, **here.flow_services())
-
-
-def _id_rate_limit_key() -> str:
-    # The activation flow's key: one mailbox gets a few emails, whichever flow sends them.
-    return id_rate_limit_key(
-        current_settings().secret_key, current_tenant().realm, request.form.get("user_id", ""))
+    return link_flow_context(RecoveryContext)
 
 
 # -- the cookie: the link's token, then also the answers' proof -------------------------
@@ -97,44 +85,33 @@ def _held() -> tuple[str, str | None]:
     return token, proof if isinstance(proof, str) else None
 
 
+def _page_at(step: flow.RecoveryStep, page: Callable[[RecoveryFlow], str]) -> Response | str:
+    """``page`` if the held link (and proof) are at ``step``, else the step they are at
+    (the questions, or the password once the answers were right)."""
+    token, proof = _held()
+    current = flow.current_flow(flow_context(), token, proof)
+    if current.step is not step:
+        return redirect(url_for(_STEP_PAGES[current.step]), 303)
+    return page(current)
+
+
+_STEP_PAGES = {flow.RecoveryStep.QUESTIONS: ".questions", flow.RecoveryStep.PASSWORD: ".password"}
+
+
 # -- pages ------------------------------------------------------------------------------
 
 
-@bp.get("")
-def request_form() -> str:
-    """"Lupa Kata Laluan": ask for the user ID."""
-    return render_template("recovery/request.html", user_id="", field_errors={},
-                           login_url=login_url())
-
-
-@bp.post("")
-@rate_limit(REQUESTS_PER_ADDRESS)
-@limit_per_id(REQUESTS_PER_ID, _id_rate_limit_key)
-def request_submit() -> Response | tuple[str, int] | str:
-    """Email a link to an eligible account; show the same confirmation for every valid ID."""
-    return answer_link_request(flow.request_link, flow_context(), "recovery",
-                               login_url=login_url())
-
-
-@bp.get("/link/<token>")
-@rate_limit(LINKS_PER_ADDRESS, methods=("GET",))
-def follow_link(token: str) -> Response:
-    """Check the emailed link, keep its token in a cookie, go to the questions."""
-    ctx = flow_context()
-    opened = open_emailed_link(flow.open_link, ctx, token)
-    response = redirect(url_for(".questions"), 303)
-    _keep(response, token, None, opened.expires_at, ctx.clock)
-    return response
+# "Lupa Kata Laluan": the ID form and its answer; the emailed link, then the questions.
+add_link_pages(bp, pages="recovery", flow_context=flow_context,
+               request_link=flow.request_link, open_link=flow.open_link, next_page=".questions",
+               keep=lambda response, token, opened, ctx: _keep(
+                   response, token, None, opened.expires_at, ctx.clock))
 
 
 @bp.get("/questions")
 def questions() -> Response | str:
     """Two of the user's three security questions (the same two for the link's life)."""
-    token, proof = _held()
-    current = flow.current_flow(flow_context(), token, proof)
-    if current.step is flow.RecoveryStep.PASSWORD:
-        return redirect(url_for(".password"), 303)
-    return _questions_page(current)
+    return _page_at(flow.RecoveryStep.QUESTIONS, _questions_page)
 
 
 @bp.post("/questions")
@@ -158,11 +135,7 @@ def save_answers() -> Response | tuple[str, int]:
 @bp.get("/password")
 def password() -> Response | str:
     """The new password: the checklist, "Tunjuk Kata Laluan", and "sign out everywhere"."""
-    token, proof = _held()
-    current = flow.current_flow(flow_context(), token, proof)
-    if current.step is not flow.RecoveryStep.PASSWORD:
-        return redirect(url_for(".questions"), 303)
-    return _password_page(current)
+    return _page_at(flow.RecoveryStep.PASSWORD, _password_page)
 
 
 @bp.post("/password")

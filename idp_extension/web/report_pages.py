@@ -56,15 +56,12 @@ RUN_CLAIM_MIN_SECONDS = 120
 bp = Blueprint("report", __name__, url_prefix="/pentadbiran/laporan")
 
 
-class DepartmentUnknown(errors.NotFound):
-    code = "report.department_unknown"
+class DepartmentUnknown(errors.NotFound, code="report.department_unknown"):
+    """The report has no department of that name."""
 
 
-class ReminderRunning(errors.IspeksError):
+class ReminderRunning(errors.IspeksError, code="report.reminders_running", status=409):
     """A reminder run of the same department (or state) is still under way."""
-
-    code = "report.reminders_running"
-    http_status = 409
 
 
 @dataclass

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from functools import wraps
+from typing import Any, Callable, Mapping, Sequence
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
@@ -85,10 +86,8 @@ PAGES = {"index": ".index", "password": ".password", "questions": ".questions",
 CONFIGURE_TOTP = "CONFIGURE_TOTP"
 
 
-class SettingsLoginFailed(errors.BadRequest):
+class SettingsLoginFailed(errors.BadRequest, code="settings.login_failed"):
     """The callback could not be turned into a sign-in (stale, forged, refused)."""
-
-    code = "settings.login_failed"
 
 
 @bp.record_once
@@ -246,10 +245,9 @@ def _clock_time(moment: datetime) -> str:
 @bp.get("/")
 def index() -> Response | str:
     """"Maklumat Pengguna": ID, name, email, department, registration date (and site key)."""
-    user = _signed_in()
-    if user is None:
-        return _start_login("index", reauthenticate=False)
-    sign_in = _sign_in(user)
+    sign_in, elsewhere = _signed_in_or_login("index")
+    if sign_in is None:
+        return elsewhere
     details = flow.account(flow_context(), sign_in)
     image = image_by_id(details.image_id)
     return render_template(
@@ -261,13 +259,34 @@ def index() -> Response | str:
 
 def _for_change(page: str) -> tuple[SignIn | None, Response | None]:
     """The sign-in for a change page, or where to send the browser first."""
-    user = _signed_in()
-    if user is None:
-        return None, _start_login(page, reauthenticate=False)
-    sign_in = _sign_in(user)
-    if not flow.is_fresh(flow_context(), sign_in):
+    sign_in, elsewhere = _signed_in_or_login(page)
+    if sign_in is not None and not flow.is_fresh(flow_context(), sign_in):
         return None, _reauthenticate(page)
-    return sign_in, None
+    return sign_in, elsewhere
+
+
+def _change(page: str, check: Callable[[], None] = lambda: None):
+    """A POST that changes the account: after ``check`` (it may refuse the page), the view
+    gets the sign-in; without one the browser goes to the login, and a sign-in too old
+    for the flow (ReauthenticationRequired) goes to Keycloak again first."""
+    def wrap(view: Callable[[SignIn], Any]) -> Callable[[], Any]:
+        @wraps(view)
+        def changed() -> Any:
+            check()
+            sign_in, elsewhere = _signed_in_or_login(page)
+            if sign_in is None:
+                return elsewhere
+            try:
+                return view(sign_in)
+            except ReauthenticationRequired:
+                return _reauthenticate(page)
+        return changed
+    return wrap
+
+
+def _only_with_site_key() -> None:
+    if not current_tenant().uses_secret_phrase:
+        raise errors.NotFound(f"{current_tenant().realm} does not use secret phrases")
 
 
 def _done(change: Change) -> Response:
@@ -288,15 +307,11 @@ def password() -> Response | str:
 
 @bp.post("/password")
 @rate_limit(CHANGES_PER_ADDRESS)
-def save_password() -> Response | tuple[str, int]:
-    sign_in, elsewhere = _signed_in_or_login("password")
-    if elsewhere:
-        return elsewhere
+@_change("password")
+def save_password(sign_in: SignIn) -> Response | tuple[str, int]:
     try:
         flow.change_password(flow_context(), sign_in, request.form.get("password", ""),
                              request.form.get("confirm", ""), current_locale())
-    except ReauthenticationRequired:
-        return _reauthenticate("password")
     except PasswordRulesFailed as exc:
         keys = [failure.message_key for failure in exc.failures]
         return _password_page(sign_in, field_errors=exc.field_errors, error_keys=keys), exc.http_status
@@ -331,16 +346,12 @@ def questions() -> Response | str:
 
 @bp.post("/questions")
 @rate_limit(CHANGES_PER_ADDRESS)
-def save_questions() -> Response | tuple[str, int]:
-    sign_in, elsewhere = _signed_in_or_login("questions")
-    if elsewhere:
-        return elsewhere
+@_change("questions")
+def save_questions(sign_in: SignIn) -> Response | tuple[str, int]:
     choices = [(request.form.get(f"question_{n}", "").strip(), request.form.get(f"answer_{n}", ""))
                for n in range(1, QUESTION_SLOTS + 1)]
     try:
         flow.change_questions(flow_context(), sign_in, choices, current_locale())
-    except ReauthenticationRequired:
-        return _reauthenticate("questions")
     except QuestionsInvalid as exc:
         values = {f"question_{n}": q for n, (q, _) in enumerate(choices, start=1)}
         return _questions_page(sign_in, values, exc.field_errors), exc.http_status
@@ -373,26 +384,16 @@ def site_key() -> Response | str:
 
 @bp.post("/secret-phrase")
 @rate_limit(CHANGES_PER_ADDRESS)
-def save_site_key() -> Response | tuple[str, int]:
-    _only_with_site_key()
-    sign_in, elsewhere = _signed_in_or_login("site_key")
-    if elsewhere:
-        return elsewhere
+@_change("site_key", check=_only_with_site_key)
+def save_site_key(sign_in: SignIn) -> Response | tuple[str, int]:
     values = {"phrase": request.form.get("phrase", "")[:200], "image": request.form.get("image", "")}
     try:
         changed = flow.change_site_key(flow_context(), sign_in, values["phrase"], values["image"],
                                        current_locale())
-    except ReauthenticationRequired:
-        return _reauthenticate("site_key")
     except SiteKeyInvalid as exc:
         return _site_key_page(sign_in, values, exc.field_errors), exc.http_status
     _refresh_login_page_cache(changed)
     return _done(Change.SITE_KEY)
-
-
-def _only_with_site_key() -> None:
-    if not current_tenant().uses_secret_phrase:
-        raise errors.NotFound(f"{current_tenant().realm} does not use secret phrases")
 
 
 def _site_key_page(sign_in: SignIn, values: Mapping[str, str],
@@ -421,7 +422,8 @@ def _refresh_login_page_cache(changed: flow.Account) -> None:
 
 
 def _signed_in_or_login(page: str) -> tuple[SignIn | None, Response | None]:
-    """For a POST: the sign-in (the flow checks freshness first), or the login."""
+    """The sign-in, or the login that comes back to ``page`` (freshness is checked where a
+    change needs it)."""
     user = _signed_in()
     if user is None:
         return None, _start_login(page, reauthenticate=False)
@@ -433,11 +435,8 @@ def _signed_in_or_login(page: str) -> tuple[SignIn | None, Response | None]:
 
 @bp.get("/totp")
 def totp() -> Response | str:
-    user = _signed_in()
-    if user is None:
-        return _start_login("totp", reauthenticate=False)
-    sign_in = _sign_in(user)
-    return _totp_page(sign_in)
+    sign_in, elsewhere = _signed_in_or_login("totp")
+    return _totp_page(sign_in) if sign_in is not None else elsewhere
 
 
 def _totp_page(sign_in: SignIn, *, error_key: str | None = None) -> str:
@@ -449,27 +448,18 @@ def _totp_page(sign_in: SignIn, *, error_key: str | None = None) -> str:
 
 @bp.post("/totp/enable")
 @rate_limit(CHANGES_PER_ADDRESS)
-def enable_totp() -> Response:
-    sign_in, elsewhere = _signed_in_or_login("totp")
-    if elsewhere:
-        return elsewhere
-    try:
-        flow.begin_totp_enrolment(flow_context(), sign_in)
-    except ReauthenticationRequired:
-        return _reauthenticate("totp")
+@_change("totp")
+def enable_totp(sign_in: SignIn) -> Response:
+    flow.begin_totp_enrolment(flow_context(), sign_in)
     return _start_login("totp", reauthenticate=False, action=CONFIGURE_TOTP)
 
 
 @bp.post("/totp/disable")
 @rate_limit(CHANGES_PER_ADDRESS)
-def disable_totp() -> Response | tuple[str, int]:
-    sign_in, elsewhere = _signed_in_or_login("totp")
-    if elsewhere:
-        return elsewhere
+@_change("totp")
+def disable_totp(sign_in: SignIn) -> Response | tuple[str, int]:
     try:
         removed = flow.disable_totp(flow_context(), sign_in, current_locale())
-    except ReauthenticationRequired:
-        return _reauthenticate("totp")
     except TotpRequiredByTask as exc:
         return _totp_page(sign_in, error_key=exc.code), exc.http_status
     if removed:

@@ -57,11 +57,8 @@ GALLERY_PATH = f"/static/{STATIC_PREFIX}/"
 bp = Blueprint("site_key", __name__)
 
 
-class ForeignOrigin(errors.IspeksError):
+class ForeignOrigin(errors.IspeksError, code="site_key.foreign_origin", status=403):
     """The site key was asked for by a page that is not the realm's login page."""
-
-    code = "site_key.foreign_origin"
-    http_status = 403
 
 
 def login_origin(settings: Settings) -> str:

@@ -67,9 +67,8 @@ class _Account:
     failures: int = 0
     # Open Keycloak sessions (what end_sessions ends), counted for tests.
     sessions: int = 0
-    # TOTP (issue 12): OTP credentials, the effective totp-wajib role, required actions.
+    # TOTP (issue 12): OTP credentials and required actions.
     otp_credentials: int = 0
-    totp_required: bool = False
     required_actions: list[str] = field(default_factory=list)
 
 
@@ -325,15 +324,10 @@ class InMemoryUserDirectory:
 
     # -- TOTP (issue 12) ----------------------------------------------------------------
 
-    def set_otp(self, uuid: str, *, credentials: int | None = None,
-                required: bool | None = None) -> None:
-        """Give the user OTP credentials and/or a privileged task (test setup)."""
+    def set_otp(self, uuid: str, *, credentials: int) -> None:
+        """Give the user OTP credentials (test setup)."""
         with self._lock:
-            account = self._account(uuid)
-            if credentials is not None:
-                account.otp_credentials = credentials
-            if required is not None:
-                account.totp_required = required
+            self._account(uuid).otp_credentials = credentials
 
     def required_actions(self, uuid: str) -> list[str]:
         with self._lock:
@@ -355,10 +349,6 @@ class InMemoryUserDirectory:
 
             apply(change)
             return removed
-
-    def totp_required(self, uuid: str) -> bool:
-        with self._call("totp_required"):
-            return self._account(uuid).totp_required
 
     # -- internals ---------------------------------------------------------------------
 

@@ -98,6 +98,17 @@ def test_every_pending_user_gets_the_states_own_email_once(realm, marker):
     assert all(m.text.split()[-1] not in dumped for m in world.mail.sent)
 
 
+def test_the_run_records_through_an_audit_log_bound_to_the_campaigns_realm():
+    world = World("pahang", people=2)
+    ctx = world.ctx()
+    assert ctx.audit.realm == "pahang" and ctx.audit.log is world.audit
+
+    remind(ctx)
+
+    assert world.events("report:reminders:run") and world.events("report:reminder:sent")
+    assert {e["realm"] for e in world.audit.entries} == {"pahang"}
+
+
 def test_a_second_run_the_same_day_sends_nothing_and_the_next_day_sends_again():
     world = World("pahang")
     assert remind(world.ctx()).sent == 4

@@ -238,6 +238,16 @@ def test_requests_are_limited_per_address(site):
     assert response.status_code == 200
 
 
+def test_activation_and_recovery_count_requests_per_address_apart(site):
+    # The two flows' ID forms come from one add_link_pages and still count apart.
+    ids = [synthetic_mykad(random.Random(100 + n), "06") for n in range(12)]
+    activation = [site.request(user_id).status_code for user_id in ids[:11]]
+    recovery = _ask(site, ids[11], "127.0.0.1", "/pahang/recovery")
+
+    assert activation == [200] * 10 + [429]
+    assert recovery == 200
+
+
 def test_the_rate_limited_page_says_so_and_asks_to_wait(site):
     for n in range(10):
         site.request(synthetic_mykad(random.Random(n), "06"))

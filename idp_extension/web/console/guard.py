@@ -47,31 +47,20 @@ CONSOLE_TASKS = (HELPDESK, SYSTEM_ADMIN)
 OTP_METHOD = "otp"
 
 
-class ConsoleLoginFailed(errors.BadRequest):
+class ConsoleLoginFailed(errors.BadRequest, code="console.login_failed"):
     """The callback could not be turned into a sign-in (stale, forged, refused)."""
 
-    code = "console.login_failed"
 
-
-class NotAnOfficer(errors.IspeksError):
+class NotAnOfficer(errors.IspeksError, code="console.not_officer", status=403):
     """The token holds neither Meja Bantuan nor Pentadbir Sistem."""
 
-    code = "console.not_officer"
-    http_status = 403
 
-
-class TotpNotPassed(errors.IspeksError):
+class TotpNotPassed(errors.IspeksError, code="console.totp_required", status=403):
     """The token does not show the OTP step (amr without "otp")."""
 
-    code = "console.totp_required"
-    http_status = 403
 
-
-class TaskNotAllowed(errors.IspeksError):
+class TaskNotAllowed(errors.IspeksError, code="console.task_not_allowed", status=403):
     """The officer's tasks do not allow this action (Meja Bantuan granting Pelulus)."""
-
-    code = "console.task_not_allowed"
-    http_status = 403
 
 
 @dataclass(frozen=True)
