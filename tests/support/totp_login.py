@@ -103,6 +103,19 @@ def next_unused_code(app: pyotp.TOTP, used: set[str]) -> str:
     return code
 
 
+def unused_code(app: pyotp.TOTP, used: set[str]) -> str:
+    """A code Keycloak accepts now and that was not used yet (previous, current, next
+    period: the realm's look-around window is 1), without waiting for a new period."""
+    steady_window()
+    now = time.time()
+    for shift in (0, PERIOD, -PERIOD):
+        code = app.at(now + shift)
+        if code not in used:
+            used.add(code)
+            return code
+    raise AssertionError("three codes used within a minute")
+
+
 class StepLogin:
     """One code-flow login with PKCE, driven a page at a time."""
 
@@ -145,6 +158,18 @@ class StepLogin:
         if mode:
             data["mode"] = mode.group(1)
         return self._post(ENROL_FORM, data)
+
+    def first_login_enrolling(self, username: str, password: str, label: str = "Telefon ujian"):
+        """The first login of a user whose task requires TOTP: the password, then an
+        authenticator app (pyotp) made from the key the enrolment page shows. Returns the
+        app, the codes used so far, and the last step (the callback)."""
+        assert self.start().asks_password
+        page = self.password(username, password)
+        assert page.asks_enrolment, page.error or page.body[:400]
+        app, used = authenticator(page.totp_key()), set()
+        done = self.enrol(next_unused_code(app, used), label=label)
+        assert done.done, done.error or done.body[:400]
+        return app, used, done
 
     def _post(self, form_id: str, data: dict) -> Step:
         assert self.page is not None and self.page.form == form_id, (
