@@ -111,3 +111,17 @@ def follow_from_login(page, selector: str, fallback_url: str) -> None:
     else:
         warnings.warn(f"the login page shows no {selector}: opening {fallback_url} directly")
         page.goto(fallback_url)
+
+
+def choose_password(page, password: str, label: str, repeat_label: str) -> None:
+    """Type a password that meets every rule in the field ``label`` and again in
+    ``repeat_label``: the live checklist shows all five rules met, and "Tunjuk Kata
+    Laluan" turns the field into plain text."""
+    from playwright.sync_api import expect
+
+    field = page.get_by_label(label, exact=True)
+    field.fill(password)
+    page.get_by_label(repeat_label).fill(password)
+    expect(page.locator(".rule-met")).to_have_count(5)
+    page.get_by_label("Tunjuk Kata Laluan").check()
+    expect(field).to_have_attribute("type", "text")

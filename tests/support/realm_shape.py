@@ -66,3 +66,13 @@ PORTAL_FLOW = [
     (1, "auth:conditional-user-attribute", "REQUIRED"),
     (1, "auth:deny-access-authenticator", "REQUIRED"),
 ]
+
+
+def assert_portal_client(client: dict) -> None:
+    """A portal's client: public, the code flow with PKCE (S256) only (no password grant,
+    no implicit flow), no wildcard in its redirect URIs."""
+    assert client["publicClient"] is True and client["standardFlowEnabled"] is True
+    assert client["directAccessGrantsEnabled"] is False
+    assert client["implicitFlowEnabled"] is False
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert not any("*" in uri for uri in client["redirectUris"])

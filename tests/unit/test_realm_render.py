@@ -23,7 +23,7 @@ from idp_extension.realms.render import (
 from idp_extension.settings import PROJECT_ROOT, Settings
 from idp_extension.tenants import ValuesError, list_states, load_values
 from tests.support.realm_shape import (
-    BROWSER_FLOW, JOHOR, POLICY, PORTAL_FLOW, STATES, VERSION_LABELS,
+    BROWSER_FLOW, JOHOR, POLICY, PORTAL_FLOW, STATES, VERSION_LABELS, assert_portal_client,
 )
 
 TEMPLATES = PROJECT_ROOT / "realm-templates"
@@ -241,13 +241,9 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert sorted(clients) == sorted(p["client_id"] for p in values["portal_clients"])
     for portal in values["portal_clients"]:
         client = clients[portal["client_id"]]
-        assert client["publicClient"] is True and client["standardFlowEnabled"] is True
-        assert client["directAccessGrantsEnabled"] is False
-        assert client["implicitFlowEnabled"] is False
-        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert_portal_client(client)
         assert client["redirectUris"] == portal["redirect_uris"] + [
             "http://127.0.0.1:18765/callback"]
-        assert not any("*" in uri for uri in client["redirectUris"])
         assert client["attributes"]["post.logout.redirect.uris"] == "##".join(
             portal["post_logout_redirect_uris"])
         assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
