@@ -5,7 +5,9 @@ temporary folder; from there the CLI renders and checks every state, and the sid
 (the venv's gunicorn with ``deploy/gunicorn.conf.py``, two workers) serves all four
 states behind the ``/idp`` prefix against the session's Keycloak and SMTP inbox:
 pages, forms, static files, the gallery, an activation by emailed link (links and
-cookies under /idp), the site key, the probes and the metrics of both workers.
+cookies under /idp), the site key, the probes and the metrics of both workers, and an
+officer signed in through Keycloak (password and TOTP code) on the helpdesk console,
+the report pages and the settings' TOTP page, in Malay and in English.
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ from idp_extension.keycloak_server import free_port
 from idp_extension.settings import PROJECT_ROOT, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web.security import origin_of
+from tests.support.accounts import active_account
+from tests.support.addresses import loopback_session
 from tests.support.constants import CSRF
 from tests.support.metrics import assert_counted
+from tests.support.pages import outside
 from tests.support.processes import stop_process
+from tests.support.reporting import department, seed_departments
+from tests.support.totp_login import StepLogin, sign_in_via
 from tests.support.waiting import wait_until
 from tests.support.wheel import InstalledWheel, build_and_install, clean_environment
 
@@ -248,3 +255,68 @@ def test_flow_outcomes_and_mail_latency_are_exported(wheel_sidecar, provisioned_
         lambda: requests.get(f"{wheel_sidecar.removesuffix(PREFIX)}/metrics", timeout=10).text,
         sent.search, what="the activation request in the metrics")
     assert re.search(r'ispeks_mail_send_duration_seconds_count\{outcome="sent"\} [1-9]', text)
+
+
+def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar,
+                                                                  provisioned_realms):
+    """The console's, the report's and the settings' templates and messages ship in the
+    wheel: an officer (Meja Bantuan, an authenticator app enrolled) signs in through
+    Keycloak and every page renders, its links and forms under /idp."""
+    settings, realm = provisioned_realms, "pahang"
+    officer = active_account(settings, realm, "wheel-officer", tasks=("meja-bantuan",))
+    target = active_account(settings, realm, "wheel-console-target")
+    # A department with a pending user: the report links to its list (made before the
+    # wheel's sidecar makes its first summary).
+    seed_departments(settings, realm, "wheel-report", [(department("Wheel"), "pending", "")])
+    user_id, password = officer.user.user_id, officer.password
+    app, used, _ = StepLogin(settings.keycloak_url, realm).first_login_enrolling(user_id, password)
+    browser = loopback_session()
+    console = f"{wheel_sidecar}/{realm}/pentadbiran"
+
+    def page(url: str, *words: str) -> requests.Response:
+        answer = browser.get(url, timeout=30)
+        assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
+        return checked(answer, *words)
+
+    def checked(answer: requests.Response, *words: str) -> requests.Response:
+        text = html.unescape(answer.text)
+        for words_ in words:
+            assert words_ in text, (answer.url, words_)
+        assert outside(answer.text, PREFIX) == [], answer.url
+        return answer
+
+    home = sign_in_via(browser, f"{console}/", user_id, password, app, used)
+    assert (home.status_code, home.url) == (200, f"{console}/"), home.text[:300]
+    checked(home, "Pentadbiran Pengguna", "Cari Pengguna", user_id)
+    page(f"{console}/?q={target.user.user_id}", target.record.name)
+    card = page(f"{console}/pengguna/{target.user.user_id}", target.record.name,
+                "Tarikh Pendaftaran")
+    assert f'action="{PREFIX}/{realm}/pentadbiran/pengguna/{target.user.user_id}/' in card.text
+    page(f"{console}/daftar", "Daftar Pengguna Baharu", "No. Kad Pengenalan")
+
+    # The report: its first summary may still be in the making (503 "sedang disediakan").
+    report = wait_until(lambda: browser.get(f"{console}/laporan/", timeout=60),
+                        lambda answer: answer.status_code == 200, timeout=120,
+                        what="the report's first summary")
+    checked(report, "Laporan Kempen Pengaktifan", "Angka setakat")
+    pending = re.search(rf'href="({PREFIX}/{realm}/pentadbiran/laporan/jabatan\?d=[^"]+)"',
+                        report.text)
+    assert pending, "the report links to each department's pending users"
+    page(f"{wheel_sidecar.removesuffix(PREFIX)}{html.unescape(pending.group(1))}",
+         "Pengguna belum aktif")
+    page(f"{console}/laporan/peringatan", "Hantar Peringatan")
+
+    # The settings' TOTP page: Keycloak knows the browser (SSO), the sidecar signs it in.
+    totp = sign_in_via(browser, f"{wheel_sidecar}/{realm}/settings/totp", user_id, password,
+                       app, used)
+    assert (totp.status_code, totp.url) == (200, f"{wheel_sidecar}/{realm}/settings/totp")
+    checked(totp, "Pengesahan Dua Faktor (TOTP)", "Status: Aktif", "tidak boleh dimatikan")
+
+    # English, then "Log Keluar": the console's own signed-out page.
+    english = page(f"{console}/laporan/?lang=en", "Activation Campaign Report")
+    signed_out = browser.post(f"{console}/logout", timeout=30,
+                              data={"csrf_token": CSRF.search(english.text).group(1)})
+    assert (signed_out.status_code, signed_out.url) == (200, f"{console}/signed-out")
+    checked(signed_out, "You have logged out of User Administration.")
+    assert all(c.path.startswith((f"{PREFIX}", "/realms/")) for c in browser.cookies), [
+        (c.name, c.path) for c in browser.cookies]
