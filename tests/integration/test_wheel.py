@@ -28,6 +28,7 @@ from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.keycloak_server import free_port
+from idp_extension.realms.render import SIDECAR_CALLBACK_PATHS
 from idp_extension.settings import PROJECT_ROOT, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web.security import origin_of
@@ -257,7 +258,22 @@ def test_flow_outcomes_and_mail_latency_are_exported(wheel_sidecar, provisioned_
     assert re.search(r'ispeks_mail_send_duration_seconds_count\{outcome="sent"\} [1-9]', text)
 
 
-def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar,
+@pytest.fixture
+def wheel_callbacks(wheel_sidecar, provisioned_realms):
+    """Keycloak may send browsers back to the wheel's sidecar (its own public URL) in
+    Pahang, for one test: the session's realm gets its redirect URIs back afterwards."""
+    kc = bootstrap_admin(provisioned_realms, "pahang")
+    uuid = kc.get_client_id("ispeks-sidecar")
+    before = kc.get_client(uuid)["redirectUris"]
+    kc.update_client(uuid, {"redirectUris": before + [
+        f"{wheel_sidecar}/pahang/{path}" for path in SIDECAR_CALLBACK_PATHS]})
+    try:
+        yield
+    finally:
+        kc.update_client(uuid, {"redirectUris": before})
+
+
+def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar, wheel_callbacks,
                                                                   provisioned_realms):
     """The console's, the report's and the settings' templates and messages ship in the
     wheel: an officer (Meja Bantuan, an authenticator app enrolled) signs in through
