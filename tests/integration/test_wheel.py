@@ -322,17 +322,21 @@ def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar, w
          "Pengguna belum aktif")
     page(f"{console}/laporan/peringatan", "Hantar Peringatan")
 
-    # The settings' TOTP page: Keycloak knows the browser (SSO), the sidecar signs it in.
-    totp = sign_in_via(browser, f"{wheel_sidecar}/{realm}/settings/totp", user_id, password,
-                       app, used)
-    assert (totp.status_code, totp.url) == (200, f"{wheel_sidecar}/{realm}/settings/totp")
-    checked(totp, "Pengesahan Dua Faktor (TOTP)", "Status: Aktif", "tidak boleh dimatikan")
-
-    # English, then "Log Keluar": the console's own signed-out page.
+    # English, then "Log Keluar": the console's own signed-out page (and Keycloak's
+    # session ended).
     english = page(f"{console}/laporan/?lang=en", "Activation Campaign Report")
     signed_out = browser.post(f"{console}/logout", timeout=30,
                               data={"csrf_token": CSRF.search(english.text).group(1)})
     assert (signed_out.status_code, signed_out.url) == (200, f"{console}/signed-out")
     checked(signed_out, "You have logged out of User Administration.")
+
+    # The settings' TOTP page (a sign-in of its own: password and code again), in the
+    # language chosen, then in Malay.
+    settings_totp = f"{wheel_sidecar}/{realm}/settings/totp"
+    totp = sign_in_via(browser, settings_totp, user_id, password, app, used)
+    assert (totp.status_code, totp.url) == (200, settings_totp), totp.text[:300]
+    checked(totp, "Two-factor Verification (TOTP)", "Status: On", "cannot be turned off")
+    page(f"{settings_totp}?lang=ms", "Pengesahan Dua Faktor (TOTP)", "Status: Aktif",
+         "tidak boleh dimatikan")
     assert all(c.path.startswith((f"{PREFIX}", "/realms/")) for c in browser.cookies), [
         (c.name, c.path) for c in browser.cookies]
