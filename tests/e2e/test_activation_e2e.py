@@ -55,7 +55,7 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     open_login_page(page, sidecar.url, keycloak.url, realm)
     screenshot(page, "login-page")
 
-    # Langkah 2-3: "Emel Pengaktifan Akaun".
+    # Langkah 2-3: the login page's "klik di sini", "Emel Pengaktifan Akaun".
     follow_from_login(page, f"a[href*='/{realm}/activation']", f"{sidecar.url}/{realm}/activation")
     expect(page.get_by_role("heading", name="Emel Pengaktifan Akaun")).to_be_visible()
     expect(page.get_by_label("Sila nyatakan ID Pengguna akaun anda")).to_have_attribute(

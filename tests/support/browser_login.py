@@ -1,4 +1,5 @@
-"""Steps the e2e tests share in a Playwright page: the themed Keycloak login, asking for a link.
+"""Steps the e2e tests share in a Playwright page: the themed Keycloak login, an officer's
+first sign-in with TOTP enrolment, asking for a link by email, choosing a password.
 
 The iSPEKS theme shows Keycloak's single username-and-password form in two steps: the
 ID and "Seterusnya" (``#ispeks-next``), then the password and "Login" (``#kc-login``).
