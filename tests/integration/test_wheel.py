@@ -296,8 +296,8 @@ def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar, w
 
     def checked(answer: requests.Response, *words: str) -> requests.Response:
         text = html.unescape(answer.text)
-        for words_ in words:
-            assert words_ in text, (answer.url, words_)
+        for expected in words:
+            assert expected in text, (answer.url, expected)
         assert outside(answer.text, PREFIX) == [], answer.url
         return answer
 
