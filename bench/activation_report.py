@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.import_users import ServerCpu, fast_people
+from bench._keycloak import ServerCpu, bench_keycloak, fast_people
 from idp_extension.flows.ports import MemoryClaims
 from idp_extension.gateway.bulk_users import CREATE_BATCH, CREATE_WORKERS, unknown_password_credential
 from idp_extension.gateway.user_scan import DEFAULT_PAGE
@@ -36,10 +34,6 @@ from idp_extension.gateway.connection import bootstrap_admin, state_it_admin
 from idp_extension.gateway.users import (
     ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, DISABLED_REASON, PENDING, PERMANENT_LOCKOUT,
 )
-from idp_extension.keycloak_server import (
-    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, find_java_home, free_port,
-)
-from idp_extension.realms.apply import apply_realm
 from idp_extension.reporting.campaign import load_campaign
 from idp_extension.reporting.chart import activation_chart
 from idp_extension.reporting.store import MemoryReportStore
@@ -167,28 +161,9 @@ def main() -> None:
               f"{load:.1f}; realm {args.state}, {args.users} users", flush=True)
         run(settings, args.state, args, None)
         return
-    secret = secrets.token_urlsafe(24)
-    java_home = find_java_home(base.java_home)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = KeycloakServer(
-            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp) / "keycloak",
-            admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            http_port=free_port(), management_port=free_port(),
-            themes_dir=base.themes_dir, java_home=str(java_home),
-        ).start(timeout=900)
-        try:
-            settings = base.with_overrides(keycloak_url=server.url,
-                                           admin_client_id="bench-bootstrap",
-                                           admin_client_secret=secret,
-                                           credentials_dir=Path(tmp) / "credentials")
-            apply_realm(settings, args.state)
-            print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK {java_home.name}, "
-                  f"{os.cpu_count()} CPUs, load average {load:.1f}; realm {args.state}, "
-                  f"{args.users} users", flush=True)
-            run(settings, args.state, args, ServerCpu(server))
-        finally:
-            server.stop()
-
+    with bench_keycloak(args.state, base=base, timeout=900) as keycloak:
+        print(f"{keycloak.describe(args.state)}, {args.users} users", flush=True)
+        run(keycloak.settings, args.state, args, keycloak.cpu())
 
 if __name__ == "__main__":
     main()

@@ -31,63 +31,21 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import secrets
 import tempfile
 import time
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from idp_extension.demo_users import DEPARTMENTS, FATHER_NAMES, GIVEN_NAMES, PLACE_CODES
+from bench._keycloak import Measured, ServerCpu, bench_keycloak, check_ids, fast_people, rate
+from bench.prodlike import ProcessCpu, load_note, running_topology
 from idp_extension.gateway.bulk_users import CREATE_BATCH, CREATE_WORKERS, BulkUsers
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.importing.payroll_csv import read_payroll_file
 from idp_extension.importing.run import import_payroll
-from idp_extension.keycloak_server import (
-    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, find_java_home, free_port,
-)
+from idp_extension.keycloak_server import KEYCLOAK_VERSION
 from idp_extension.passwords import random_password
-from idp_extension.payroll import PayrollRecord, normalise_mykad
-from idp_extension.realms.apply import apply_realm
+from idp_extension.payroll import PayrollRecord
 from idp_extension.settings import Settings, load_settings
-from idp_extension.tenants import Tenant, load_tenant
-from bench.prodlike import ProcessCpu, load_note, running_topology
-
-BIRTH_SPAN_DAYS = 365 * 40  # born 1960-1999
-FEMALE = {"AMINAH", "HARLINA", "JAMILAH", "LATIFAH", "NURUL AIN", "SALMAH", "WARDAH"}
-
-
-def fast_people(tenant: Tenant, count: int, offset: int = 0) -> list[PayrollRecord]:
-    """Return ``count`` distinct made-up people, fast (no random draws, no validation).
-
-    Person ``i`` is born on day ``i mod span`` and gets serial ``i div span``, so IDs
-    never repeat below 146 million people.
-    """
-    place = PLACE_CODES.get(tenant.realm, "14")
-    domain = tenant.email_domains[0]
-    mail_domain = domain if domain.count(".") >= 2 else f"{tenant.realm}.{domain}"
-    start = date(1960, 1, 1)
-    people = []
-    for i in range(offset, offset + count):
-        born = start + timedelta(days=i % BIRTH_SPAN_DAYS)
-        given = GIVEN_NAMES[i % len(GIVEN_NAMES)]
-        father = FATHER_NAMES[(i // len(GIVEN_NAMES)) % len(FATHER_NAMES)]
-        people.append(PayrollRecord(
-            user_id=f"{born:%y%m%d}{place}{i // BIRTH_SPAN_DAYS:04d}",
-            name=f"{given} {'BINTI' if given in FEMALE else 'BIN'} {father}",
-            email=f"{given.split()[0].lower()}.{i}@{mail_domain}",
-            department=DEPARTMENTS[i % len(DEPARTMENTS)],
-            registration_date=datetime(2026, 1, 1, 9, 0) + timedelta(minutes=i),
-        ))
-    return people
-
-
-def check_ids(people: list[PayrollRecord]) -> None:
-    """Fail early if the fast generator made an ID the importer would reject."""
-    step = max(1, len(people) // 1000)
-    for person in people[::step] + people[-1:]:
-        normalise_mykad(person.user_id)
-    assert len({p.user_id for p in people}) == len(people)
-
+from idp_extension.tenants import load_tenant
 
 def write_csv(path: Path, people: list[PayrollRecord]) -> None:
     """Write the payroll file as state IT would get it (mixed ID and date styles)."""
@@ -101,60 +59,6 @@ def write_csv(path: Path, people: list[PayrollRecord]) -> None:
             when = (p.registration_date.strftime("%d/%m/%Y %I:%M:%S %p") if i % 2
                     else p.registration_date.isoformat(timespec="seconds"))
             writer.writerow([user_id, p.name, p.email, p.department, when])
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-class ServerCpu:
-    """CPU seconds used so far by the Keycloak JVM (a child of kc.sh), from /proc."""
-
-    def __init__(self, server: KeycloakServer) -> None:
-        self._tick = os.sysconf("SC_CLK_TCK")
-        self._pids = [server.process.pid] + self._children(server.process.pid)
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        try:
-            found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return []
-        return [int(child) for child in found]
-
-    def seconds(self) -> float:
-        total = 0
-        for pid in self._pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / self._tick
-
-
-class Measured:
-    """Wall time and server CPU of one step."""
-
-    def __init__(self, cpu: ServerCpu) -> None:
-        self._cpu = cpu
-
-    def __enter__(self) -> "Measured":
-        self._wall, self._server = time.perf_counter(), self._cpu.seconds()
-        self._client = time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self._wall
-        self.server_seconds = self._cpu.seconds() - self._server
-        self.client_seconds = time.process_time() - self._client
-
-    def busy_cores(self) -> float:
-        """CPU cores kept busy by Keycloak and this process together, on average."""
-        return (self.server_seconds + self.client_seconds) / self.seconds
-
-    def per_user_ms(self, count: int) -> float:
-        return 1000 * self.server_seconds / count
 
 
 def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
@@ -227,26 +131,9 @@ def run(settings: Settings, state: str, args: argparse.Namespace, workdir: Path,
 
 def on_h2(base: Settings, args: argparse.Namespace) -> dict:
     """The development stack: one Keycloak on its embedded H2 file."""
-    secret = secrets.token_urlsafe(24)
-    java_home = find_java_home(base.java_home)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = KeycloakServer(
-            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp) / "keycloak",
-            admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            http_port=free_port(), management_port=free_port(),
-            themes_dir=base.themes_dir, java_home=str(java_home),
-        ).start()
-        try:
-            settings = base.with_overrides(keycloak_url=server.url,
-                                           admin_client_id="bench-bootstrap",
-                                           admin_client_secret=secret,
-                                           credentials_dir=Path(tmp) / "credentials")
-            apply_realm(settings, args.state)
-            print(f"\n== H2: Keycloak {KEYCLOAK_VERSION} (dev-file H2, -Xmx1g) on JDK "
-                  f"{java_home.name}; {load_note()}; realm {args.state}", flush=True)
-            return run(settings, args.state, args, Path(tmp), ServerCpu(server))
-        finally:
-            server.stop()
+    with bench_keycloak(args.state, base=base) as keycloak:
+        print(f"\n== H2: {keycloak.describe(args.state)}", flush=True)
+        return run(keycloak.settings, args.state, args, keycloak.folder, keycloak.cpu())
 
 
 def on_postgres(args: argparse.Namespace) -> dict:

@@ -18,16 +18,12 @@ from __future__ import annotations
 import argparse
 import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from idp_extension.keycloak_server import (
-    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, free_port,
-)
+from bench._keycloak import bench_keycloak
+from idp_extension.keycloak_server import KEYCLOAK_VERSION
 from idp_extension.realms.apply import apply_desired
 from idp_extension.realms.render import render_realm
-from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
 from tests.support.login_timing import (
     KINDS, PROJECT_FORM, STOCK_FORM, compare, make_people, sample, with_stock_login_form,
@@ -68,32 +64,18 @@ def main() -> None:
     parser.add_argument("--stock-samples", type=int, default=0,
                         help="then as many with Keycloak's own form (0: skip)")
     args = parser.parse_args()
-    base = load_settings()
-    secret = secrets.token_urlsafe(24)
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        server = KeycloakServer(
-            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp),
-            admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            http_port=free_port(), management_port=free_port(),
-            themes_dir=base.themes_dir, java_home=base.java_home,
-        ).start()
-        try:
-            settings = base.with_overrides(
-                keycloak_url=server.url, admin_client_id="bench-bootstrap",
-                admin_client_secret=secret, credentials_dir=Path(tempfile.mkdtemp(prefix="bench-credentials-")),
-                secret_key=secrets.token_urlsafe(32), extra_redirect_uris=(CALLBACK,),
-            )
-            tenant = load_tenant(settings.realm_templates_dir, STATE)
-            desired = render_realm(settings, STATE)
-            timings, took = _measure(settings, tenant, desired, args.samples, "bench-login")
-            results.append((PROJECT_FORM, args.samples, timings, took))
-            if args.stock_samples:
-                timings, took = _measure(settings, tenant, with_stock_login_form(desired),
-                                         args.stock_samples, "bench-login-stock")
-                results.append((STOCK_FORM, args.stock_samples, timings, took))
-        finally:
-            server.stop()
+    with bench_keycloak(secret_key=secrets.token_urlsafe(32),
+                        extra_redirect_uris=(CALLBACK,)) as keycloak:
+        settings = keycloak.settings
+        tenant = load_tenant(settings.realm_templates_dir, STATE)
+        desired = render_realm(settings, STATE)
+        timings, took = _measure(settings, tenant, desired, args.samples, "bench-login")
+        results.append((PROJECT_FORM, args.samples, timings, took))
+        if args.stock_samples:
+            timings, took = _measure(settings, tenant, with_stock_login_form(desired),
+                                     args.stock_samples, "bench-login-stock")
+            results.append((STOCK_FORM, args.stock_samples, timings, took))
     for result in results:
         _print(*result)
 

@@ -15,20 +15,15 @@ from __future__ import annotations
 import argparse
 import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
+from bench._keycloak import bench_keycloak
 from idp_extension.demo_users import synthetic_people
 from idp_extension.flows.site_key import DEFAULT_MIN_SECONDS, IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
-from idp_extension.keycloak_server import (
-    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, free_port,
-)
+from idp_extension.keycloak_server import KEYCLOAK_VERSION
 from idp_extension.passwords import random_password
-from idp_extension.realms.apply import apply_realm
-from idp_extension.settings import load_settings
 from idp_extension.tenants import load_tenant
 from idp_extension.web import create_app
 from idp_extension.web import site_key as web_site_key
@@ -95,29 +90,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=15, help="calls per kind of ID")
     calls = parser.parse_args().calls
-    base = load_settings()
-    secret = secrets.token_urlsafe(24)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = KeycloakServer(
-            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp),
-            admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            http_port=free_port(), management_port=free_port(),
-            themes_dir=base.themes_dir, java_home=base.java_home,
-        ).start()
-        try:
-            settings = base.with_overrides(
-                keycloak_url=server.url, admin_client_id="bench-bootstrap",
-                admin_client_secret=secret, credentials_dir=Path(tmp) / "credentials",
-                secret_key=secrets.token_urlsafe(32), extra_redirect_uris=(CALLBACK,),
-            )
-            apply_realm(settings, STATE)
-            _, people = _people(settings)
-            ids = {kind: (user.user_id if user else "850101035555")
-                   for kind, user in people.items()}
-            floored = _site_key_medians(settings, ids, calls, DEFAULT_MIN_SECONDS)
-            raw = _site_key_medians(settings, ids, calls, 0.0)
-        finally:
-            server.stop()
+    with bench_keycloak(STATE, secret_key=secrets.token_urlsafe(32),
+                        extra_redirect_uris=(CALLBACK,)) as keycloak:
+        settings = keycloak.settings
+        _, people = _people(settings)
+        ids = {kind: (user.user_id if user else "850101035555")
+               for kind, user in people.items()}
+        floored = _site_key_medians(settings, ids, calls, DEFAULT_MIN_SECONDS)
+        raw = _site_key_medians(settings, ids, calls, 0.0)
     print(f"Keycloak {KEYCLOAK_VERSION}, realm {STATE}, median of {calls} calls per kind of ID")
     print(f"\nPOST /{STATE}/site-key")
     print(f"{'ID':<10} {'floor ' + str(int(DEFAULT_MIN_SECONDS * 1000)) + ' ms':>12} {'no floor':>12}")

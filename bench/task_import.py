@@ -12,7 +12,7 @@ conflicts), then, all with the state's own IT credential as `users tasks import`
    assignment, one at a time (user ids and role ids already known: only the writes);
 3. the same file again, which must grant nothing.
 
-Figures come with Keycloak's CPU time per assignment (bench.import_users.ServerCpu): on
+Figures come with Keycloak's CPU time per assignment (bench._keycloak.ServerCpu): on
 a shared machine wall-clock rates move with the load, CPU per assignment much less.
 
 Run: ``python -m bench.task_import [--assignments 100000] [--baseline-sample 1000]``.
@@ -23,21 +23,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import secrets
-import tempfile
 import time
 from pathlib import Path
 
-from bench.import_users import Measured, ServerCpu, check_ids, fast_people, rate
+from bench._keycloak import Measured, ServerCpu, bench_keycloak, check_ids, fast_people, rate
 from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import bootstrap_admin, state_it_admin
 from idp_extension.gateway.tasks import WRITE_WORKERS, TaskRoles
 from idp_extension.importing.tasks_csv import import_tasks, read_task_file
-from idp_extension.keycloak_server import (
-    KEYCLOAK_VERSION, KeycloakDistribution, KeycloakServer, find_java_home, free_port,
-)
-from idp_extension.realms.apply import apply_realm
-from idp_extension.settings import Settings, load_settings
+from idp_extension.settings import Settings
 from idp_extension.tasks import Catalogue
 from idp_extension.tenants import load_tenant, load_values
 
@@ -133,29 +127,9 @@ def main() -> None:
     args = parser.parse_args()
     args.per_user = max(1, min(args.per_user, len(COMPATIBLE)))
 
-    base = load_settings()
-    secret = secrets.token_urlsafe(24)
-    java_home = find_java_home(base.java_home)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = KeycloakServer(
-            distribution=KeycloakDistribution(base.cache_dir), data_dir=Path(tmp) / "keycloak",
-            admin_client_id="bench-bootstrap", admin_client_secret=secret,
-            http_port=free_port(), management_port=free_port(),
-            themes_dir=base.themes_dir, java_home=str(java_home),
-        ).start()
-        try:
-            settings = base.with_overrides(keycloak_url=server.url,
-                                           admin_client_id="bench-bootstrap",
-                                           admin_client_secret=secret,
-                                           credentials_dir=Path(tmp) / "credentials")
-            apply_realm(settings, args.state)
-            print(f"Keycloak {KEYCLOAK_VERSION} (dev-file H2) on JDK {java_home.name}, "
-                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-                  f"realm {args.state}", flush=True)
-            run(settings, args.state, args, Path(tmp), ServerCpu(server))
-        finally:
-            server.stop()
-
+    with bench_keycloak(args.state) as keycloak:
+        print(keycloak.describe(args.state), flush=True)
+        run(keycloak.settings, args.state, args, keycloak.folder, keycloak.cpu())
 
 if __name__ == "__main__":
     main()

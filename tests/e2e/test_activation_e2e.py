@@ -9,7 +9,6 @@ password. Every page is saved under test-artifacts/<test>/.
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -19,7 +18,9 @@ from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVE, UserDirectory
 from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import DESKTOP, PHONE
-from tests.support.browser_login import ask_for_a_link, open_login_page, script_errors
+from tests.support.browser_login import (
+    choose_password, follow_from_login, link_by_mail, open_login_page, script_errors,
+)
 from tests.support.constants import NEW_PASSWORD
 
 PASSWORD = NEW_PASSWORD
@@ -35,16 +36,6 @@ def _sign_in(page: Page, user_id: str, password: str) -> None:
         expect(page.locator("#password")).to_be_visible()
     page.fill("#password", password)
     page.locator("#kc-login").click()
-
-
-def _to_activation_from_login(page: Page, sidecar_url: str, realm: str) -> None:
-    """Langkah 2: follow the login page's "klik di sini", or go there if it is missing."""
-    link = page.locator(f"a[href*='/{realm}/activation']")
-    if link.count():
-        link.first.click()
-    else:
-        warnings.warn(f"{realm}'s login page has no activation link yet: opening it directly")
-        page.goto(f"{sidecar_url}/{realm}/activation")
 
 
 @pytest.mark.parametrize("realm, viewport", [("pahang", DESKTOP), ("kelantan", PHONE)],
@@ -64,8 +55,8 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     open_login_page(page, sidecar.url, keycloak.url, realm)
     screenshot(page, "login-page")
 
-    # Langkah 2-3: "Emel Pengaktifan Akaun".
-    _to_activation_from_login(page, sidecar.url, realm)
+    # Langkah 2-3: the login page's "klik di sini", "Emel Pengaktifan Akaun".
+    follow_from_login(page, f"a[href*='/{realm}/activation']", f"{sidecar.url}/{realm}/activation")
     expect(page.get_by_role("heading", name="Emel Pengaktifan Akaun")).to_be_visible()
     expect(page.get_by_label("Sila nyatakan ID Pengguna akaun anda")).to_have_attribute(
         "placeholder", "cth:123456789012")
@@ -76,15 +67,13 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     expect(page.locator("#user_id-error")).to_contain_text("12 digit")
     screenshot(page, "request-invalid-id")
 
-    mark = mail_inbox.last_id
-    ask_for_a_link(page, record,
-                   "emel pengaktifan akaun telah dihantar ke emel rasmi yang didaftarkan")
+    email, link = link_by_mail(
+        page, mail_inbox, record,
+        "emel pengaktifan akaun telah dihantar ke emel rasmi yang didaftarkan", LINK)
     screenshot(page, "request-sent")
 
     # Langkah 4: the email.
-    email = mail_inbox.wait_for(to=record.email, after=mark, timeout=15)
     assert email.subject == "Pengaktifan Akaun iSPEKS" and record.name in email.text
-    link = LINK.search(email.text).group(0)
     mailbox = new_page(viewport=viewport)
     mailbox.set_content(email.html)
     expect(mailbox.get_by_role("link", name="Pengaktifan Akaun")).to_have_attribute("href", link)
@@ -134,11 +123,7 @@ def test_a_new_user_activates_from_the_login_page_to_the_first_login(
     expect(page.locator("[data-rule=length]")).to_have_class(re.compile("rule-unmet"))
     expect(finish).to_be_disabled()
     screenshot(page, "password-partly-met")
-    page.get_by_label("Kata Laluan", exact=True).fill(PASSWORD)
-    page.get_by_label("Ulang Kata Laluan").fill(PASSWORD)
-    expect(page.locator(".rule-met")).to_have_count(5)
-    page.get_by_label("Tunjuk Kata Laluan").check()
-    expect(page.get_by_label("Kata Laluan", exact=True)).to_have_attribute("type", "text")
+    choose_password(page, PASSWORD, "Kata Laluan", "Ulang Kata Laluan")
     expect(finish).to_be_enabled()
     screenshot(page, "password-all-met")
     finish.click()

@@ -6,25 +6,19 @@ a reason, and the user then logs in to the portal. Screenshots: test-artifacts/<
 from __future__ import annotations
 
 import json
-import re
 
-from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.gateway.users import UserDirectory
-from tests.e2e.test_totp_e2e import _account, tenants  # noqa: F401 (the module fixture)
-from tests.support.browser_login import sign_in
+from tests.support.accounts import active_account
+from tests.support.browser_login import sign_in, sign_in_to_console
 from tests.support.lockout import wait_until_locked
 from tests.support.oidc_login import login
-from tests.integration.test_console_http import unused_code
-from tests.support.totp_login import authenticator, next_unused_code
 
 
 def test_helpdesk_officer_enrols_totp_finds_a_locked_user_and_unlocks_them(
-        new_page, sidecar, settings, tenants, screenshot):  # noqa: F811
+        new_page, sidecar, settings, screenshot):
     state = "pahang"
-    officer, officer_password = _account(settings, tenants, state, "e2e-console-officer",
-                                         "meja-bantuan")
-    user, password = _account(settings, tenants, state, "e2e-console-locked")
-    directory = UserDirectory(bootstrap_admin(settings), state)
+    officer = active_account(settings, state, "e2e-console-officer", tasks=("meja-bantuan",))
+    locked = active_account(settings, state, "e2e-console-locked")
+    user, password, directory = locked.user, locked.password, locked.directory
     # Locked by Keycloak after three wrong passwords.
     for _ in range(3):
         login(settings.keycloak_url, state, user.user_id, "Salah-Kata-Laluan1")
@@ -33,30 +27,11 @@ def test_helpdesk_officer_enrols_totp_finds_a_locked_user_and_unlocks_them(
     page = new_page()
     page.goto(f"{sidecar.url}/{state}/pentadbiran/")
     assert page.url.startswith(f"{settings.keycloak_url}/realms/{state}/"), page.url
-    sign_in(page, officer.user_id, officer_password)
     # Meja Bantuan requires TOTP: Keycloak enrols the app before the console opens.
-    page.wait_for_selector("#kc-totp-settings-form")
-    screenshot(page, "enrol-totp")
-    key = re.sub(r"\s+", "", page.locator("#kc-totp-secret-key").inner_text())
-    app, used = authenticator(key), set()
-    page.fill("#totp", next_unused_code(app, used))
-    page.fill("#userLabel", "Telefon meja bantuan")
-    page.click("#saveTOTPBtn")
-    # Enrolling is not Keycloak's OTP form (no "otp" in amr): the console asks once for a
-    # login with the code (prompt=login), then opens.
-    page.wait_for_selector("#kc-form-login, #console-officer")
-    if page.locator("#kc-form-login").count():
-        screenshot(page, "login-again-with-code")
-        if page.locator("#username").count():
-            sign_in(page, officer.user_id, officer_password)
-        else:  # prompt=login inside the session: Keycloak knows who, asks the password
-            page.fill("#password", officer_password)
-            page.click("#kc-login")
-        page.wait_for_selector("#kc-otp-login-form")
-        page.fill("#otp", unused_code(app, used))
-        page.click("#kc-login")
+    sign_in_to_console(page, officer.user.user_id, officer.password, "#console-officer",
+                       screenshot)
     page.wait_for_url(f"{sidecar.url}/{state}/pentadbiran/")
-    assert officer.user_id in page.locator("#console-officer").inner_text()
+    assert officer.user.user_id in page.locator("#console-officer").inner_text()
     screenshot(page, "console-home")
 
     # Find the locked user by ID with dashes.
@@ -81,7 +56,7 @@ def test_helpdesk_officer_enrols_totp_finds_a_locked_user_and_unlocks_them(
                settings.audit_log_path.read_text().splitlines()]
     (unlocked,) = [e for e in entries if e["event"] == "console:action"
                    and e["subject"] == user.user_id]
-    assert unlocked["details"]["actor"] == officer.user_id
+    assert unlocked["details"]["actor"] == officer.user.user_id
 
     # The user logs in again (a new browser).
     portal = new_page()

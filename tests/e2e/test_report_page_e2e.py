@@ -8,14 +8,10 @@ turns JavaScript off. Screenshots: test-artifacts/<test name>/.
 
 from __future__ import annotations
 
-import re
-
 from tests.e2e.conftest import DESKTOP, PHONE
-from tests.e2e.test_totp_e2e import _account, tenants  # noqa: F401 - fixture
-from tests.integration.test_activation_report import _department, _seed
-from tests.integration.test_console_http import unused_code
-from tests.support.browser_login import sign_in
-from tests.support.totp_login import authenticator, next_unused_code
+from tests.support.accounts import active_account
+from tests.support.browser_login import sign_in_to_console
+from tests.support.reporting import department, seed_departments
 
 
 def _fits(page, viewport) -> None:
@@ -29,12 +25,12 @@ def _fits(page, viewport) -> None:
 
 
 def test_the_report_page_with_its_chart_at_phone_and_desktop_widths(
-        browser, sidecar, settings, tenants, screenshot):  # noqa: F811
-    dept = _department("E2E Laporan")
-    _seed(settings, "pahang", "e2e-report", [
+        browser, sidecar, settings, screenshot):
+    dept = department("E2E Laporan")
+    seed_departments(settings, "pahang", "e2e-report", [
         (dept, "pending", ""), (dept, "active", "0"), (dept, "active", "1"),
         (dept, "active", "1")])
-    user, password = _account(settings, tenants, "pahang", "e2e-report-officer", "meja-bantuan")
+    officer = active_account(settings, "pahang", "e2e-report-officer", tasks=("meja-bantuan",))
     signing_in = browser.new_context(viewport=DESKTOP, locale="ms-MY")
     signing_in.set_default_timeout(20_000)
     try:
@@ -42,25 +38,7 @@ def test_the_report_page_with_its_chart_at_phone_and_desktop_widths(
         report = f"{sidecar.url}/pahang/pentadbiran/laporan/"
         page.goto(report)
         assert page.url.startswith(f"{settings.keycloak_url}/realms/pahang/"), page.url
-        sign_in(page, user.user_id, password)
-        page.wait_for_selector("#kc-totp-settings-form")
-        key = re.sub(r"\s+", "", page.locator("#kc-totp-secret-key").inner_text())
-        app, used = authenticator(key), set()
-        page.fill("#totp", next_unused_code(app, used))
-        page.fill("#userLabel", "Telefon meja bantuan")
-        page.click("#saveTOTPBtn")
-        # Enrolling is not the OTP form (no "otp" in amr): the console's guard asks once
-        # for a login with the code (prompt=login), then the report opens.
-        page.wait_for_selector("#kc-form-login, #report-as-of")
-        if page.locator("#kc-form-login").count():
-            if page.locator("#username").count():
-                sign_in(page, user.user_id, password)
-            else:  # re-authentication: Keycloak knows who, asks the password only
-                page.fill("#password", password)
-                page.click("#kc-login")
-            page.wait_for_selector("#kc-otp-login-form")
-            page.fill("#otp", unused_code(app, used))
-            page.click("#kc-login")
+        sign_in_to_console(page, officer.user.user_id, officer.password, "#report-as-of")
         page.wait_for_url(report)
         signed_in = signing_in.storage_state()
     finally:

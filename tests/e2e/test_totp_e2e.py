@@ -6,30 +6,14 @@ Screenshots: test-artifacts/<test name>/.
 
 from __future__ import annotations
 
-import re
-
-import pytest
-
-from idp_extension.gateway.connection import bootstrap_admin
-from idp_extension.tenants import load_tenants
 from tests.e2e.conftest import PHONE
 from tests.support.accounts import active_account
-from tests.support.browser_login import sign_in
-from tests.support.totp_login import authenticator, next_unused_code
+from tests.support.browser_login import enrol_totp, sign_in
+from tests.support.totp_login import next_unused_code
 
 
-@pytest.fixture(scope="module")
-def tenants(settings):
-    return load_tenants(settings.realm_templates_dir)
-
-
-def _account(settings, tenants, state: str, seed: str, *tasks: str):
-    account = active_account(settings, state, seed)
-    if tasks:
-        kc = bootstrap_admin(settings, state)
-        client = kc.get_client_id("ispeks-tugas")
-        kc.assign_client_role(account.user.id, client,
-                              [kc.get_client_role(client, t) for t in tasks])
+def _account(settings, state: str, seed: str, task: str):
+    account = active_account(settings, state, seed, tasks=(task,))
     return account.user, account.password
 
 
@@ -46,8 +30,8 @@ def _approver_widgets_if_any(page) -> None:
 
 
 def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
-        new_page, sidecar, settings, tenants, screenshot):
-    user, password = _account(settings, tenants, "melaka", "e2e-totp-approver", "ac:pelulus")
+        new_page, sidecar, settings, screenshot):
+    user, password = _account(settings, "melaka", "e2e-totp-approver", "ac:pelulus")
     page = new_page()
     _to_login(page, sidecar, settings, "melaka")
     sign_in(page, user.user_id, password)
@@ -62,12 +46,7 @@ def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
     assert "Google Authenticator" in page.locator("#kc-totp-supported-apps").inner_text()
     assert page.locator("aside.ispeks-aside").count() == 0  # one centred card, no empty box
     screenshot(page, "enrolment")
-    key = re.sub(r"\s+", "", page.locator("#kc-totp-secret-key").inner_text())
-    app, used = authenticator(key), set()
-
-    page.fill("#totp", next_unused_code(app, used))
-    page.fill("#userLabel", "Telefon pejabat")
-    page.click("#saveTOTPBtn")
+    app, used = enrol_totp(page, "Telefon pejabat")
 
     page.wait_for_url(f"{sidecar.url}/melaka/portal/dashboard")
     assert page.locator('[data-field="user-id"]').inner_text() == user.user_id
@@ -93,9 +72,8 @@ def test_melaka_approver_enrols_totp_at_first_login_and_reaches_the_dashboard(
     screenshot(again, "dashboard-phone")
 
 
-def test_pahang_preparer_is_never_asked_for_a_code(new_page, sidecar, settings, tenants,
-                                                   screenshot):
-    user, password = _account(settings, tenants, "pahang", "e2e-totp-preparer", "ac:penyedia")
+def test_pahang_preparer_is_never_asked_for_a_code(new_page, sidecar, settings, screenshot):
+    user, password = _account(settings, "pahang", "e2e-totp-preparer", "ac:penyedia")
     page = new_page()
     _to_login(page, sidecar, settings, "pahang")
     sign_in(page, user.user_id, password)

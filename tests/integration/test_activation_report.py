@@ -9,71 +9,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import secrets
 import time
-from dataclasses import replace
-from datetime import datetime, time as day_time, timedelta, timezone
+from datetime import timedelta
 
 from click.testing import CliRunner
 
 from idp_extension.cli import main
-from idp_extension.demo_users import synthetic_people
-from idp_extension.gateway.connection import bootstrap_admin, state_it_admin
-from idp_extension.gateway.users import (
-    ACTIVATED_AT, ACTIVATION_STATE, ACTIVE, PENDING, REMINDED_AT, UserDirectory,
-)
-from idp_extension.reporting.campaign import MALAYSIA, load_campaign
+from idp_extension.gateway.connection import state_it_admin
+from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, PENDING, REMINDED_AT
 from idp_extension.reporting.wiring import activation_report
-from idp_extension.tenants import load_tenant
-from tests.support.lockout import wait_until_locked
-from tests.support.oidc_login import login
+from tests.support.reporting import department, seed_departments
 
 
 def _run(settings, *args):
     return CliRunner().invoke(main, list(args), obj=settings, catch_exceptions=False)
 
 
-def _department(label: str) -> str:
-    return f"Jabatan {label} {secrets.token_hex(3).upper()}"
-
-
-def _at(day, hour: int) -> str:
-    """``hour`` o'clock Malaysian time on ``day``, as the flows write it (UTC)."""
-    moment = datetime.combine(day, day_time(hour), MALAYSIA).astimezone(timezone.utc)
-    return moment.isoformat(timespec="seconds")
-
-
-def _seed(settings, state: str, seed: str, layout: list[tuple[str, str, str]]):
-    """Register one user per (department, kind, day offset) and put them in that state.
-
-    kind: pending, locked (pending, 3 wrong passwords), active, disabled (active).
-    """
-    tenant = load_tenant(settings.realm_templates_dir, state)
-    campaign = load_campaign(settings.realm_templates_dir, state)
-    directory = UserDirectory(bootstrap_admin(settings), state)
-    people = synthetic_people(tenant, len(layout), seed=f"{seed}-{secrets.token_hex(4)}")
-    users = []
-    for person, (department, kind, offset) in zip(people, layout):
-        user, created = directory.register_pending(replace(person, department=department))
-        assert created
-        if kind in ("active", "disabled"):
-            day = campaign.go_live + timedelta(days=int(offset))
-            directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE],
-                                                  ACTIVATED_AT: [_at(day, 23)]})
-        if kind == "locked":
-            # Keycloak alone writes disabledReason: lock the way strangers would.
-            for _ in range(3):
-                login(settings.keycloak_url, state, user.user_id, "Salah-Kata-Laluan1")
-            wait_until_locked(directory, user.id)
-        if kind == "disabled":
-            directory.set_enabled(user.id, False)
-        users.append(directory.get(user.id))
-    return directory, campaign, users
-
-
 def test_report_numbers_match_a_seeded_realm(provisioned_realms, settings):
-    a, b = _department("Laporan A"), _department("Laporan B")
-    directory, campaign, users = _seed(settings, "pahang", "report-numbers", [
+    a, b = department("Laporan A"), department("Laporan B")
+    directory, campaign, users = seed_departments(settings, "pahang", "report-numbers", [
         (a, "pending", ""), (a, "pending", ""), (a, "locked", ""),
         (a, "active", "1"), (a, "active", "1"), (a, "disabled", "3"),
         (b, "pending", ""),
@@ -102,8 +56,8 @@ def test_report_numbers_match_a_seeded_realm(provisioned_realms, settings):
 
 
 def test_cli_prints_the_report_with_its_freshness_and_csv(provisioned_realms, settings):
-    a = _department("Laporan CLI")
-    _, campaign, users = _seed(settings, "kelantan", "report-cli", [
+    a = department("Laporan CLI")
+    _, campaign, users = seed_departments(settings, "kelantan", "report-cli", [
         (a, "pending", ""), (a, "pending", ""), (a, "active", "2")])
 
     whole = _run(settings, "report", "activation", "--state", "kelantan")
@@ -146,8 +100,8 @@ def _events(path) -> list[dict]:
 def test_remind_sends_temporary_passwords_once_a_day_paced_and_audited(
         provisioned_realms, settings, mail_inbox, tmp_path):
     settings = settings.with_overrides(audit_log_path=tmp_path / "audit.jsonl")
-    a = _department("Peringatan")
-    directory, campaign, users = _seed(settings, "selangor", "remind-temp", [
+    a = department("Peringatan")
+    directory, campaign, users = seed_departments(settings, "selangor", "remind-temp", [
         (a, "pending", ""), (a, "pending", ""), (a, "active", "1")])
     mark = mail_inbox.last_id
 
@@ -193,8 +147,8 @@ def test_remind_sends_temporary_passwords_once_a_day_paced_and_audited(
 def test_remind_sends_activation_links_in_activation_link_states(
         provisioned_realms, settings, mail_inbox, tmp_path):
     settings = settings.with_overrides(audit_log_path=tmp_path / "audit.jsonl")
-    a = _department("Pautan")
-    directory, _, users = _seed(settings, "pahang", "remind-link", [
+    a = department("Pautan")
+    directory, _, users = seed_departments(settings, "pahang", "remind-link", [
         (a, "pending", ""), (a, "disabled", "1")])
     mark = mail_inbox.last_id
 

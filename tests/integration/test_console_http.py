@@ -9,96 +9,20 @@ unused one of the three instead of waiting for a new period.
 
 from __future__ import annotations
 
-import html
-import re
-import time
-
 import pytest
 
 from idp_extension.gateway.tasks import TaskRoles
 from idp_extension.gateway.connection import bootstrap_admin
-from tests.integration.test_totp import PASSWORD, enrol, grant, person
+from tests.integration.test_totp import PASSWORD, grant, person
 from tests.support.inprocess import Stack
 from tests.support.lockout import wait_until_locked
+from tests.support.officer import Officer, keycloak_page
 from tests.support.oidc_login import login
-from tests.support.totp_login import PERIOD, jwt_claims, steady_window
-
-OTP_FORM = re.compile(r'<form[^>]*id="kc-otp-login-form"[^>]*action="([^"]+)"')
 
 
 @pytest.fixture
 def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
     return Stack(provisioned_realms, mail_inbox, tmp_path / "audit.jsonl")
-
-
-def unused_code(app, used: set[str]) -> str:
-    """A code Keycloak accepts now and that was not used yet (previous, current, next)."""
-    steady_window()
-    now = time.time()
-    for shift in (0, PERIOD, -PERIOD):
-        code = app.at(now + shift)
-        if code not in used:
-            used.add(code)
-            return code
-    raise AssertionError("three codes used within a minute")
-
-
-def keycloak_page(stack: Stack, browser, start: str):
-    """Follow a sidecar page's redirects to Keycloak; return Keycloak's page."""
-    answer = browser.get(start)
-    while answer.status in (302, 303) and not answer.location.startswith(
-            stack.settings.keycloak_url):
-        answer = browser.get(answer.location)
-    assert answer.status in (302, 303), answer.text[:300]
-    return browser.get(answer.location)
-
-
-class Officer:
-    def __init__(self, stack: Stack, realm: str, seed: str, *tasks: str) -> None:
-        self.stack, self.realm = stack, realm
-        self.record, self.user = person(stack, realm, seed, *tasks)
-        self.app, self.used, done = enrol(stack.settings, realm, self.record.user_id)
-        self.claims = jwt_claims(done.tokens["id_token"])
-        self.browser = stack.browser()
-        self.base = f"/{realm}/pentadbiran"
-
-    def keycloak_page(self, start: str):
-        return keycloak_page(self.stack, self.browser, start)
-
-    def sign_in(self, start: str | None = None, *, code: bool = True):
-        """From a console page to Keycloak: password, code, back to the callback."""
-        page = self.keycloak_page(start or f"{self.base}/")
-        answer = self.browser.login_form(page, self.record.user_id, PASSWORD)
-        if code:
-            answer = self.code(answer)
-        assert answer.status == 302, answer.text[:300]
-        return self.browser.get(answer.location)
-
-    def code(self, page):
-        assert page.status == 200, page.text[:300]
-        action = OTP_FORM.search(page.body)
-        assert action, f"no OTP form: {page.text[:300]}"
-        return self.browser.post(html.unescape(action.group(1)),
-                                 {"otp": unused_code(self.app, self.used)})
-
-    def act(self, user_id: str, action: str, reason: str = "Permintaan melalui telefon",
-            confirm: bool = True, **fields):
-        card = f"{self.base}/pengguna/{user_id}"
-        data = {**fields, "reason": reason, "next": card}
-        if confirm:
-            data["confirm"] = "yes"
-        return self.browser.submit_to(card, f"{card}/{action}", data)
-
-
-def _submit_to(self, page_path: str, target: str, data: dict):
-    """Post ``data`` to ``target`` with the CSRF token of ``page_path``."""
-    return self.post(target, {**data, "csrf_token": self.csrf(page_path)})
-
-
-# Browser.submit posts to the page it read the token from; actions post elsewhere.
-from tests.support.inprocess import Browser  # noqa: E402
-
-Browser.submit_to = _submit_to
 
 
 def events(stack: Stack, action: str | None = None) -> list[dict]:

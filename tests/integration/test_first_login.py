@@ -52,6 +52,13 @@ class Stack(inprocess.Stack):
     def browser(self, realm: str) -> "Browser":  # type: ignore[override]
         return Browser(self, realm)
 
+    def emailed(self, realm: str, seed: str):
+        """A new pending user who asked for a temporary password and read the email: the
+        record, the user, their browser and the password."""
+        record, user = self.pending(realm, seed)
+        browser = self.browser(realm)
+        return record, user, browser, browser.request_and_read(record)
+
 
 class Browser(inprocess.Browser):
     """One person's browser on the first-login pages of one realm."""
@@ -327,9 +334,7 @@ def test_keycloak_down_is_503_and_changes_nothing(stack, seed):
 
 
 def test_an_expired_temporary_password_is_refused_and_void(stack, seed):
-    record, user = stack.pending("selangor", seed)
-    browser = stack.browser("selangor")
-    temporary = browser.request_and_read(record)
+    record, user, browser, temporary = stack.emailed("selangor", seed)
     stack.clock.offset = timedelta(minutes=stack.tenants["selangor"].temporary_password_minutes)
 
     callback = browser.sign_in(record.user_id, temporary)
@@ -362,9 +367,7 @@ def test_a_newer_request_voids_the_older_password_and_its_sign_in(stack, seed):
 
 
 def test_three_wrong_passwords_lock_until_the_administrator_unlocks(stack, seed):
-    record, user = stack.pending("melaka", seed)
-    browser = stack.browser("melaka")
-    temporary = browser.request_and_read(record)
+    record, user, browser, temporary = stack.emailed("melaka", seed)
 
     for _ in range(3):
         assert browser.keycloak_login(record.user_id, "Salah-Kata-Laluan1").status == 200
@@ -387,9 +390,7 @@ def test_three_wrong_passwords_lock_until_the_administrator_unlocks(stack, seed)
 
 
 def test_a_pending_user_cannot_use_the_temporary_password_at_a_portal(stack, seed):
-    record, user = stack.pending("selangor", seed)
-    browser = stack.browser("selangor")
-    temporary = browser.request_and_read(record)
+    record, user, browser, temporary = stack.emailed("selangor", seed)
 
     at_portal = browser.portal_login(record.user_id, temporary)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.support.metrics import requests_served
+from tests.support.metrics import assert_counted
 
 
 def test_keycloak_exports_its_metrics_on_the_management_port(keycloak):
@@ -18,11 +18,5 @@ def test_keycloak_exports_its_metrics_on_the_management_port(keycloak):
 
 def test_the_sidecar_is_ready_and_counts_what_it_serves(sidecar):
     assert requests.get(f"{sidecar.url}/readyz", timeout=30).json() == {"status": "ok"}
-
-    def served() -> float:
-        return requests_served(f"{sidecar.url}/metrics", "melaka", "/<realm>/first-login")
-
-    before = served()
-    for _ in range(3):
-        assert requests.get(f"{sidecar.url}/melaka/first-login", timeout=10).status_code == 200
-    assert served() == before + 3
+    assert_counted(f"{sidecar.url}/metrics", f"{sidecar.url}/melaka/first-login", "melaka",
+                   "/<realm>/first-login", 3)

@@ -24,28 +24,13 @@ from idp_extension.realms.plan import execution_steps
 from idp_extension.realms.profile import ADMIN_ONLY, SIDECAR_ATTRIBUTES, attribute_names
 from idp_extension.tenants import load_tenant, load_values
 from tests.support.oidc_login import decode_jwt_claims, login
-from tests.unit.test_realm_render import JOHOR, POLICY, VERSION_LABELS, totp_steps
+from tests.support.realm_shape import (
+    BROWSER_FLOW, JOHOR, POLICY, PORTAL_FLOW, STATES, VERSION_LABELS, assert_portal_client,
+)
 
 pytestmark = pytest.mark.integration
 
-STATES = ["pahang", "kelantan", "selangor", "melaka"]
 SIDECAR_ROLES = {"manage-users", "query-users", "view-users"}
-EXPECTED_FLOW = [
-    (0, "auth:auth-cookie", "ALTERNATIVE"),
-    (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
-    (1, "auth:ispeks-username-password-form", "REQUIRED"),
-    *totp_steps(1),
-]
-EXPECTED_PORTAL_FLOW = [
-    (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
-    (1, "auth:auth-cookie", "ALTERNATIVE"),
-    (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
-    (2, "auth:ispeks-username-password-form", "REQUIRED"),
-    *totp_steps(2, "ispeks-browser-portal-forms"),
-    (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
-    (1, "auth:conditional-user-attribute", "REQUIRED"),
-    (1, "auth:deny-access-authenticator", "REQUIRED"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +83,7 @@ def test_browser_flow_is_the_single_username_password_form(settings_, state):
 
     assert kc.get_realm(state)["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser")
-    assert execution_steps(executions) == EXPECTED_FLOW
+    assert execution_steps(executions) == BROWSER_FLOW
     assert not any(e.get("providerId") == "auth-username-form" for e in executions)
 
 
@@ -108,7 +93,7 @@ def test_default_flow_refuses_pending_accounts_and_only_the_sidecar_skips_that(s
     flows = {f["alias"]: f["id"] for f in kc.get_authentication_flows()}
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
 
-    assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
+    assert execution_steps(executions) == PORTAL_FLOW
     configs = {e["providerId"]: kc.get_authenticator_config(e["authenticationConfig"])["config"]
                for e in executions if e.get("authenticationConfig")}
     assert configs["conditional-user-attribute"]["attribute_name"] == "ispeks_activation_state"
@@ -154,14 +139,10 @@ def test_clients_are_pkce_with_the_right_kind_and_redirects(settings_, state):
                                             f"{base}/pentadbiran/callback"}
     for portal in values["portal_clients"]:
         client = clients[portal["client_id"]]
-        assert client["publicClient"] is True and client["standardFlowEnabled"] is True
-        assert client["directAccessGrantsEnabled"] is False
-        assert client["implicitFlowEnabled"] is False
-        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert_portal_client(client)
         demo = {f"{base}/portal/callback"} if portal["client_id"] == "portal-ispeks" else set()
         assert set(client["redirectUris"]) == set(portal["redirect_uris"]) | set(
             settings_.extra_redirect_uris) | demo
-        assert not any("*" in uri for uri in client["redirectUris"])
         assert {"profile", "email"} <= set(client["defaultClientScopes"])
 
 
@@ -408,7 +389,7 @@ def test_drift_is_repaired_then_nothing_is_left_to_do(settings_, johor):
     realm = kc.get_realm("johor")
     assert realm["passwordPolicy"] == POLICY and realm["rememberMe"] is False
     assert execution_steps(kc.get_authentication_flow_executions("ispeks-browser")) == (
-        EXPECTED_FLOW)
+        BROWSER_FLOW)
     assert "ispeks_security_answers" in attribute_names()
     assert "ispeks_security_answers" in {
         a["name"] for a in kc.get_realm_users_profile()["attributes"]}
@@ -432,7 +413,7 @@ def test_requirement_drift_is_fixed_in_place(settings_, johor):
     assert result.lines() == [
         "flows.ispeks-browser.flow:ispeks-browser-forms: 'REQUIRED' -> 'ALTERNATIVE'"]
     after = kc.get_authentication_flow_executions("ispeks-browser")
-    assert execution_steps(after) == EXPECTED_FLOW
+    assert execution_steps(after) == BROWSER_FLOW
     # Fixed in place: the same executions, not a rebuilt flow.
     assert {e["id"] for e in after} >= {cookie["id"], forms["id"]}
 
@@ -464,7 +445,7 @@ def test_a_realm_of_the_previous_template_is_brought_up_to_date(settings_, johor
     assert again.summary() == "no changes"
     assert kc.get_realm("johor")["browserFlow"] == "ispeks-browser-portal"
     executions = kc.get_authentication_flow_executions("ispeks-browser-portal")
-    assert execution_steps(executions) == EXPECTED_PORTAL_FLOW
+    assert execution_steps(executions) == PORTAL_FLOW
     # The login form's address limits, the two TOTP role conditions, the two OTP forms'
     # amr references (issue 13), the pending check and the refusal.
     assert sum(bool(e.get("authenticationConfig")) for e in executions) == 7
@@ -522,7 +503,7 @@ def test_a_realm_without_totp_gets_the_policy_and_the_subflows(settings_, johor)
     assert {change.path for change in upgraded.changes} == {
         "flows.ispeks-browser", "realm.otpPolicyLookAheadWindow", "realm.otpPolicyCodeReusable"}
     assert apply_realm(settings_, "johor", templates_dir=templates).summary() == "no changes"
-    assert execution_steps(kc.get_authentication_flow_executions("ispeks-browser")) == EXPECTED_FLOW
+    assert execution_steps(kc.get_authentication_flow_executions("ispeks-browser")) == BROWSER_FLOW
     realm = kc.get_realm("johor")
     assert (realm["otpPolicyLookAheadWindow"], realm["otpPolicyCodeReusable"]) == (1, False)
     conditions = [kc.get_authenticator_config(e["authenticationConfig"])["config"]

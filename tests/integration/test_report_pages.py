@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.test_activation_report import _department, _seed
-from tests.integration.test_console_http import Officer
 from tests.integration.test_totp import PASSWORD, person
+from tests.support.officer import Officer
 from tests.support.inprocess import Stack
+from tests.support.reporting import department, seed_departments
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def stack(provisioned_realms, mail_inbox, tmp_path) -> Stack:
 
 
 def officer(stack: Stack, realm: str, seed: str, task: str = "meja-bantuan") -> Officer:
-    """A console officer (the console's tests' helper): task, TOTP enrolled, signed in."""
+    """A console officer: task, TOTP enrolled, signed in to the report."""
     who = Officer(stack, realm, f"report-{seed}", task)
     back = who.sign_in(f"/{realm}/pentadbiran/laporan/")
     assert back.status == 303 and back.location == f"/{realm}/pentadbiran/laporan/", (
@@ -41,8 +41,8 @@ def _rows(page) -> list[list[str]]:
 
 def test_report_numbers_csv_and_pending_list_of_a_seeded_realm(stack):
     settings = stack.settings
-    a, b = _department("Konsol A"), _department("Konsol =B")
-    directory, campaign, users = _seed(settings, "pahang", "report-pages", [
+    a, b = department("Konsol A"), department("Konsol =B")
+    directory, campaign, users = seed_departments(settings, "pahang", "report-pages", [
         (a, "pending", ""), (a, "pending", ""), (a, "locked", ""),
         (a, "active", "1"), (a, "active", "1"), (a, "disabled", "3"), (b, "pending", ""),
     ])
@@ -80,8 +80,8 @@ def test_report_numbers_csv_and_pending_list_of_a_seeded_realm(stack):
 
 def test_reminder_dry_run_then_send_once_a_day_audited(stack):
     settings = stack.settings
-    dept = _department("Konsol Peringatan")
-    _, _, users = _seed(settings, "selangor", "report-remind", [
+    dept = department("Konsol Peringatan")
+    _, _, users = seed_departments(settings, "selangor", "report-remind", [
         (dept, "pending", ""), (dept, "pending", ""), (dept, "active", "1")])
     browser = officer(stack, "selangor", "remind", "pentadbir-sistem").browser
     base = "/selangor/pentadbiran/laporan"

@@ -145,28 +145,28 @@ def _gunicorn(*options: str) -> list[str]:
             "--graceful-timeout", "5", "idp_extension.web.wsgi:app"]
 
 
-def test_gunicorn_with_several_workers_refuses_memory_storage_in_one_line(tmp_path):
-    done = subprocess.run(_gunicorn("-c", str(GUNICORN_CONF), "--workers", "3"),
-                          env=_environment(ISPEKS_RATELIMIT_STORAGE_URI="memory://"),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-
+def _refusal(tmp_path, options: list[str], **env: str) -> str:
+    """Start gunicorn expecting it to stop at once; the one line that says why (no
+    traceback)."""
+    done = subprocess.run(_gunicorn(*options), env=_environment(**env), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr + done.stdout
     [line] = [l for l in done.stderr.splitlines() if "ISPEKS_RATELIMIT_STORAGE_URI" in l]
+    return line
+
+
+def test_gunicorn_with_several_workers_refuses_memory_storage_in_one_line(tmp_path):
+    line = _refusal(tmp_path, ["-c", str(GUNICORN_CONF), "--workers", "3"],
+                    ISPEKS_RATELIMIT_STORAGE_URI="memory://")
     assert "3 gunicorn workers" in line and "redis://" in line
 
 
 def test_gunicorn_refuses_memory_storage_for_a_production_looking_setup(tmp_path):
     # One worker, no config file: the app itself refuses (the worker cannot know whether
     # other instances run), and gunicorn stops with "App failed to load".
-    done = subprocess.run(
-        _gunicorn("--workers", "1"),
-        env=_environment(ISPEKS_KEYCLOAK_URL="https://sso.ispeks.example.gov.my"),
-        cwd=tmp_path, capture_output=True, text=True, timeout=120)
-
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr + done.stdout
-    [line] = [l for l in done.stderr.splitlines() if "ISPEKS_RATELIMIT_STORAGE_URI" in l]
+    line = _refusal(tmp_path, ["--workers", "1"],
+                    ISPEKS_KEYCLOAK_URL="https://sso.ispeks.example.gov.my")
     assert "ISPEKS_SINGLE_INSTANCE=true" in line and "redis://" in line
 
 

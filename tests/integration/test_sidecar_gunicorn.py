@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from idp_extension.keycloak_server import free_port
+from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +50,7 @@ def sidecar(tmp_path_factory):
         _wait_until_serving(process, base, log_path)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def _wait_until_serving(process: subprocess.Popen, base: str, log_path) -> None:

@@ -5,7 +5,9 @@ temporary folder; from there the CLI renders and checks every state, and the sid
 (the venv's gunicorn with ``deploy/gunicorn.conf.py``, two workers) serves all four
 states behind the ``/idp`` prefix against the session's Keycloak and SMTP inbox:
 pages, forms, static files, the gallery, an activation by emailed link (links and
-cookies under /idp), the site key, the probes and the metrics of both workers.
+cookies under /idp), the site key, the probes and the metrics of both workers, and an
+officer signed in through Keycloak (password and TOTP code) on the helpdesk console,
+the report pages and the settings' TOTP page, in Malay and in English.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import html
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from urllib.parse import urlsplit
@@ -27,11 +28,18 @@ from idp_extension.flows.site_key import IMAGE_ATTRIBUTE, PHRASE_ATTRIBUTE
 from idp_extension.gateway.connection import bootstrap_admin
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, UserDirectory
 from idp_extension.keycloak_server import free_port
+from idp_extension.realms.render import SIDECAR_CALLBACK_PATHS
 from idp_extension.settings import PROJECT_ROOT, load_settings
 from idp_extension.tenants import load_tenants
 from idp_extension.web.security import origin_of
+from tests.support.accounts import active_account
+from tests.support.addresses import loopback_session
 from tests.support.constants import CSRF
-from tests.support.metrics import requests_served
+from tests.support.metrics import assert_counted
+from tests.support.pages import outside
+from tests.support.processes import stop_process
+from tests.support.reporting import department, seed_departments
+from tests.support.totp_login import StepLogin, sign_in_via
 from tests.support.waiting import wait_until
 from tests.support.wheel import InstalledWheel, build_and_install, clean_environment
 
@@ -132,12 +140,7 @@ def wheel_sidecar(installed, wheel_env, redis_server, tmp_path_factory):
         LOGS[public] = log_path
         yield public
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_process(process, 20, group=True)
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -221,15 +224,9 @@ def test_probes_and_metrics_of_both_workers(wheel_sidecar):
     assert requests.get(f"{own}/livez", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{own}/readyz", timeout=20)
     assert ready.status_code == 200, ready.text
-
-    def count() -> float:
-        return requests_served(f"{own}/metrics", "kelantan", "/<realm>/recovery")
-
-    before = count()
-    # Separate connections: gunicorn hands them to whichever worker accepts first.
-    for _ in range(12):
-        assert requests.get(f"{wheel_sidecar}/kelantan/recovery", timeout=10).status_code == 200
-    assert count() == before + 12
+    # Both workers: 12 separate connections, counted whichever worker served them.
+    assert_counted(f"{own}/metrics", f"{wheel_sidecar}/kelantan/recovery", "kelantan",
+                   "/<realm>/recovery", 12)
 
     text = requests.get(f"{own}/metrics", timeout=10).text
     for series in ("ispeks_keycloak_request_duration_seconds_count",
@@ -259,3 +256,87 @@ def test_flow_outcomes_and_mail_latency_are_exported(wheel_sidecar, provisioned_
         lambda: requests.get(f"{wheel_sidecar.removesuffix(PREFIX)}/metrics", timeout=10).text,
         sent.search, what="the activation request in the metrics")
     assert re.search(r'ispeks_mail_send_duration_seconds_count\{outcome="sent"\} [1-9]', text)
+
+
+@pytest.fixture
+def wheel_callbacks(wheel_sidecar, provisioned_realms):
+    """Keycloak may send browsers back to the wheel's sidecar (its own public URL) in
+    Pahang, for one test: the session's realm gets its redirect URIs back afterwards."""
+    kc = bootstrap_admin(provisioned_realms, "pahang")
+    uuid = kc.get_client_id("ispeks-sidecar")
+    before = kc.get_client(uuid)["redirectUris"]
+    kc.update_client(uuid, {"redirectUris": before + [
+        f"{wheel_sidecar}/pahang/{path}" for path in SIDECAR_CALLBACK_PATHS]})
+    try:
+        yield
+    finally:
+        kc.update_client(uuid, {"redirectUris": before})
+
+
+def test_console_report_and_totp_settings_render_from_the_wheel(wheel_sidecar, wheel_callbacks,
+                                                                  provisioned_realms):
+    """The console's, the report's and the settings' templates and messages ship in the
+    wheel: an officer (Meja Bantuan, an authenticator app enrolled) signs in through
+    Keycloak and every page renders, its links and forms under /idp."""
+    settings, realm = provisioned_realms, "pahang"
+    officer = active_account(settings, realm, "wheel-officer", tasks=("meja-bantuan",))
+    target = active_account(settings, realm, "wheel-console-target")
+    # A department with a pending user: the report links to its list (made before the
+    # wheel's sidecar makes its first summary).
+    seed_departments(settings, realm, "wheel-report", [(department("Wheel"), "pending", "")])
+    user_id, password = officer.user.user_id, officer.password
+    app, used, _ = StepLogin(settings.keycloak_url, realm).first_login_enrolling(user_id, password)
+    browser = loopback_session()
+    console = f"{wheel_sidecar}/{realm}/pentadbiran"
+
+    def page(url: str, *words: str) -> requests.Response:
+        answer = browser.get(url, timeout=30)
+        assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
+        return checked(answer, *words)
+
+    def checked(answer: requests.Response, *words: str) -> requests.Response:
+        text = html.unescape(answer.text)
+        for expected in words:
+            assert expected in text, (answer.url, expected)
+        assert outside(answer.text, PREFIX) == [], answer.url
+        return answer
+
+    home = sign_in_via(browser, f"{console}/", user_id, password, app, used)
+    assert (home.status_code, home.url) == (200, f"{console}/"), home.text[:300]
+    checked(home, "Pentadbiran Pengguna", "Cari Pengguna", user_id)
+    page(f"{console}/?q={target.user.user_id}", target.record.name)
+    card = page(f"{console}/pengguna/{target.user.user_id}", target.record.name,
+                "Tarikh Pendaftaran")
+    assert f'action="{PREFIX}/{realm}/pentadbiran/pengguna/{target.user.user_id}/' in card.text
+    page(f"{console}/daftar", "Daftar Pengguna Baharu", "No. Kad Pengenalan")
+
+    # The report: its first summary may still be in the making (503 "sedang disediakan").
+    report = wait_until(lambda: browser.get(f"{console}/laporan/", timeout=60),
+                        lambda answer: answer.status_code == 200, timeout=120,
+                        what="the report's first summary")
+    checked(report, "Laporan Kempen Pengaktifan", "Angka setakat")
+    pending = re.search(rf'href="({PREFIX}/{realm}/pentadbiran/laporan/jabatan\?d=[^"]+)"',
+                        report.text)
+    assert pending, "the report links to each department's pending users"
+    page(f"{wheel_sidecar.removesuffix(PREFIX)}{html.unescape(pending.group(1))}",
+         "Pengguna belum aktif")
+    page(f"{console}/laporan/peringatan", "Hantar Peringatan")
+
+    # English, then "Log Keluar": the console's own signed-out page (and Keycloak's
+    # session ended).
+    english = page(f"{console}/laporan/?lang=en", "Activation Campaign Report")
+    signed_out = browser.post(f"{console}/logout", timeout=30,
+                              data={"csrf_token": CSRF.search(english.text).group(1)})
+    assert (signed_out.status_code, signed_out.url) == (200, f"{console}/signed-out")
+    checked(signed_out, "You have logged out of User Administration.")
+
+    # The settings' TOTP page (a sign-in of its own: password and code again), in the
+    # language chosen, then in Malay.
+    settings_totp = f"{wheel_sidecar}/{realm}/settings/totp"
+    totp = sign_in_via(browser, settings_totp, user_id, password, app, used)
+    assert (totp.status_code, totp.url) == (200, settings_totp), totp.text[:300]
+    checked(totp, "Two-factor Verification (TOTP)", "Status: On", "cannot be turned off")
+    page(f"{settings_totp}?lang=ms", "Pengesahan Dua Faktor (TOTP)", "Status: Aktif",
+         "tidak boleh dimatikan")
+    assert all(c.path.startswith((f"{PREFIX}", "/realms/")) for c in browser.cookies), [
+        (c.name, c.path) for c in browser.cookies]

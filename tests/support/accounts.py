@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from idp_extension.demo_users import synthetic_people
 from idp_extension.gateway.connection import bootstrap_admin
+from idp_extension.gateway.tasks import TaskRoles
 from idp_extension.gateway.users import ACTIVATION_STATE, ACTIVE, DirectoryUser, UserDirectory
 from idp_extension.passwords import random_password
 from idp_extension.payroll import PayrollRecord
@@ -26,8 +27,10 @@ class ActiveAccount:
 
 
 def active_account(settings, realm: str, seed: str, password: str | None = None,
-                   attributes: dict[str, list[str]] | None = None) -> ActiveAccount:
-    """A synthetic person of ``realm`` (``seed`` makes them unique), active, with a password."""
+                   attributes: dict[str, list[str]] | None = None,
+                   tasks: tuple[str, ...] = ()) -> ActiveAccount:
+    """A synthetic person of ``realm`` (``seed`` makes them unique), active, with a password,
+    holding the ``tasks`` (roles of ``ispeks-tugas``) if any, as state IT grants them."""
     tenant = load_tenants(settings.realm_templates_dir)[realm]
     [record] = synthetic_people(tenant, 1, seed=seed)
     directory = UserDirectory(bootstrap_admin(settings), realm)
@@ -35,4 +38,6 @@ def active_account(settings, realm: str, seed: str, password: str | None = None,
     password = password or random_password()
     directory.set_password(user.id, password)
     directory.update_attributes(user.id, {ACTIVATION_STATE: [ACTIVE], **(attributes or {})})
+    if tasks:
+        TaskRoles(bootstrap_admin(settings), realm).grant(user.id, tasks)
     return ActiveAccount(directory, record, user, password)

@@ -263,7 +263,12 @@ class Browser:
 
     def submit(self, path: str, data: dict) -> Page:
         """Post a sidecar form with the CSRF token of its page."""
-        return self.post(path, {**data, "csrf_token": self.csrf(path)})
+        return self.submit_to(path, path, data)
+
+    def submit_to(self, page_path: str, target: str, data: dict) -> Page:
+        """Post ``data`` to ``target`` with the CSRF token of ``page_path`` (a form whose
+        action is another address, as the console's actions on a user's card)."""
+        return self.post(target, {**data, "csrf_token": self.csrf(page_path)})
 
     def login_form(self, page: Page, username: str, password: str) -> Page:
         """Post Keycloak's login form shown on ``page``; return Keycloak's answer."""

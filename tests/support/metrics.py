@@ -13,3 +13,13 @@ def requests_served(metrics_url: str, realm: str, route: str, status: str = "200
     found = re.search(r'ispeks_http_requests_total\{method="GET",'
                       rf'realm="{realm}",route="{re.escape(route)}",status="{status}"\}} (\S+)', text)
     return float(found.group(1)) if found else 0.0
+
+
+def assert_counted(metrics_url: str, page_url: str, realm: str, route: str, times: int) -> None:
+    """GET ``page_url`` ``times`` times (each a 200, each its own connection, so gunicorn
+    hands them to whichever worker accepts first); the metrics at ``metrics_url`` count
+    exactly those requests for ``route`` in ``realm``, whichever worker served them."""
+    before = requests_served(metrics_url, realm, route)
+    for _ in range(times):
+        assert requests.get(page_url, timeout=10).status_code == 200
+    assert requests_served(metrics_url, realm, route) == before + times

@@ -7,9 +7,7 @@ may run on the same machine). ``scripts/bootstrap`` installs ``redis-server``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ import pytest
 import redis
 
 from idp_extension.keycloak_server import free_port
+from tests.support.processes import stop_process
 
 START_TIMEOUT = 20.0
 
@@ -75,12 +74,7 @@ class RedisServer:
         """Stop this server by its own PID."""
         if self.process is None or self.process.poll() is not None:
             return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+        stop_process(self.process, 10)
 
 
 @pytest.fixture(scope="session")

@@ -103,14 +103,27 @@ def next_unused_code(app: pyotp.TOTP, used: set[str]) -> str:
     return code
 
 
+def unused_code(app: pyotp.TOTP, used: set[str]) -> str:
+    """A code Keycloak accepts now and that was not used yet (previous, current, next
+    period: the realm's look-around window is 1), without waiting for a new period."""
+    steady_window()
+    now = time.time()
+    for shift in (0, PERIOD, -PERIOD):
+        code = app.at(now + shift)
+        if code not in used:
+            used.add(code)
+            return code
+    raise AssertionError("three codes used within a minute")
+
+
 class StepLogin:
     """One code-flow login with PKCE, driven a page at a time."""
 
     def __init__(self, keycloak_url: str, realm: str, *, client_id: str = "portal-ispeks",
                  redirect_uri: str = CALLBACK, source_address: str | None = None,
                  locale: str | None = None, extra: dict | None = None,
-                 exchange: bool = True) -> None:
-        self.session = loopback_session(source_address)
+                 exchange: bool = True, session: requests.Session | None = None) -> None:
+        self.session = session or loopback_session(source_address)
         self.base = f"{keycloak_url}/realms/{realm}/protocol/openid-connect"
         self.client_id, self.redirect_uri, self.exchange = client_id, redirect_uri, exchange
         self.verifier, challenge = _pkce_pair()
@@ -146,6 +159,18 @@ class StepLogin:
             data["mode"] = mode.group(1)
         return self._post(ENROL_FORM, data)
 
+    def first_login_enrolling(self, username: str, password: str, label: str = "Telefon ujian"):
+        """The first login of a user whose task requires TOTP: the password, then an
+        authenticator app (pyotp) made from the key the enrolment page shows. Returns the
+        app, the codes used so far, and the last step (the callback)."""
+        assert self.start().asks_password
+        page = self.password(username, password)
+        assert page.asks_enrolment, page.error or page.body[:400]
+        app, used = authenticator(page.totp_key()), set()
+        done = self.enrol(next_unused_code(app, used), label=label)
+        assert done.done, done.error or done.body[:400]
+        return app, used, done
+
     def _post(self, form_id: str, data: dict) -> Step:
         assert self.page is not None and self.page.form == form_id, (
             f"expected form {form_id}, page is {self.page.form if self.page else None}: "
@@ -175,7 +200,7 @@ class StepLogin:
         assert query.get("state") == self.state, "state must round-trip"
         tokens = None
         if self.exchange and "code" in query:
-            answer = requests.post(f"{self.base}/token", data={
+            answer = self.session.post(f"{self.base}/token", data={
                 "grant_type": "authorization_code", "code": query["code"],
                 "redirect_uri": self.redirect_uri, "client_id": self.client_id,
                 "code_verifier": self.verifier}, timeout=30)
@@ -192,6 +217,34 @@ def login_with_totp(keycloak_url: str, realm: str, username: str, password: str,
     step = login.password(username, password)
     assert step.asks_code, step.error or step.body[:300]
     return login.code(next_unused_code(app, used))
+
+
+LOGIN_FORM_ACTION = re.compile(rf'<form[^>]*id="{PASSWORD_FORM}"[^>]*action="([^"]+)"')
+OTP_FORM_ACTION = re.compile(rf'<form[^>]*id="{OTP_FORM}"[^>]*action="([^"]+)"')
+
+
+def sign_in_via(session: requests.Session, start_url: str, username: str, password: str,
+                app: pyotp.TOTP, used: set[str], timeout: float = 30) -> requests.Response:
+    """A browser (``session``) opens ``start_url``, a sidecar page that sends it to
+    Keycloak to sign in: it answers the login form and, if asked, the OTP form with an
+    unused code, and follows the redirects back to the sidecar. Returns the last answer
+    (the page). A browser that Keycloak already knows (its SSO cookie) comes straight
+    back. Keycloak's cookies are marked Secure even on http://127.0.0.1: browsers send
+    them on loopback, requests needs to be told."""
+    _unsecure(session)
+    page = session.get(start_url, timeout=timeout)
+    form = LOGIN_FORM_ACTION.search(page.text)
+    if form is None:
+        return page
+    _unsecure(session)
+    page = session.post(html.unescape(form.group(1)), timeout=timeout,
+                        data={"username": username, "password": password})
+    form = OTP_FORM_ACTION.search(page.text)
+    if form is None:
+        return page
+    _unsecure(session)
+    return session.post(html.unescape(form.group(1)), timeout=timeout,
+                        data={"otp": unused_code(app, used)})
 
 
 def jwt_claims(token: str) -> dict:

@@ -108,26 +108,6 @@ def test_is_claimed_reads_without_claiming(claims_and_clock):
     assert claims.is_claimed("k") is False
 
 
-def test_memory_claims_expire_for_is_claimed_too():
-    clock = ManualClock()
-    claims = MemoryClaims(clock.monotonic)
-    claims.claim("k", 10)
-    clock.advance(9)
-    assert claims.is_claimed("k") is True
-    clock.advance(1)
-    assert claims.is_claimed("k") is False
-
-
-def test_memory_claims_expire():
-    clock = ManualClock()
-    claims = MemoryClaims(clock.monotonic)
-    claims.claim("k", 10)
-    clock.advance(9)
-    assert claims.claim("k", 10) is False
-    clock.advance(1)
-    assert claims.claim("k", 10) is True
-
-
 def test_memory_claims_are_thread_safe():
     claims = MemoryClaims()
     barrier = threading.Barrier(32)
@@ -145,12 +125,14 @@ def test_memory_claims_are_thread_safe():
     assert wins.count(True) == 1 and len(wins) == 32
 
 
-def test_claims_expire(claims_and_clock):
+def test_claims_expire_for_claim_and_is_claimed(claims_and_clock):
     claims, clock = claims_and_clock
     claims.claim("k", 10)
     clock.advance(9)
+    assert claims.is_claimed("k") is True
     assert claims.claim("k", 10) is False
     clock.advance(1)
+    assert claims.is_claimed("k") is False
     assert claims.claim("k", 10) is True
 
 

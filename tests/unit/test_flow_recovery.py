@@ -293,12 +293,18 @@ def test_three_wrong_submissions_lock_the_account_for_an_administrator(world):
     assert open_link(world.ctx(), fresh).attempts_left == 3
 
 
-def test_failures_count_on_the_account_not_on_the_link(world):
+def _two_wrong_answers(world):
+    """An active user who asked for a link and answered it wrongly twice (one try left)."""
     user = world.active()
-    first = world.request(user.user_id)
+    token = world.request(user.user_id)
     for _ in range(2):
         with pytest.raises(WrongAnswers):
-            answer_questions(world.ctx(), first, wrong(world.right_answers(first)))
+            answer_questions(world.ctx(), token, wrong(world.right_answers(token)))
+    return user, token
+
+
+def test_failures_count_on_the_account_not_on_the_link(world):
+    user, _ = _two_wrong_answers(world)
     second = world.request(user.user_id)  # a new link buys no new guesses
     assert open_link(world.ctx(), second).attempts_left == 1
     with pytest.raises(RecoveryLocked):
@@ -306,11 +312,7 @@ def test_failures_count_on_the_account_not_on_the_link(world):
 
 
 def test_right_answers_start_the_count_again(world):
-    user = world.active()
-    token = world.request(user.user_id)
-    for _ in range(2):
-        with pytest.raises(WrongAnswers):
-            answer_questions(world.ctx(), token, wrong(world.right_answers(token)))
+    user, token = _two_wrong_answers(world)
     answer_questions(world.ctx(), token, world.right_answers(token))
     assert world.attribute(user.id, RECOVERY_FAILURES) is None
 

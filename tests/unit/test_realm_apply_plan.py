@@ -227,6 +227,21 @@ def test_client_secret_change_is_shown_masked(desired):
     assert plan.operations[0].payload["secret"] == desired["clients"][0]["secret"]
 
 
+def _marker_condition(subflow: str, alias: str, *, negate: bool) -> dict:
+    """A TOTP subflow's condition: the user holds (or, negated, lacks) the marker role."""
+    return {"parent": subflow, "provider": "conditional-user-role", "requirement": "REQUIRED",
+            "config": {"alias": alias, "config": {"condUserRole": "ispeks-tugas.totp-wajib",
+                                                  "negate": str(negate).lower()}}}
+
+
+def _otp_form(subflow: str) -> dict:
+    """A TOTP subflow's OTP form; the console (issue 13) reads the step from amr: "otp"."""
+    return {"parent": subflow, "provider": "auth-otp-form", "requirement": "REQUIRED",
+            "config": {"alias": f"{subflow}-amr",
+                       "config": {"default.reference.value": "otp",
+                                  "default.reference.maxAge": "300"}}}
+
+
 def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
     current = keycloak_view(desired)
     current.flow_executions["ispeks-browser"] = None
@@ -254,30 +269,16 @@ def test_missing_flow_is_created_then_built_before_the_realm_binds_it(desired):
          "description": ("TOTP for privileged tasks (ispeks-tugas totp-wajib): enrol at "
                          "first, then every login"),
          "requirement": "CONDITIONAL"},
-        {"parent": "ispeks-browser-forms-totp-wajib", "provider": "conditional-user-role",
-         "requirement": "REQUIRED",
-         "config": {"alias": "ispeks-totp-wajib",
-                    "config": {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "false"}}},
-        {"parent": "ispeks-browser-forms-totp-wajib", "provider": "auth-otp-form",
-         "requirement": "REQUIRED",
-         # The console (issue 13) reads the OTP step from amr: the reference "otp".
-         "config": {"alias": "ispeks-browser-forms-totp-wajib-amr",
-                    "config": {"default.reference.value": "otp",
-                               "default.reference.maxAge": "300"}}},
+        _marker_condition("ispeks-browser-forms-totp-wajib", "ispeks-totp-wajib", negate=False),
+        _otp_form("ispeks-browser-forms-totp-wajib"),
         {"parent": "ispeks-browser-forms", "subflow": "ispeks-browser-forms-totp-pilihan",
          "description": "TOTP a user without a privileged task turned on",
          "requirement": "CONDITIONAL"},
-        {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "conditional-user-role",
-         "requirement": "REQUIRED",
-         "config": {"alias": "ispeks-bukan-totp-wajib",
-                    "config": {"condUserRole": "ispeks-tugas.totp-wajib", "negate": "true"}}},
+        _marker_condition("ispeks-browser-forms-totp-pilihan", "ispeks-bukan-totp-wajib",
+                          negate=True),
         {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "conditional-user-configured",
          "requirement": "REQUIRED"},
-        {"parent": "ispeks-browser-forms-totp-pilihan", "provider": "auth-otp-form",
-         "requirement": "REQUIRED",
-         "config": {"alias": "ispeks-browser-forms-totp-pilihan-amr",
-                    "config": {"default.reference.value": "otp",
-                               "default.reference.maxAge": "300"}}},
+        _otp_form("ispeks-browser-forms-totp-pilihan"),
     ]}
     assert plan.operations[3].payload == {"browserFlow": "ispeks-browser-portal"}
 

@@ -22,39 +22,12 @@ from idp_extension.realms.render import (
 )
 from idp_extension.settings import PROJECT_ROOT, Settings
 from idp_extension.tenants import ValuesError, list_states, load_values
+from tests.support.realm_shape import (
+    BROWSER_FLOW, JOHOR, POLICY, PORTAL_FLOW, STATES, VERSION_LABELS, assert_portal_client,
+)
 
 TEMPLATES = PROJECT_ROOT / "realm-templates"
 THEMES = PROJECT_ROOT / "themes"
-STATES = ["pahang", "kelantan", "selangor", "melaka"]
-VERSION_LABELS = {
-    "pahang": "Versi 3.0.07",
-    "kelantan": "Versi 5.0",
-    "selangor": "Portal iSPEKS versi 2.1",
-    "melaka": "Versi 4.0",
-}
-POLICY = ("length(12) and upperCase(1) and lowerCase(1) and digits(1) and specialChars(1) "
-          "and notUsername and passwordHistory(3)")
-JOHOR = '''\
-# Made-up fifth state for the "one values file per state" test.
-realm = "johor"
-state_name = "Johor"
-display_name = "iSPEKS Kerajaan Negeri Johor"
-product = "iSPEKS"
-version_label = "Versi 9.9"
-onboarding = "activation-link"
-email_domains = ["johor.gov.my"]
-
-[[helpdesk]]
-name = "Meja Bantuan iSPEKS Johor"
-phone = "07-555 0909"
-email = "bantuan.ispeks@johor.gov.my"
-
-[[portal_clients]]
-client_id = "portal-ispeks"
-name = "Portal iSPEKS"
-root_url = "https://p.ispeks.johor.gov.my/eispeks/"
-redirect_uris = ["https://p.ispeks.johor.gov.my/eispeks/oidc/callback"]
-'''
 
 
 @pytest.fixture
@@ -127,30 +100,12 @@ def test_state_carries_its_names_and_settings_as_string_attributes(settings, sta
     assert attributes[CHECKSUM_ATTRIBUTE].startswith("hmac-sha256:")
 
 
-def totp_steps(level: int, forms: str = "ispeks-browser-forms") -> list[tuple]:
-    """The two TOTP subflows after the password form (issue 12)."""
-    return [
-        (level, f"flow:{forms}-totp-wajib", "CONDITIONAL"),
-        (level + 1, "auth:conditional-user-role", "REQUIRED"),
-        (level + 1, "auth:auth-otp-form", "REQUIRED"),
-        (level, f"flow:{forms}-totp-pilihan", "CONDITIONAL"),
-        (level + 1, "auth:conditional-user-role", "REQUIRED"),
-        (level + 1, "auth:conditional-user-configured", "REQUIRED"),
-        (level + 1, "auth:auth-otp-form", "REQUIRED"),
-    ]
-
-
 @pytest.mark.parametrize("state", STATES)
 def test_browser_flow_is_the_single_username_password_form(settings, state):
     realm = render_realm(settings, state, TEMPLATES)
 
     assert realm["browserFlow"] == "ispeks-browser-portal"
-    assert flow_steps(realm["authenticationFlows"], "ispeks-browser") == [
-        (0, "auth:auth-cookie", "ALTERNATIVE"),
-        (0, "flow:ispeks-browser-forms", "ALTERNATIVE"),
-        (1, "auth:ispeks-username-password-form", "REQUIRED"),
-        *totp_steps(1),
-    ]
+    assert flow_steps(realm["authenticationFlows"], "ispeks-browser") == BROWSER_FLOW
     assert "auth-username-form" not in json.dumps(realm["authenticationFlows"])
 
 
@@ -205,16 +160,7 @@ def test_both_login_forms_carry_the_per_address_limits_from_the_values(settings,
 def test_default_flow_refuses_pending_accounts_after_signing_in(settings, state):
     realm = render_realm(settings, state, TEMPLATES)
 
-    assert flow_steps(realm["authenticationFlows"], "ispeks-browser-portal") == [
-        (0, "flow:ispeks-browser-portal-login", "REQUIRED"),
-        (1, "auth:auth-cookie", "ALTERNATIVE"),
-        (1, "flow:ispeks-browser-portal-forms", "ALTERNATIVE"),
-        (2, "auth:ispeks-username-password-form", "REQUIRED"),
-        *totp_steps(2, "ispeks-browser-portal-forms"),
-        (0, "flow:ispeks-browser-portal-pending", "CONDITIONAL"),
-        (1, "auth:conditional-user-attribute", "REQUIRED"),
-        (1, "auth:deny-access-authenticator", "REQUIRED"),
-    ]
+    assert flow_steps(realm["authenticationFlows"], "ispeks-browser-portal") == PORTAL_FLOW
     configs = {c["alias"]: c["config"] for c in realm["authenticatorConfig"]}
     assert configs["ispeks-pending-user"]["attribute_name"] == "ispeks_activation_state"
     assert configs["ispeks-pending-user"]["attribute_expected_value"] == "pending"
@@ -295,13 +241,9 @@ def test_clients_are_pkce_and_the_sidecar_is_least_privilege(settings, state):
     assert sorted(clients) == sorted(p["client_id"] for p in values["portal_clients"])
     for portal in values["portal_clients"]:
         client = clients[portal["client_id"]]
-        assert client["publicClient"] is True and client["standardFlowEnabled"] is True
-        assert client["directAccessGrantsEnabled"] is False
-        assert client["implicitFlowEnabled"] is False
-        assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert_portal_client(client)
         assert client["redirectUris"] == portal["redirect_uris"] + [
             "http://127.0.0.1:18765/callback"]
-        assert not any("*" in uri for uri in client["redirectUris"])
         assert client["attributes"]["post.logout.redirect.uris"] == "##".join(
             portal["post_logout_redirect_uris"])
         assert client["rootUrl"] == portal["root_url"] and client["webOrigins"] == ["+"]
