@@ -22,7 +22,7 @@ import threading
 import time
 
 from bench.prodlike import ProcessCpu, SourceAddressAdapter, load_note, running_topology
-from tests.deploy.support import CALLBACK, Production
+from tests.deploy.support import Production
 
 STATE = "pahang"
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
     note = load_note()
-    with running_topology(say=lambda line: None, extra_redirect_uris=(CALLBACK,)) as topology:
+    with running_topology(say=lambda line: None) as topology:
         table = measure(topology, args.users, args.clients, args.seconds, note)
     print("\n" + table)
 

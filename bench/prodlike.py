@@ -19,10 +19,13 @@ from idp_extension.keycloak_server import free_port
 from idp_extension.mail.inbox import MailInbox
 from idp_extension.prodlike.topology import Topology
 from idp_extension.settings import load_settings
+from tests.deploy.support import CALLBACK
 
 
 @contextlib.contextmanager
 def running_topology(say=print, **options) -> Iterator[Topology]:
+    # The login bench's code flow comes back to the tests' callback, as in tests/deploy.
+    options.setdefault("extra_redirect_uris", (CALLBACK,))
     inbox = MailInbox(port=free_port()).start()
     with tempfile.TemporaryDirectory(prefix="ispeks-bench-") as folder:
         topology = Topology(load_settings(), Path(folder), smtp_port=inbox.port, say=say,

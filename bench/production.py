@@ -17,7 +17,6 @@ import argparse
 from bench import import_users, login_rate, site_key_rate
 from bench.prodlike import load_note, running_topology
 from idp_extension.settings import load_settings
-from tests.deploy.support import CALLBACK
 
 
 def main() -> None:
@@ -29,8 +28,7 @@ def main() -> None:
     options.add_argument("--clients", type=int, default=8)
     args = options.parse_args()
     note = load_note()
-    # The login bench's code flow comes back to the tests' callback (as in tests/deploy).
-    with running_topology(say=lambda line: None, extra_redirect_uris=(CALLBACK,)) as topology:
+    with running_topology(say=lambda line: None) as topology:
         site_key = site_key_rate.measure(topology, [float(r) for r in args.rates.split(",")],
                                          args.seconds, note=note)
         print("\n" + site_key, flush=True)
