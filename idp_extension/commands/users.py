@@ -14,6 +14,7 @@ from idp_extension.audit import (
     AuditEvent, AuditLog, Outcome, RealmAudit, audit_log_from_settings, for_realm,
 )
 from idp_extension.credentials import STATE_IT_CLIENT_ID, CredentialError
+from idp_extension.flows.ports import public_pages
 from idp_extension.gateway.bulk_users import BulkUsers
 from idp_extension.gateway.connection import state_it_admin
 from idp_extension.gateway.errors import GatewayError
@@ -382,11 +383,12 @@ def reset_otp(settings: Settings, state: str, locale: str, user_id: str,
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     mailer = for_tenant(mail_sender_from_settings(settings), tenant, audit)
-    recovery_url = f"{settings.sidecar_public_url.rstrip('/')}/{state}/recovery"
+    recovery_url = public_pages(settings.sidecar_public_url, state).url(
+        "tenant.recovery.request_form")
     notified = notify(mailer, tenant, user, "totp_reset", locale,
                       datetime.now(timezone.utc), recovery_url=recovery_url)
-    audit.record(AuditEvent.TOTP_RESET, realm=state, subject=user.user_id, **_who(actor),
-                 removed=removed, notified=notified)
+    _state_audit(settings, state, actor).record(
+        AuditEvent.TOTP_RESET, subject=user.user_id, removed=removed, notified=notified)
     click.echo(f"{removed} authenticator app(s) removed for {user.user_id} in {state}; the "
                f"next login sets up a new one. "
                + ("User emailed." if notified else "No email could be sent to the user."))
