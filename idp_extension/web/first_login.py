@@ -82,18 +82,13 @@ SAVES_PER_ADDRESS = "20 per minute"
 QUESTION_SLOTS = 3
 
 
-class FirstLoginFailed(errors.BadRequest):
+class FirstLoginFailed(errors.BadRequest, code="first_login.login_failed"):
     """The callback could not be turned into a sign-in (stale, forged, refused, cancelled)."""
 
-    code = "first_login.login_failed"
 
-
-class SessionMissing(FlowProblem):
+class SessionMissing(FlowProblem, code="first_login.session_missing", status=401,
+                     next_action="continue"):
     """The completion page was opened without a current sign-in."""
-
-    code = "first_login.session_missing"
-    http_status = 401
-    next_action = "continue"
 
 
 @bp.record_once
