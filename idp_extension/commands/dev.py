@@ -131,6 +131,10 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
 
 
 def _interrupt(*_) -> None:
+    # The first signal stops everything; a second one right after must not interrupt
+    # the stopping (see _stop_all).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
