@@ -3,13 +3,17 @@
 Starts, in order: the development mail inbox (a real SMTP server on loopback and a web
 page listing what it received), Keycloak on its dev-file database with theme caching
 off, the four state realms, synthetic demo users, and the sidecar under gunicorn. Ctrl-C
-stops all of it, each by its own process id. Data lives in ``<cache>/dev`` and is reused
-by the next start.
+(SIGINT) or SIGTERM, at any moment, even while starting, stops all of it, each by its own
+process id, all at once: Keycloak and gunicorn run in sessions of their own (a
+terminal's Ctrl-C does not reach them), so this command is what stops them. Data lives
+in ``<cache>/dev`` and is reused by the next start.
 """
 
 from __future__ import annotations
 
 import secrets
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -70,7 +74,14 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
         demo_portal=True,
         audit_log_path=settings.audit_log_path or data_dir / "audit.jsonl",
     )
-    stack: list = []  # things to stop, in reverse order
+    stack: list = []  # things to stop
+    # Ctrl-C and SIGTERM end even a start half-way (run_until_stopped then takes SIGTERM
+    # over). Python's default for SIGTERM would exit at once and leave Keycloak running;
+    # and a shell without job control (a script's `scripts/dev &`) starts its background
+    # commands with SIGINT *ignored*, where Ctrl-C to the group did nothing at all.
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in handlers:
+        signal.signal(signum, _interrupt)
     try:
         try:
             inbox = MailInbox(port=smtp_port).start()
@@ -90,8 +101,8 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
             http_port=keycloak_port, management_port=keycloak_management_port,
             themes_dir=settings.themes_dir, java_home=settings.java_home, dev_themes=True,
         )
+        stack.append(keycloak)  # before it starts: a Ctrl-C while it starts stops it too
         keycloak.start()
-        stack.append(keycloak)
         click.echo(f"Keycloak:     {keycloak.url}/admin/ (ready in {keycloak.started_in_seconds:.1f}s)")
 
         tenants = load_tenants(settings.realm_templates_dir)
@@ -103,8 +114,9 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
             demo += seed_realm(directory, tenant, data_dir / "demo-passwords.json", pending_users,
                                tasks=TaskRoles(bootstrap_admin(settings), state))
 
-        sidecar = SidecarProcess(settings, sidecar_port, log_path=data_dir / "sidecar.log").start()
+        sidecar = SidecarProcess(settings, sidecar_port, log_path=data_dir / "sidecar.log")
         stack.append(sidecar)
+        sidecar.start()
         click.echo(f"Sidecar:      {sidecar.url}/<realm>/ (log: {data_dir / 'sidecar.log'})")
         _print_accounts(keycloak.url, sidecar.url, tenants, demo)
         _print_cli_hint(settings, keycloak_port, data_dir)
@@ -113,10 +125,32 @@ def dev(settings: Settings, data_dir: Path | None, keycloak_port: int,
             return
         run_until_stopped("\nRunning. Press Ctrl-C to stop.")
     finally:
-        click.echo("Stopping...")
-        for part in reversed(stack):
-            part.stop()
-        click.echo("Stopped.")
+        _stop_all(stack)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(*_) -> None:
+    # The first signal stops everything; a second one right after must not interrupt
+    # the stopping (see _stop_all).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _stop_all(stack: list) -> None:
+    """Stop every part at once (each by its own process group, SIGKILL after its own
+    bounded wait). A second Ctrl-C or SIGTERM meanwhile is ignored, so that it cannot cut
+    the stopping short and leave a server behind."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    click.echo("Stopping...")
+    stoppers = [threading.Thread(target=part.stop) for part in stack]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
+    click.echo("Stopped.")
 
 
 class _Stoppable:

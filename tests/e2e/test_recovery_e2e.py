@@ -26,7 +26,7 @@ from tests.support.browser_login import (
     choose_password, follow_from_login, link_by_mail, open_login_page, script_errors,
     show_password_step, sign_in,
 )
-from tests.support.constants import ANSWER_TO, ANSWERS, NEW_PASSWORD, OLD_PASSWORD
+from tests.support.constants import ANSWER_TO, ANSWERS, FAST_HASHER, NEW_PASSWORD, OLD_PASSWORD
 
 LINK = re.compile(r"https?://\S+?/recovery/link/[A-Za-z0-9_.\-]+")
 PHRASE = ("Wau Bulan di Pantai Klebang", "kite")
@@ -39,7 +39,7 @@ def _active_user(settings, realm: str, seed: str):
     user, _ = directory.register_pending(record)
     directory.set_password(user.id, OLD_PASSWORD)
     directory.update_attributes(user.id, {
-        ACTIVATION_STATE: [ACTIVE], ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS)],
+        ACTIVATION_STATE: [ACTIVE], ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS, FAST_HASHER)],
         PHRASE_ATTRIBUTE: [PHRASE[0]], IMAGE_ATTRIBUTE: [PHRASE[1]]})
     return record, user, directory
 

@@ -18,6 +18,7 @@ from idp_extension.gateway.connection import bootstrap_admin
 from tests.e2e.conftest import DESKTOP
 from tests.support.accounts import active_account
 from tests.support.browser_login import show_password_step, sign_in
+from tests.support.constants import FAST_HASHER
 
 PASSWORD = "Lama#Kata-Laluan1"
 OLD = ("Pelangi di Bukit Hijau", "hibiscus")
@@ -30,7 +31,7 @@ def test_a_user_changes_the_secret_phrase_then_sees_it_on_the_login_page(
     realm = "melaka"
     account = active_account(settings, realm, "settings-e2e-phrase", PASSWORD, {
         ANSWERS_ATTRIBUTE: [hash_answers([("mother_name", "Siti Aishah"), ("first_car", "Kancil"),
-                                          ("favourite_colour", "Hijau")])],
+                                          ("favourite_colour", "Hijau")], FAST_HASHER)],
         PHRASE_ATTRIBUTE: [OLD[0]], IMAGE_ATTRIBUTE: [OLD[1]]})
     record, user = account.record, account.user
     page = new_page(viewport=DESKTOP)

@@ -1,6 +1,7 @@
 """Response times do not tell unknown, pending, active, locked and disabled IDs apart.
 
-For each enumeration-sensitive endpoint (one state each), 20 answers per kind of ID,
+For each enumeration-sensitive endpoint (one state each), 16 answers per kind of ID
+(``E.SAMPLES``),
 asked in rounds that ask every kind once in a new order each (so load from the other
 work on a shared machine hits every kind alike). Every pair of kinds is compared with
 a two-sided Mann-Whitney U test; a pair fails if its p-value is below 1e-4 *and* its
@@ -10,7 +11,7 @@ or slower fails; load noise does not.
 ``python -m bench.enumeration_timing`` takes 200 samples a kind and prints the table.
 
 Rate limits are switched off for this app: they answer alike for every kind anyway,
-and 20 requests for one ID would hit them.
+and 16 requests for one ID would hit them.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ import pytest
 from tests.support import enumeration as E
 from tests.support import inprocess
 
-SAMPLES = 20
-# 105 answers per endpoint (0.25-0.8 s each) and five new people, on a busy machine.
+# 85 answers per endpoint (0.25-0.8 s each) and five new people, on a busy machine.
 pytestmark = pytest.mark.timeout(900)
 ENDPOINTS = [("pahang", "activation"), ("melaka", "first-login"), ("kelantan", "recovery"),
              ("selangor", "site-key")]
@@ -54,7 +54,7 @@ def measure(stack, realm: str, endpoint: str, people: dict[str, E.Someone], samp
 @pytest.mark.parametrize("realm, endpoint", ENDPOINTS)
 def test_no_kind_of_id_answers_at_a_telling_speed(stack, realm, endpoint):
     people = E.people(stack, realm, f"timing:{realm}:{endpoint}")
-    timings = measure(stack, realm, endpoint, people, SAMPLES, seed=f"{realm}:{endpoint}")
+    timings = measure(stack, realm, endpoint, people, E.SAMPLES, seed=f"{realm}:{endpoint}")
     verdicts = E.compare(timings)
     table = "\n".join(f"{v.a:>8} {v.median_a_ms:7.1f} ms  {v.b:>8} {v.median_b_ms:7.1f} ms"
                       f"  p={v.p_value:.2g}  lower quartiles {v.quartile_a_ms:.1f} / "

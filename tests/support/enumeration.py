@@ -151,10 +151,15 @@ def compare(samples: Mapping[str, list[float]]) -> list[PairVerdict]:
 # p below 1e-4 AND medians more than 25 ms apart), or if the fast ends of the two kinds
 # (lower quartiles) lie more than 30 ms apart. Load on a shared 2-core machine stalls
 # some answers (only ever later), hitting interleaved kinds alike: it widens the spread,
-# which weakens p, but hardly moves a lower quartile. Simulated with 20 samples a kind
+# which weakens p, but hardly moves a lower quartile. Simulated with SAMPLES a kind
 # (tests/unit/test_enumeration_verdict.py): a kind 50 ms faster or slower is caught in
 # every run, and noise alone never fails. p alone at any threshold is either flaky
 # (ten pairs per endpoint) or misses the leak when stalls are many.
+# 16 a kind: in 1,000 simulated runs each, with one answer in ten stalled, none missed a
+# 50 ms leak and none failed on noise alone (as with 20); with one in five stalled, one
+# run in a thousand went wrong either way (none with 20). Fewer than 10 could never
+# reach P_FLOOR (Mann-Whitney's smallest p for 8 against 8 is 1.6e-4).
+SAMPLES = 16
 P_FLOOR = 1e-4
 MS_FLOOR = 25.0
 QUARTILE_MS_FLOOR = 30.0

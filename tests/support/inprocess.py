@@ -35,7 +35,7 @@ from idp_extension.tenants import Tenant, load_tenants
 from idp_extension.web import Services, create_app
 from idp_extension.web.ratelimit import LIMITER_KEY
 from tests.support.addresses import loopback_session
-from tests.support.constants import ANSWERS, CSRF, LOGIN_FORM
+from tests.support.constants import ANSWERS, CSRF, FAST_HASHER, LOGIN_FORM
 
 
 class MovableClock(SystemClock):
@@ -159,7 +159,11 @@ class Stack:
 
     def active(self, realm: str, seed: str, password: str,
                extra: Mapping[str, list[str]] | None = None) -> tuple[PayrollRecord, DirectoryUser]:
-        """A new activated user (a synthetic person) with a password and three answers."""
+        """A new activated user (a synthetic person) with a password and three answers.
+
+        The answers are hashed at the unit tests' low argon2 cost: checking one reads the
+        cost from the hash, so the flows check them quickly too. Answers the app itself
+        stores (activation, first login, settings) are hashed by the app's own hasher."""
         record = self.person(realm, seed)
         admin = self.admin(realm)
         user, created = admin.register_pending(record)
@@ -167,7 +171,7 @@ class Stack:
         admin.set_password(user.id, password)
         admin.update_attributes(user.id, {
             ACTIVATION_STATE: [ACTIVE],
-            ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS)], **(extra or {})})
+            ANSWERS_ATTRIBUTE: [hash_answers(ANSWERS, FAST_HASHER)], **(extra or {})})
         return record, admin.get(user.id)
 
     def browser(self) -> "Browser":

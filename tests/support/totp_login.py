@@ -91,16 +91,23 @@ def steady_window(min_left: float = 6.0) -> None:
 
 
 def next_unused_code(app: pyotp.TOTP, used: set[str]) -> str:
-    """The current code, waiting for the next period if this one's code was used (Keycloak
-    refuses a code twice)."""
-    steady_window()
-    code = app.now()
-    while code in used:
-        time.sleep(PERIOD - time.time() % PERIOD + 0.2)
+    """A code Keycloak accepts now that was not used yet (Keycloak refuses a code twice).
+
+    The realm looks one period around (``lookAroundWindow`` 1), so the current, the next
+    and the previous period's codes all open a login: no need to wait for a fresh
+    period. The next period's code stays valid the longest (until the end of the period
+    after this one), the previous one's only until this period ends, which
+    ``steady_window`` leaves at least 6 s of. Only when all three were used does it wait
+    for the next period (at most one period)."""
+    while True:
         steady_window()
-        code = app.now()
-    used.add(code)
-    return code
+        now = time.time()
+        for shift in (0, PERIOD, -PERIOD):
+            code = app.at(now + shift)
+            if code not in used:
+                used.add(code)
+                return code
+        time.sleep(PERIOD - time.time() % PERIOD + 0.2)
 
 
 def unused_code(app: pyotp.TOTP, used: set[str]) -> str:

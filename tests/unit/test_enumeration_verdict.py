@@ -15,7 +15,7 @@ def _answer_time(rng: random.Random, floor: float = 0.35) -> float:
     return floor + rng.expovariate(1 / 0.015) + stall
 
 
-def _samples(rng: random.Random, shift: dict[str, float] | None = None, n: int = 20):
+def _samples(rng: random.Random, shift: dict[str, float] | None = None, n: int = E.SAMPLES):
     shift = shift or {}
     return {kind: [_answer_time(rng) + shift.get(kind, 0.0) for _ in range(n)]
             for kind in E.KINDS}
