@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from bench.prodlike import SourceAddressAdapter, load_note, running_topology
+from bench.prodlike import ProcessCpu, SourceAddressAdapter, load_note, running_topology
 from idp_extension.flows.site_key import DEFAULT_MIN_SECONDS
 from idp_extension.web.security import origin_of
 
@@ -87,7 +87,28 @@ def unknown_ids(count: int) -> list[str]:
     return [f"99{random.randrange(10**10):010d}" for _ in range(count)]
 
 
-def at_rate(clients: Clients, rate: float, seconds: float) -> dict:
+def component_cpu(topology) -> dict:
+    """CPU meters of each part the requests go through, and of this load generator (it
+    shares the machine's cores: on a real deployment the browsers are elsewhere)."""
+    parts = {"Keycloak": topology.nodes, "sidecars": topology.sidecars,
+             "nginx": [topology.proxy], "Redis": [topology.redis],
+             "PostgreSQL": [topology.postgres]}
+    meters = {name: ProcessCpu([service.process.pid for service in services])
+              for name, services in parts.items()}
+    meters["load generator"] = _OwnCpu()  # this process only: the servers are its children
+    return meters
+
+
+class _OwnCpu:
+    """CPU seconds of this process's own threads (not of the servers it started)."""
+
+    @staticmethod
+    def seconds() -> float:
+        return time.process_time()
+
+
+def at_rate(clients: Clients, rate: float, seconds: float,
+            meters: dict | None = None) -> dict:
     total = int(rate * seconds)
     ids = unknown_ids(total)
     latencies: list[float] = []
@@ -107,6 +128,8 @@ def at_rate(clients: Clients, rate: float, seconds: float) -> dict:
             lags.append(lag)
             statuses[status] = statuses.get(status, 0) + 1
 
+    meters = meters or {}
+    cpu_before = {name: meter.seconds() for name, meter in meters.items()}
     with ThreadPoolExecutor(max_workers=max(64, int(rate * 1.5))) as pool:
         start = time.perf_counter() + 0.5
         for n in range(total):
@@ -115,7 +138,9 @@ def at_rate(clients: Clients, rate: float, seconds: float) -> dict:
             if pause > 0:
                 time.sleep(pause)
             pool.submit(one, due, ids[n])
-    return {"rate": rate, "count": total, "p50": statistics.median(latencies),
+    cpu_ms = {name: 1000 * (meter.seconds() - cpu_before[name]) / total
+              for name, meter in meters.items()}
+    return {"rate": rate, "count": total, "p50": statistics.median(latencies), "cpu_ms": cpu_ms,
             "p99": _percentile(latencies, 0.99), "max": max(latencies),
             "lag_p99": _percentile(lags, 0.99), "statuses": statuses}
 
@@ -126,7 +151,8 @@ def measure(topology, rates: list[float], seconds: float, direct: bool = False,
     needed = int(sum(rates) * seconds / 50) + 50  # about 50 per minute per address at most
     clients = Clients(topology, min(needed, 2000), direct, sidecars)
     at_rate(clients, 20, 3)  # warm-up: tokens, pools, JIT
-    results = [at_rate(clients, rate, seconds) for rate in rates]
+    meters = component_cpu(topology)
+    results = [at_rate(clients, rate, seconds, meters) for rate in rates]
     floor = DEFAULT_MIN_SECONDS * 1000
     where = f"direct to {sidecars} sidecar(s)" if direct else "through nginx (TLS), 2 sidecars"
     lines = [f"POST /idp/{STATE}/site-key, unknown IDs, {where}; floor {floor:.0f} ms; "
@@ -138,6 +164,12 @@ def measure(topology, rates: list[float], seconds: float, direct: bool = False,
                      f"{r['p99'] * 1000:>8.1f} {r['max'] * 1000:>8.1f} "
                      f"{r['p99'] * 1000 - floor:>10.1f} {r['lag_p99'] * 1000:>15.1f}  "
                      f"{r['statuses']}")
+    # Where the cores go: CPU ms per request by part. Their sum against 2000 ms per
+    # second on 2 cores is the rate this machine can carry at all.
+    for r in results:
+        lines.append(f"CPU ms per request at {r['rate']:.0f}/s: " + ", ".join(
+            f"{name} {ms:.1f}" for name, ms in r["cpu_ms"].items())
+            + f"; total {sum(r['cpu_ms'].values()):.1f}")
     return "\n".join(lines)
 
 
