@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from tests.support.totp_login import authenticator, next_unused_code, unused_code
+from tests.support.totp_login import authenticator, next_unused_code
 
 
 def show_password_step(page, user_id: str) -> None:
@@ -61,7 +61,7 @@ def sign_in_to_console(page, user_id: str, password: str, opened: str,
             page.fill("#password", password)
             page.click("#kc-login")
         page.wait_for_selector("#kc-otp-login-form")
-        page.fill("#otp", unused_code(app, used))
+        page.fill("#otp", next_unused_code(app, used))
         page.click("#kc-login")
     page.wait_for_selector(opened)
     return app, used

@@ -13,7 +13,7 @@ import re
 
 from tests.support.accounts import active_account
 from tests.support.inprocess import Page, Stack
-from tests.support.totp_login import StepLogin, unused_code
+from tests.support.totp_login import StepLogin, next_unused_code
 
 OTP_FORM = re.compile(r'<form[^>]*id="kc-otp-login-form"[^>]*action="([^"]+)"')
 
@@ -59,7 +59,7 @@ class Officer:
         action = OTP_FORM.search(page.body)
         assert action, f"no OTP form: {page.text[:300]}"
         return self.browser.post(html.unescape(action.group(1)),
-                                 {"otp": unused_code(self.app, self.used)})
+                                 {"otp": next_unused_code(self.app, self.used)})
 
     def act(self, user_id: str, action: str, reason: str = "Permintaan melalui telefon",
             confirm: bool = True, **fields) -> Page:

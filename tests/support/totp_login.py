@@ -110,19 +110,6 @@ def next_unused_code(app: pyotp.TOTP, used: set[str]) -> str:
         time.sleep(PERIOD - time.time() % PERIOD + 0.2)
 
 
-def unused_code(app: pyotp.TOTP, used: set[str]) -> str:
-    """A code Keycloak accepts now and that was not used yet (previous, current, next
-    period: the realm's look-around window is 1), without waiting for a new period."""
-    steady_window()
-    now = time.time()
-    for shift in (0, PERIOD, -PERIOD):
-        code = app.at(now + shift)
-        if code not in used:
-            used.add(code)
-            return code
-    raise AssertionError("three codes used within a minute")
-
-
 class StepLogin:
     """One code-flow login with PKCE, driven a page at a time."""
 
@@ -251,7 +238,7 @@ def sign_in_via(session: requests.Session, start_url: str, username: str, passwo
         return page
     _unsecure(session)
     return session.post(html.unescape(form.group(1)), timeout=timeout,
-                        data={"otp": unused_code(app, used)})
+                        data={"otp": next_unused_code(app, used)})
 
 
 def jwt_claims(token: str) -> dict:
