@@ -13,11 +13,9 @@ class MailUnavailable(MailError, ServiceUnavailable):
     """The SMTP server is down, unreachable, too slow or refused us for now: retry later."""
 
 
-class MailRejected(MailError):
+class MailRejected(MailError, code="error.mail_rejected", status=502):
     """The SMTP server permanently refused the message (e.g. an unknown recipient)."""
 
-    code = "error.mail_rejected"
-    http_status = 502
     # What the flows' audit events say about it.
     reason = "mail_rejected"
 
